@@ -1,0 +1,189 @@
+package batch
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+)
+
+// JobSpec is everything needed to render and submit one job. Every field is
+// validated before it reaches a script: values come from the site's profile
+// and limits, never as free text from a form.
+type JobSpec struct {
+	// Name is unique per job, "hpcgate-<user>-<server>-<nonce>", so a job
+	// can be found again even if the hub lost its id.
+	Name      string
+	User      string
+	Partition string // Slurm partition or PBS queue; empty for the default
+	Account   string // empty for the user's default
+	Cores     int
+	MemoryMB  int // 0 for the scheduler's default
+	GPUs      int
+	Walltime  time.Duration
+	// Hold submits the job held (sbatch --hold, qsub -h) so it stays pending
+	// until released.
+	Hold bool
+	// Extra are additional scheduler options from the site config
+	// (e.g. "--qos=interactive"), each one argument, validated by the config.
+	Extra []string
+
+	// App is what the job runs once it starts.
+	App App
+	// RunDir is where the job writes its address file and log, relative to
+	// the user's home directory unless absolute. Default ".hpcgate".
+	RunDir string
+}
+
+// App is the program the job starts on the compute node.
+type App struct {
+	// Argv is the command; "{port}" in any argument is replaced by the port
+	// the job picked.
+	Argv []string
+	// Env is exported before the command runs. Values may hold secrets (the
+	// server's API token): they go into the script on stdin, never on a
+	// command line.
+	Env map[string]string
+	// Setup lines run before the app (module loads), from the site config.
+	Setup []string
+}
+
+var (
+	reName     = regexp.MustCompile(`^[a-z][a-z0-9-]{0,99}$`)
+	reUser     = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
+	reWord     = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,63}$`)
+	reEnvName  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+	reOption   = regexp.MustCompile(`^-{1,2}[A-Za-z][A-Za-z0-9_-]*(=[A-Za-z0-9_.:,/=+-]+)?$`)
+	reRunDir   = regexp.MustCompile(`^[A-Za-z0-9_./-]{1,200}$`)
+	reHostPort = regexp.MustCompile(`^([A-Za-z0-9_.:-]+)\s+([0-9]{1,5})\s*$`)
+)
+
+// ValidUser reports whether name is safe as a Unix user name.
+func ValidUser(name string) bool { return reUser.MatchString(name) }
+
+// ValidWord reports whether s is safe as a partition, queue or account name.
+func ValidWord(s string) bool { return reWord.MatchString(s) }
+
+// Validate checks every field that reaches a script or a command line.
+func (s JobSpec) Validate() error {
+	var errs []string
+	bad := func(field, format string, a ...any) {
+		errs = append(errs, field+": "+fmt.Sprintf(format, a...))
+	}
+	if !reName.MatchString(s.Name) {
+		bad("name", "%q must be lower-case letters, digits and dashes", s.Name)
+	}
+	if !ValidUser(s.User) {
+		bad("user", "%q is not a valid user name", s.User)
+	}
+	if s.Partition != "" && !ValidWord(s.Partition) {
+		bad("partition", "%q has characters a partition name cannot have", s.Partition)
+	}
+	if s.Account != "" && !ValidWord(s.Account) {
+		bad("account", "%q has characters an account name cannot have", s.Account)
+	}
+	if s.Cores < 1 || s.Cores > 100000 {
+		bad("cores", "%d is not between 1 and 100000", s.Cores)
+	}
+	if s.MemoryMB < 0 || s.MemoryMB > 1<<30 {
+		bad("memory", "%d MB is out of range", s.MemoryMB)
+	}
+	if s.GPUs < 0 || s.GPUs > 1024 {
+		bad("gpus", "%d is not between 0 and 1024", s.GPUs)
+	}
+	if s.Walltime < time.Minute || s.Walltime > 366*24*time.Hour {
+		bad("walltime", "%s is not between 1m and 366 days", s.Walltime)
+	}
+	for _, o := range s.Extra {
+		if !reOption.MatchString(o) {
+			bad("extra", "%q is not a plain scheduler option", o)
+		}
+	}
+	if len(s.App.Argv) == 0 {
+		bad("app", "no command")
+	}
+	for k := range s.App.Env {
+		if !reEnvName.MatchString(k) {
+			bad("app.env", "%q is not a valid variable name", k)
+		}
+	}
+	if s.RunDir != "" && (!reRunDir.MatchString(s.RunDir) || strings.Contains(s.RunDir, "..")) {
+		bad("run_dir", "%q is not a plain path", s.RunDir)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid job: %s", strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// RunDirOrDefault is the job's run directory, ".hpcgate" when unset.
+func (s JobSpec) RunDirOrDefault() string {
+	if s.RunDir == "" {
+		return ".hpcgate"
+	}
+	return s.RunDir
+}
+
+// AddrFile is where the job records "host port" once the app listens,
+// relative to the user's home unless RunDir is absolute.
+func (s JobSpec) AddrFile() string { return s.RunDirOrDefault() + "/" + s.Name + ".addr" }
+
+// LogFile is the job's combined stdout and stderr.
+func (s JobSpec) LogFile() string { return s.RunDirOrDefault() + "/" + s.Name + ".log" }
+
+// SortedEnv returns App.Env as sorted KEY, value pairs, so rendered scripts
+// are stable.
+func (a App) SortedEnv() [][2]string {
+	keys := make([]string, 0, len(a.Env))
+	for k := range a.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([][2]string, len(keys))
+	for i, k := range keys {
+		out[i] = [2]string{k, a.Env[k]}
+	}
+	return out
+}
+
+// ParseAddr parses the content of an address file, "host port".
+func ParseAddr(b []byte) (host string, port int, err error) {
+	m := reHostPort.FindStringSubmatch(strings.TrimSpace(string(b)))
+	if m == nil {
+		return "", 0, fmt.Errorf("address file %q is not \"host port\"", strings.TrimSpace(string(b)))
+	}
+	fmt.Sscan(m[2], &port)
+	if port < 1 || port > 65535 {
+		return "", 0, fmt.Errorf("address file: port %d out of range", port)
+	}
+	return m[1], port, nil
+}
+
+// Quote quotes s for a POSIX shell. Every command argument and every value
+// rendered into a script passes through it.
+func Quote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			strings.ContainsRune("-_./:=,+@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// QuoteArgv quotes each argument and joins them with spaces.
+func QuoteArgv(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = Quote(a)
+	}
+	return strings.Join(q, " ")
+}
+
+// FormatWalltime renders d as [D-]HH:MM:SS rounded up to the minute, the form
+// both Slurm and PBS accept (PBS without the day part: HH may exceed 24).
+func FormatWalltime(d time.Duration) string {
+	mins := int((d + time.Minute - 1) / time.Minute)
+	return fmt.Sprintf("%02d:%02d:00", mins/60, mins%60)
+}

@@ -1,0 +1,3 @@
+module hpcgate
+
+go 1.24.0
