@@ -187,3 +187,33 @@ func FormatWalltime(d time.Duration) string {
 	mins := int((d + time.Minute - 1) / time.Minute)
 	return fmt.Sprintf("%02d:%02d:00", mins/60, mins%60)
 }
+
+var rePlaceholder = regexp.MustCompile(`\{(port|host)\}`)
+
+// ShellWord renders s as one shell word in which "{port}" and "{host}"
+// expand, when the script runs, to the port and host the job picked
+// ($HPCGATE_PORT and $HPCGATE_HOST). Everything else is quoted literally.
+func ShellWord(s string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range rePlaceholder.FindAllStringSubmatchIndex(s, -1) {
+		if m[0] > last {
+			b.WriteString(Quote(s[last:m[0]]))
+		}
+		b.WriteString(`"${HPCGATE_` + strings.ToUpper(s[m[2]:m[3]]) + `}"`)
+		last = m[1]
+	}
+	if last < len(s) || b.Len() == 0 {
+		b.WriteString(Quote(s[last:]))
+	}
+	return b.String()
+}
+
+// ShellCommand renders Argv as a shell command line with ShellWord.
+func (a App) ShellCommand() string {
+	w := make([]string, len(a.Argv))
+	for i, arg := range a.Argv {
+		w[i] = ShellWord(arg)
+	}
+	return strings.Join(w, " ")
+}

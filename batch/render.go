@@ -18,6 +18,7 @@ func Script(fsys fs.FS, name string, spec JobSpec) ([]byte, error) {
 		"quote":    Quote,
 		"argv":     QuoteArgv,
 		"walltime": FormatWalltime,
+		"word":     ShellWord,
 	}).ParseFS(fsys, name)
 	if err != nil {
 		return nil, fmt.Errorf("job template %s: %w", name, err)

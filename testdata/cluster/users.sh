@@ -29,6 +29,7 @@ tmp=$(mktemp)
 cat >"$tmp" <<SUDO
 # Written by hpcgate testdata/cluster/users.sh for the loopback test cluster.
 Defaults:hpcgate !requiretty, !lecture, runcwd=~, !syslog
+Defaults:hpcgate env_keep += "SLURM_CONF PBS_CONF_FILE"
 Cmnd_Alias HPCGATE_SCHED = /usr/bin/sbatch, /usr/bin/squeue, /usr/bin/scancel, /usr/bin/scontrol, /usr/bin/sacct, \\
   $pbs_bin/qsub, $pbs_bin/qstat, $pbs_bin/qdel, $pbs_bin/qhold, $pbs_bin/qrls
 Cmnd_Alias HPCGATE_FILES = /usr/bin/cat, /usr/bin/tail, /usr/bin/mkdir, /usr/bin/rm
