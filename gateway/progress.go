@@ -1,0 +1,103 @@
+package gateway
+
+import (
+	"sync"
+	"time"
+)
+
+// Progress is one step of a server's life as the spawn-pending page and the
+// progress event stream (/hub/api/users/<name>/server/progress) show it. The
+// JSON keys progress, message, ready, failed and url are JupyterHub's; the
+// others say what a queue wait needs: why it waits, when it may start, how
+// long it has waited.
+type Progress struct {
+	Time           time.Time  `json:"time"`
+	State          string     `json:"state"`
+	Progress       int        `json:"progress"`
+	Message        string     `json:"message"`
+	Reason         string     `json:"reason,omitempty"`
+	JobID          string     `json:"job_id,omitempty"`
+	Node           string     `json:"node,omitempty"`
+	EstimatedStart *time.Time `json:"estimated_start,omitempty"`
+	QueuedSeconds  int64      `json:"queued_seconds,omitempty"`
+	WalltimeLeft   int64      `json:"walltime_left_seconds,omitempty"`
+	Ready          bool       `json:"ready,omitempty"`
+	Failed         bool       `json:"failed,omitempty"`
+	Stopped        bool       `json:"stopped,omitempty"`
+	URL            string     `json:"url,omitempty"`
+	LogTail        string     `json:"log_tail,omitempty"`
+}
+
+// Final reports whether no more progress will follow.
+func (p Progress) Final() bool { return p.Ready || p.Failed || p.Stopped }
+
+// broker fans progress out to the event streams watching a server. It keeps
+// the last event per server so a page opened late starts from the current
+// state. Slow readers lose intermediate events, never the latest one.
+type broker struct {
+	mu   sync.Mutex
+	subs map[string]map[chan Progress]struct{}
+	last map[string]Progress
+}
+
+func newBroker() *broker {
+	return &broker{subs: map[string]map[chan Progress]struct{}{}, last: map[string]Progress{}}
+}
+
+func serverKey(user, server string) string { return user + "/" + server }
+
+func (b *broker) publish(key string, p Progress) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.last[key] = p
+	for ch := range b.subs[key] {
+		select {
+		case ch <- p:
+		default: // full: drop the oldest, keep the newest
+			select {
+			case <-ch:
+			default:
+			}
+			select {
+			case ch <- p:
+			default:
+			}
+		}
+	}
+}
+
+// subscribe returns a channel of the server's progress, starting with the
+// last event published, and a function that ends the subscription.
+func (b *broker) subscribe(key string) (<-chan Progress, func()) {
+	ch := make(chan Progress, 16)
+	b.mu.Lock()
+	if b.subs[key] == nil {
+		b.subs[key] = map[chan Progress]struct{}{}
+	}
+	b.subs[key][ch] = struct{}{}
+	if p, ok := b.last[key]; ok {
+		ch <- p
+	}
+	b.mu.Unlock()
+	return ch, func() {
+		b.mu.Lock()
+		delete(b.subs[key], ch)
+		if len(b.subs[key]) == 0 {
+			delete(b.subs, key)
+		}
+		b.mu.Unlock()
+	}
+}
+
+func (b *broker) lastOf(key string) (Progress, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.last[key]
+	return p, ok
+}
+
+func (b *broker) forget(key string) {
+	b.mu.Lock()
+	delete(b.last, key)
+	b.mu.Unlock()
+}
