@@ -65,6 +65,11 @@ func ValidUser(name string) bool { return reUser.MatchString(name) }
 // ValidWord reports whether s is safe as a partition, queue or account name.
 func ValidWord(s string) bool { return reWord.MatchString(s) }
 
+// ValidOption reports whether s is one plain scheduler option, "--opt" or
+// "--opt=value", as JobSpec.Extra requires; the site config checks its extra
+// options with it so a bad one is reported with its line, not at submit.
+func ValidOption(s string) bool { return reOption.MatchString(s) }
+
 // Validate checks every field that reaches a script or a command line.
 func (s JobSpec) Validate() error {
 	var errs []string
@@ -96,7 +101,7 @@ func (s JobSpec) Validate() error {
 		bad("walltime", "%s is not between 1m and 366 days", s.Walltime)
 	}
 	for _, o := range s.Extra {
-		if !reOption.MatchString(o) {
+		if !ValidOption(o) {
 			bad("extra", "%q is not a plain scheduler option", o)
 		}
 	}
@@ -161,9 +166,10 @@ func ParseAddr(b []byte) (host string, port int, err error) {
 }
 
 // Quote quotes s for a POSIX shell. Every command argument and every value
-// rendered into a script passes through it.
+// rendered into a script passes through it. A word starting with '=' is
+// quoted too: zsh, a common login shell, expands =name to name's path.
 func Quote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+	if s != "" && s[0] != '=' && strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
 			strings.ContainsRune("-_./:=,+@%", r))
 	}) < 0 {
@@ -172,11 +178,17 @@ func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// QuoteArgv quotes each argument and joins them with spaces.
+// QuoteArgv quotes each argument and joins them with spaces, so that a shell
+// runs argv[0] with the rest as its arguments.
 func QuoteArgv(argv []string) string {
 	q := make([]string, len(argv))
 	for i, a := range argv {
 		q[i] = Quote(a)
+		// Unquoted, a leading NAME=value word is a variable assignment and
+		// the next word would run instead.
+		if i == 0 && q[i] == a && strings.Contains(a, "=") {
+			q[i] = "'" + a + "'"
+		}
 	}
 	return strings.Join(q, " ")
 }

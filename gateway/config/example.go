@@ -1,0 +1,282 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+)
+
+// Example returns a commented site file with every key: what
+// "hpcgate generate-config" prints. Defaults are rendered from the code, so
+// the file cannot drift from them; the few required values are examples.
+// It parses and validates with no problems (a test makes sure).
+func Example() string {
+	var cl Cluster
+	cl.setDefaults()
+	var pr Profile
+	pr.setDefaults()
+	var b strings.Builder
+	err := exampleTemplate.Execute(&b, struct {
+		*Config
+		C Cluster
+		P Profile
+	}{Default(), cl, pr})
+	if err != nil {
+		panic(fmt.Sprintf("config: example template: %v", err)) // a bug, caught by the tests
+	}
+	return b.String()
+}
+
+var rePlain = regexp.MustCompile(`^[A-Za-z/_.][A-Za-z0-9_./-]*$`)
+
+// yamlValue writes v as a YAML flow value: plain words as they are,
+// anything else double-quoted (a JSON string is a valid YAML one).
+func yamlValue(v any) string {
+	switch v := v.(type) {
+	case string:
+		if rePlain.MatchString(v) && !isYAMLKeyword(v) {
+			return v
+		}
+		return strconv.Quote(v)
+	case []string:
+		q := make([]string, len(v))
+		for i, s := range v {
+			q[i] = yamlValue(s)
+		}
+		return "[" + strings.Join(q, ", ") + "]"
+	case map[string]string:
+		if len(v) == 0 {
+			return "{}"
+		}
+	case fmt.Stringer, bool, int:
+		return fmt.Sprint(v)
+	}
+	panic(fmt.Sprintf("config: example cannot write %T", v))
+}
+
+func isYAMLKeyword(s string) bool {
+	switch strings.ToLower(s) {
+	case "true", "false", "null", "yes", "no", "on", "off", "y", "n", "~":
+		return true
+	}
+	return false
+}
+
+func rangeValue[T Number](r Range[T]) string {
+	if r.Value != nil {
+		return fmt.Sprintf("{value: %v}", *r.Value)
+	}
+	return fmt.Sprintf("{min: %v, max: %v, default: %v}", r.Min, r.Max, r.Default)
+}
+
+var exampleTemplate = template.Must(template.New("example").Funcs(template.FuncMap{
+	"y":        yamlValue,
+	"cores":    rangeValue[int],
+	"memory":   rangeValue[MemoryMB],
+	"walltime": rangeValue[Walltime],
+}).Parse(`# hpcgate site configuration, as printed by "hpcgate generate-config".
+#
+# Every key is shown. Each value is the default unless its comment says
+# "Required" or "Example"; a key left out takes its default. Durations are
+# written 90s, 30m or 2h. Relative file paths are relative to this file's
+# directory. Secrets (keys, passwords) are always files, mode 0600.
+# Check a file with "hpcgate check-config -f FILE".
+
+# The web server and its state.
+hub:
+  # Address and port the hub listens on.
+  listen: {{y .Hub.Listen}}
+  # Scheme, host and port as browsers reach the hub (no path: see base_url).
+  public_url: {{y .Hub.PublicURL}}
+  # Path prefix of every page; starts and ends with /.
+  base_url: {{y .Hub.BaseURL}}
+  # Directory for the SQLite database and the cookie secret.
+  data_dir: {{y .Hub.DataDir}}
+  # "" uses sqlite://<data_dir>/hpcgate.sqlite; or sqlite:///abs/path, or postgres://user@host/db.
+  database_url: {{y .Hub.DatabaseURL}}
+  # File holding the PostgreSQL password (first line); only with postgres://.
+  database_password_file: {{y .Hub.DatabasePasswordFile}}
+  # Certificate (PEM, with chain) to serve HTTPS; give both files or neither.
+  tls_cert: {{y .Hub.TLSCert}}
+  # Private key of tls_cert.
+  tls_key: {{y .Hub.TLSKey}}
+  # Signs session cookies; "" uses <data_dir>/cookie_secret, created on first start.
+  cookie_secret_file: {{y .Hub.CookieSecretFile}}
+  # How long a login lasts.
+  session_lifetime: {{y .Hub.SessionLifetime}}
+  # URL the jobs use to reach the hub API; "" uses public_url + base_url + "hub/api".
+  hub_api_url: {{y .Hub.HubAPIURL}}
+  # Lets admins open other users' servers.
+  admin_access: {{y .Hub.AdminAccess}}
+  # Log format: text or json.
+  log_format: {{y .Hub.LogFormat}}
+  # Log level: debug, info, warn or error.
+  log_level: {{y .Hub.LogLevel}}
+  # Directory overriding the built-in templates file by file; "" uses the built-in ones.
+  templates_dir: {{y .Hub.TemplatesDir}}
+  # Serves /hub/metrics without an API token.
+  metrics_public: {{y .Hub.MetricsPublic}}
+
+# The directory users log in with.
+ldap:
+  # Required. Example. The directory, ldap://host[:port] or ldaps://host[:port].
+  url: ldap://ldap.example.org
+  # Upgrades ldap:// with StartTLS before a password is sent; ignored for ldaps://.
+  start_tls: {{y .LDAP.StartTLS}}
+  # CA certificates (PEM) for the server's certificate; "" uses the system's.
+  ca_file: {{y .LDAP.CAFile}}
+  # Accepts any server certificate: for test directories only (the hub warns at start).
+  insecure_skip_verify: {{y .LDAP.InsecureSkipVerify}}
+  # Account that searches for users; "" searches anonymously. Not used with dn_template.
+  bind_dn: {{y .LDAP.BindDN}}
+  # File holding bind_dn's password (first line); required with bind_dn.
+  bind_password_file: {{y .LDAP.BindPasswordFile}}
+  # Required unless dn_template is set. Example. Subtree searched for users.
+  user_base_dn: ou=people,dc=example,dc=org
+  # Filter finding one user; {username} is replaced by the escaped login name.
+  user_filter: {{y .LDAP.UserFilter}}
+  # Attribute holding the login name.
+  username_attribute: {{y .LDAP.UsernameAttribute}}
+  # Builds the user's DN instead of searching, e.g. uid={username},ou=people,dc=example,dc=org.
+  dn_template: {{y .LDAP.DNTemplate}}
+  # Attribute of the user's entry listing the user's group DNs.
+  group_attribute: {{y .LDAP.GroupAttribute}}
+  # For directories without memberOf: where to search for the user's groups.
+  group_search_base_dn: {{y .LDAP.GroupSearchBaseDN}}
+  # Attribute of group entries naming their members (with group_search_base_dn).
+  group_member_attribute: {{y .LDAP.GroupMemberAttribute}}
+  # Group DNs whose members may log in; [] lets every user in.
+  allowed_groups: {{y .LDAP.AllowedGroups}}
+  # Group DNs whose members are admins.
+  admin_groups: {{y .LDAP.AdminGroups}}
+  # Login names of admins.
+  admin_users: {{y .LDAP.AdminUsers}}
+  # Bounds connecting and each request.
+  timeout: {{y .LDAP.Timeout}}
+
+# Required: at least one cluster.
+clusters:
+  # Required. Example. Names the cluster in URLs: lower-case letters, digits, dashes.
+  - name: main
+    # Label on the spawn form; "" uses the name.
+    title: {{y .C.Title}}
+    # Required. Example. The batch system: slurm or pbs.
+    scheduler: slurm
+    # Directory of the scheduler's commands on the login node; "" uses the PATH.
+    bin_dir: {{y .C.BinDir}}
+    # How the hub reaches the login node over SSH.
+    login:
+      # Required. Example. The login node's host name or address.
+      host: login.example.org
+      # Port of the login node's sshd.
+      port: {{y .C.Login.Port}}
+      # Required. Example. known_hosts file with the login node's host key.
+      known_hosts: /etc/hpcgate/known_hosts
+      # certificate: the hub signs a short-lived certificate per user; sudo: service_user runs sudo -u.
+      auth: {{y .C.Login.Auth}}
+      # Required with auth: certificate. Example. Private key of the SSH user CA sshd trusts.
+      user_ca_key: /etc/hpcgate/user_ca
+      # Lifetime of each signed certificate.
+      certificate_lifetime: {{y .C.Login.CertificateLifetime}}
+      # Account for queue queries (a certificate principal), and the sudo account.
+      service_user: {{y .C.Login.ServiceUser}}
+      # Required with auth: sudo. Private key of service_user.
+      service_key: {{y .C.Login.ServiceKey}}
+      # Concurrent SSH sessions on one connection.
+      max_sessions: {{y .C.Login.MaxSessions}}
+      # How often an idle connection is probed; 0s is off.
+      keepalive: {{y .C.Login.Keepalive}}
+      # Bounds dialing and the SSH handshake.
+      connect_timeout: {{y .C.Login.ConnectTimeout}}
+    # How often one status query asks for all of the cluster's jobs.
+    poll_interval: {{y .C.PollInterval}}
+    # Poll interval while a server is starting.
+    fast_poll_interval: {{y .C.FastPollInterval}}
+    # Cancels a job queued longer than this; 0s lets it wait.
+    queue_timeout: {{y .C.QueueTimeout}}
+    # How long the app may take to answer once the job runs.
+    start_timeout: {{y .C.StartTimeout}}
+    # Directory for address files and job logs, relative to the user's home.
+    run_dir: {{y .C.RunDir}}
+    # What the job runs on the compute node.
+    app:
+      # The program the job runs; {host} and {port} are where it must listen.
+      command: {{y .C.App.Command}}
+      # Shell lines run before the app, e.g. "module load python" (trusted).
+      setup: {{y .C.App.Setup}}
+      # Extra environment for the app, NAME: value.
+      env: {{y .C.App.Env}}
+    # Required: at least one profile.
+    profiles:
+      # Required. Example. Names the profile in forms and the API.
+      - name: small
+        # Example. Label on the form; "" uses the name.
+        title: Small (1 to 2 cores, up to 4G, up to 8 hours)
+        # Example. Shown under the title.
+        description: For notebooks and light analysis.
+        # Example. Partition (PBS queue) offered: {choices: [...], default: x} or fixed {value: x}.
+        partition: {choices: [debug, long], default: debug}
+        # Example. Account: {choices: [], default: ""} is not offered (the user's default account).
+        account: {choices: [], default: ""}
+        # Example. Cores: {min, max, default} is offered on the form; {value: n} is fixed.
+        cores: {min: 1, max: 2, default: 1}
+        # Example. Memory with K, M, G or T (a bare number is M).
+        memory: {min: 512M, max: 4G, default: 1G}
+        # Example. GPUs.
+        gpus: {min: 0, max: 0, default: 0}
+        # Example. Walltime as 90m, 2h, 1:30:00 or 2-00:00:00.
+        walltime: {min: 10m, max: 8h, default: 1h}
+        # Example. Extra scheduler options, each one --option=value.
+        extra: [--qos=interactive]
+        # Example. Group DNs that may use this profile; [] lets everyone.
+        allowed_groups: []
+      # Required. Example. This profile shows the defaults of every profile key.
+      - name: default
+        # Label on the form; "" uses the name.
+        title: {{y .P.Title}}
+        # Shown under the title.
+        description: {{y .P.Description}}
+        # Fixed partition; "" is the scheduler's default.
+        partition: {value: {{y .P.Partition.Value}}}
+        # Fixed account; "" is the user's default.
+        account: {value: {{y .P.Account.Value}}}
+        # Fixed number of cores.
+        cores: {{cores .P.Cores}}
+        # Fixed memory; 0 is the scheduler's default.
+        memory: {{memory .P.Memory}}
+        # Fixed number of GPUs.
+        gpus: {{cores .P.GPUs}}
+        # Fixed walltime.
+        walltime: {{walltime .P.Walltime}}
+        # Extra scheduler options.
+        extra: {{y .P.Extra}}
+        # Group DNs that may use this profile; [] lets everyone.
+        allowed_groups: {{y .P.AllowedGroups}}
+
+# Stops servers nobody uses, on the cron.cull schedule.
+cull:
+  # Stops servers without activity for this long; 0s is off.
+  idle_timeout: {{y .Cull.IdleTimeout}}
+  # Stops servers running this long, active or not; 0s is off.
+  max_age: {{y .Cull.MaxAge}}
+  # Culls admins' servers too.
+  cull_admins: {{y .Cull.CullAdmins}}
+
+# Schedules of periodic work: "@every 5m", "@hourly", "@daily" or five cron fields.
+cron:
+  # Compares the database with the schedulers' queues.
+  reconcile: {{y .Cron.Reconcile}}
+  # Runs the culler (see cull).
+  cull: {{y .Cron.Cull}}
+  # Deletes expired API tokens.
+  expire_tokens: {{y .Cron.ExpireTokens}}
+  # Deletes events older than events_retention.
+  prune_events: {{y .Cron.PruneEvents}}
+
+# How long server events are kept; 0s keeps them forever.
+events_retention: {{y .EventsRetention}}
+# Default lifetime of new API tokens; 0s means they do not expire.
+token_lifetime: {{y .TokenLifetime}}
+`))

@@ -1,0 +1,157 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// fileKind says what CheckFiles requires of a path setting.
+type fileKind int
+
+const (
+	readable  fileKind = iota // a file the hub reads (certificates, known_hosts)
+	secret                    // a readable file no one else may read (keys, passwords)
+	created                   // a secret the hub creates when missing
+	directory                 // a directory that must exist
+	stateDir                  // a directory the hub may create
+)
+
+// fileRef is one setting that names a file on the hub's host.
+type fileRef struct {
+	path string // key path, for messages
+	p    *string
+	kind fileKind
+}
+
+// files lists the settings that name files on the hub's host (not paths on
+// the cluster, such as run_dir).
+func (c *Config) files() []fileRef {
+	h := &c.Hub
+	refs := []fileRef{
+		{"hub.data_dir", &h.DataDir, stateDir},
+		{"hub.database_password_file", &h.DatabasePasswordFile, secret},
+		{"hub.tls_cert", &h.TLSCert, readable},
+		{"hub.tls_key", &h.TLSKey, secret},
+		{"hub.cookie_secret_file", &h.CookieSecretFile, created},
+		{"hub.templates_dir", &h.TemplatesDir, directory},
+		{"ldap.ca_file", &c.LDAP.CAFile, readable},
+		{"ldap.bind_password_file", &c.LDAP.BindPasswordFile, secret},
+	}
+	for i := range c.Clusters {
+		l := &c.Clusters[i].Login
+		path := fmt.Sprintf("clusters[%d].login.", i)
+		refs = append(refs,
+			fileRef{path + "known_hosts", &l.KnownHosts, readable},
+			fileRef{path + "user_ca_key", &l.UserCAKey, secret},
+			fileRef{path + "service_key", &l.ServiceKey, secret},
+		)
+	}
+	return refs
+}
+
+// resolvePaths makes relative file paths relative to dir, the site file's
+// directory, so a site file means the same from any working directory.
+func (c *Config) resolvePaths(dir string) {
+	for _, f := range c.files() {
+		if *f.p != "" && !filepath.IsAbs(*f.p) {
+			*f.p = filepath.Join(dir, *f.p)
+		}
+	}
+}
+
+// CheckFiles reports every file the config names that is missing or
+// unreadable, and every key or password file that others than its owner
+// may read or write (mode wider than 0600). serve calls it at start-up;
+// Validate does not, so an example file checks clean anywhere. Each error
+// is a Problem naming the setting, its line and the file.
+func (c *Config) CheckFiles() []error {
+	var errs []error
+	fail := func(path, format string, a ...any) {
+		p := Problem{Path: path, Message: fmt.Sprintf(format, a...)}
+		if c.src != nil {
+			at := c.src.locate(path)
+			p.File, p.Line, p.Column = c.src.file, at.line, at.column
+		}
+		errs = append(errs, p)
+	}
+	for _, f := range c.files() {
+		name := *f.p
+		if name == "" {
+			continue
+		}
+		st, err := os.Stat(name)
+		switch {
+		case (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) && (f.kind == created || f.kind == stateDir):
+			continue // the hub creates it (a data_dir that is a file is reported itself)
+		case err != nil:
+			fail(f.path, "%s: %v", name, unwrapPathError(err))
+			continue
+		case f.kind == directory || f.kind == stateDir:
+			if !st.IsDir() {
+				fail(f.path, "%s is not a directory", name)
+			}
+			continue
+		case st.IsDir():
+			fail(f.path, "%s is a directory, not a file", name)
+			continue
+		}
+		if fh, err := os.Open(name); err != nil {
+			fail(f.path, "%s: %v", name, unwrapPathError(err))
+			continue
+		} else {
+			fh.Close()
+		}
+		if perm := st.Mode().Perm(); (f.kind == secret || f.kind == created) && perm&^0o600 != 0 {
+			fail(f.path, "%s has mode %04o, wider than 0600; it holds a secret: run chmod 600 %s", name, perm, name)
+		}
+	}
+	return errs
+}
+
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// DatabaseURLWithPassword is DatabaseURL with the password from
+// DatabasePasswordFile filled in, for the store to connect with;
+// DatabaseURL itself never holds the secret.
+func (h *Hub) DatabaseURLWithPassword() (string, error) {
+	if h.DatabasePasswordFile == "" {
+		return h.DatabaseURL, nil
+	}
+	pw, err := ReadSecret(h.DatabasePasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("read database password: %w", err)
+	}
+	u, err := url.Parse(h.DatabaseURL)
+	if err != nil {
+		return "", fmt.Errorf("parse database_url: %w", err)
+	}
+	user := ""
+	if u.User != nil {
+		user = u.User.Username()
+	}
+	u.User = url.UserPassword(user, pw)
+	return u.String(), nil
+}
+
+// ReadSecret reads a password file (bind_password_file,
+// database_password_file): its first line, without the line ending.
+func ReadSecret(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSuffix(line, "\r"), nil
+}

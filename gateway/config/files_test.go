@@ -1,0 +1,156 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// siteWithFiles is a site file whose file settings are relative, so they
+// resolve into the test's directory.
+const siteWithFiles = `hub:
+  data_dir: data
+  tls_cert: tls.crt
+  tls_key: tls.key
+  templates_dir: templates
+ldap:
+  url: ldap://127.0.0.1:3389
+  user_base_dn: ou=people,dc=example,dc=org
+  bind_dn: cn=hpcgate,dc=example,dc=org
+  bind_password_file: bind_password
+clusters:
+  - name: local
+    scheduler: slurm
+    login:
+      host: 127.0.0.1
+      known_hosts: known_hosts
+      user_ca_key: user_ca
+    profiles:
+      - name: small
+`
+
+// file is one file or directory a TestCheckFiles case creates.
+type file struct {
+	name string
+	mode os.FileMode
+	dir  bool
+}
+
+func TestCheckFiles(t *testing.T) {
+	good := []file{
+		{"data", 0o700, true}, {"templates", 0o755, true}, {"tls.crt", 0o644, false},
+		{"tls.key", 0o600, false}, {"bind_password", 0o400, false}, {"known_hosts", 0o644, false},
+		{"user_ca", 0o600, false},
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(files []file) []file
+		wants []string // "path: message" fragments, in order
+	}{
+		{"all present", func(f []file) []file { return f }, nil},
+		{"data_dir created at start", func(f []file) []file { return drop(f, "data") }, nil},
+		{"key readable by others", func(f []file) []file { return chmod(f, "user_ca", 0o644) }, []string{
+			"site.yaml:17:20: clusters[0].login.user_ca_key: DIR/user_ca has mode 0644, wider than 0600",
+		}},
+		{"password readable by the group", func(f []file) []file { return chmod(f, "bind_password", 0o640) }, []string{
+			"site.yaml:10:23: ldap.bind_password_file: DIR/bind_password has mode 0640, wider than 0600",
+		}},
+		{"missing files", func(f []file) []file { return drop(drop(f, "tls.crt"), "known_hosts") }, []string{
+			"site.yaml:3:13: hub.tls_cert: DIR/tls.crt: no such file or directory",
+			"site.yaml:16:20: clusters[0].login.known_hosts: DIR/known_hosts: no such file or directory",
+		}},
+		{"missing templates dir", func(f []file) []file { return drop(f, "templates") }, []string{
+			"site.yaml:5:18: hub.templates_dir: DIR/templates: no such file or directory",
+		}},
+		{"file where a directory goes", func(f []file) []file {
+			return append(drop(f, "data"), file{"data", 0o600, false})
+		}, []string{"hub.data_dir: DIR/data is not a directory"}},
+		{"directory where a key goes", func(f []file) []file {
+			return append(drop(f, "tls.key"), file{"tls.key", 0o700, true})
+		}, []string{"hub.tls_key: DIR/tls.key is a directory, not a file"}},
+		{"cookie secret readable by others", func(f []file) []file {
+			return append(f, file{"data/cookie_secret", 0o644, false})
+		}, []string{"hub.cookie_secret_file: DIR/data/cookie_secret has mode 0644"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for _, f := range tc.edit(append([]file(nil), good...)) {
+				p := filepath.Join(dir, f.name)
+				var err error
+				if f.dir {
+					err = os.Mkdir(p, f.mode)
+				} else {
+					err = os.WriteFile(p, []byte("x\n"), f.mode)
+				}
+				if err == nil {
+					err = os.Chmod(p, f.mode) // past the umask
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg, err := Parse(filepath.Join(dir, "site.yaml"), []byte(siteWithFiles))
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs := cfg.CheckFiles()
+			if len(errs) != len(tc.wants) {
+				t.Fatalf("got %d problems, want %d: %v", len(errs), len(tc.wants), errs)
+			}
+			for i, want := range tc.wants {
+				want = strings.ReplaceAll(want, "DIR", dir)
+				if !strings.Contains(errs[i].Error(), want) {
+					t.Errorf("problem %d:\n got %s\nwant …%s…", i, errs[i], want)
+				}
+			}
+		})
+	}
+}
+
+func drop(files []file, name string) []file {
+	var out []file
+	for _, f := range files {
+		if f.name != name {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func chmod(files []file, name string, mode os.FileMode) []file {
+	for i := range files {
+		if files[i].name == name {
+			files[i].mode = mode
+		}
+	}
+	return files
+}
+
+func TestDatabaseURLWithPassword(t *testing.T) {
+	dir := t.TempDir()
+	pwFile := filepath.Join(dir, "db_password")
+	if err := os.WriteFile(pwFile, []byte("s3cr/t@x\nignored\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	site := fmt.Sprintf(`hub:
+  database_url: postgres://hpcgate@127.0.0.1:5433/hpcgate?sslmode=disable
+  database_password_file: %s
+%s`, pwFile, strings.TrimPrefix(siteWithFiles, "hub:\n"))
+	cfg, err := Parse(filepath.Join(dir, "site.yaml"), []byte(site))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := cfg.Hub.DatabaseURLWithPassword()
+	if want := "postgres://hpcgate:s3cr%2Ft%40x@127.0.0.1:5433/hpcgate?sslmode=disable"; err != nil || got != want {
+		t.Errorf("DatabaseURLWithPassword = %q, %v; want %q", got, err, want)
+	}
+	if strings.Contains(cfg.Hub.DatabaseURL, "s3cr") {
+		t.Errorf("DatabaseURL holds the password: %s", cfg.Hub.DatabaseURL)
+	}
+	if _, err := Parse("site.yaml", []byte(strings.Replace(site, "hpcgate@127", "hpcgate:inline@127", 1))); err == nil ||
+		!strings.Contains(err.Error(), "hub.database_url: holds a password") {
+		t.Errorf("a password in database_url: error %v", err)
+	}
+}
