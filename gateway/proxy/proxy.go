@@ -1,0 +1,289 @@
+// Package proxy carries browser traffic for /user/<name>/… (plain HTTP,
+// streamed responses, event streams and WebSockets) to the user's Jupyter
+// server on a compute node, through a tunnel it is given as a dial
+// function. It is net/http/httputil.ReverseProxy with a Rewrite, one
+// http.Transport per route, an error page, and activity and traffic
+// accounting for the hub.
+//
+// It decides nothing about who may reach which server: the web layer
+// authorizes a request and then hands it to ServeRoute. It must not import
+// other gateway packages, batch or sshexec; cmd passes the SSH pool's
+// DialContext in each Target.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults, applied by New to fields left zero.
+const (
+	DefaultMaxIdleConnsPerRoute = 8
+	DefaultIdleConnTimeout      = 90 * time.Second
+	DefaultDialTimeout          = 15 * time.Second
+	DefaultActivityInterval     = 30 * time.Second
+)
+
+// Config holds the proxy's settings and the hooks through which the hub
+// learns what happened. Hooks are called on the request's goroutine (or,
+// for WebSocket traffic, the goroutine copying it) and must return quickly.
+type Config struct {
+	// Routes is the route table. Default: a new, empty one.
+	Routes *Routes
+
+	// MaxIdleConnsPerRoute bounds the keep-alive connections kept open
+	// through the tunnel to one server. Browsers open about six per
+	// host. Default: 8.
+	MaxIdleConnsPerRoute int
+	// IdleConnTimeout closes a pooled connection unused for this long.
+	// Default: 90s.
+	IdleConnTimeout time.Duration
+	// DialTimeout bounds opening one connection to a server (through a
+	// hung SSH connection a dial could otherwise wait as long as the
+	// browser does). Default: 15s.
+	DialTimeout time.Duration
+
+	// TrustForwardedHeaders keeps the X-Forwarded-For, -Proto and -Host
+	// that arrive with the request (appending the client's address to
+	// X-Forwarded-For). Set it only when the hub sits behind a proxy that
+	// sets them, such as a TLS terminator; otherwise clients could claim
+	// any address. Default: false, the values are the hub's own view.
+	TrustForwardedHeaders bool
+
+	// OnActivity is told that traffic went through a route: at the start
+	// and end of each request and on WebSocket data in either direction,
+	// at most once per ActivityInterval per route. Optional.
+	OnActivity func(user, server string, t time.Time)
+	// ActivityInterval rate-limits OnActivity. Default: 30s.
+	ActivityInterval time.Duration
+
+	// OnError is told that a server did not answer (the dial failed,
+	// the connection broke before a response), so the hub can check the
+	// server's health. The browser gets a 503 page. Optional.
+	OnError func(user, server string, err error)
+	// OnMissing answers a request for a server that has no route, for
+	// instance with a redirect to /hub/user/<name>/ or the spawn page.
+	// Default: a 404 page.
+	OnMissing func(w http.ResponseWriter, r *http.Request, user, server string)
+
+	// Logger gets one line per proxy error. Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for activity. Default: time.Now.
+	Now func() time.Time
+}
+
+// Proxy forwards authorized requests to users' servers.
+type Proxy struct {
+	cfg    Config
+	routes *Routes
+	rp     *httputil.ReverseProxy
+	stats  counters
+}
+
+// New returns a proxy with cfg's zero fields set to their defaults.
+func New(cfg Config) *Proxy {
+	if cfg.Routes == nil {
+		cfg.Routes = &Routes{}
+	}
+	if cfg.MaxIdleConnsPerRoute <= 0 {
+		cfg.MaxIdleConnsPerRoute = DefaultMaxIdleConnsPerRoute
+	}
+	if cfg.IdleConnTimeout <= 0 {
+		cfg.IdleConnTimeout = DefaultIdleConnTimeout
+	}
+	if cfg.DialTimeout <= 0 {
+		cfg.DialTimeout = DefaultDialTimeout
+	}
+	if cfg.ActivityInterval <= 0 {
+		cfg.ActivityInterval = DefaultActivityInterval
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	p := &Proxy{cfg: cfg, routes: cfg.Routes}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:   p.rewrite,
+		Transport: routeTransport{p},
+		// Flush every write: event streams, terminal output and long
+		// downloads must reach the browser as they are produced.
+		FlushInterval: -1,
+		ErrorHandler:  p.serveError,
+		BufferPool:    bufferPool{},
+		ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return p
+}
+
+// Routes returns the proxy's route table.
+func (p *Proxy) Routes() *Routes { return p.routes }
+
+// Close deletes every route, ending all traffic through the proxy.
+func (p *Proxy) Close() { p.routes.Clear() }
+
+// Handler returns a handler that serves every request with user's server.
+func (p *Proxy) Handler(user, server string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.ServeRoute(w, r, user, server)
+	})
+}
+
+// ServeRoute forwards r, which the caller has authorized, to user's
+// server. The path and query go as the browser sent them: the server's
+// base URL is the full /user/<name>/ prefix. Without a route, OnMissing
+// answers.
+func (p *Proxy) ServeRoute(w http.ResponseWriter, r *http.Request, user, server string) {
+	rec := &recorder{ResponseWriter: w, p: p}
+	defer rec.count()
+
+	rt := p.routes.lookup(user, server)
+	if rt == nil {
+		p.stats.missing.Add(1)
+		if p.cfg.OnMissing != nil {
+			p.cfg.OnMissing(rec, r, user, server)
+		} else {
+			writeMessage(rec, r, http.StatusNotFound, "There is no server at "+routeName(user, server))
+		}
+		return
+	}
+	rec.rt = rt
+
+	p.touch(rt)
+	defer p.touch(rt)
+
+	// Responses may stream for hours; a WriteTimeout on the hub's server
+	// is meant for its pages. Not every ResponseWriter supports this.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+
+	// The request ends when the client goes or the route is removed.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	stop := context.AfterFunc(rt.ctx, cancel)
+	defer stop()
+	ctx = context.WithValue(ctx, requestKey{}, &proxied{route: rt, client: r.Context()})
+
+	p.rp.ServeHTTP(rec, r.WithContext(ctx))
+}
+
+func (p *Proxy) touch(rt *route) {
+	rt.touch(p.cfg.Now(), p.cfg.ActivityInterval, p.cfg.OnActivity)
+}
+
+// proxied is what ServeRoute tells Rewrite, the transport and the error
+// handler about a request.
+type proxied struct {
+	route  *route
+	client context.Context // the request's own context, before the route's was joined
+}
+
+type requestKey struct{}
+
+func fromContext(ctx context.Context) *proxied {
+	pr, _ := ctx.Value(requestKey{}).(*proxied)
+	return pr
+}
+
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	t := fromContext(pr.In.Context()).route.target()
+	// SetURL would join paths; the server wants the path unchanged.
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = t.Addr()
+	// ReverseProxy re-encodes a query it cannot parse (a ';', a bad
+	// escape). This proxy makes no decision on the query and the server
+	// is the authority on its own URLs, so it gets what the browser sent.
+	pr.Out.URL.RawQuery = pr.In.URL.RawQuery
+	// Notebook refuses WebSockets whose Origin is not the Host, and builds
+	// its redirects from it: keep the browser's. Out is a clone of In so
+	// it already is; said here because SetURL would clear it.
+	pr.Out.Host = pr.In.Host
+
+	if p.cfg.TrustForwardedHeaders {
+		pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
+	}
+	pr.SetXForwarded()
+	if p.cfg.TrustForwardedHeaders {
+		for _, h := range []string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
+			if v := pr.In.Header.Get(h); v != "" {
+				pr.Out.Header.Set(h, v)
+			}
+		}
+	}
+}
+
+// routeTransport sends each request with its route's own transport.
+type routeTransport struct{ p *Proxy }
+
+func (t routeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	pr := fromContext(r.Context())
+	if pr == nil {
+		return nil, errors.New("proxy: request without a route")
+	}
+	return pr.route.transport(&t.p.cfg).RoundTrip(r)
+}
+
+// bufferPool reuses ReverseProxy's copy buffers (32 KiB each, otherwise one
+// per request).
+type bufferPool struct{}
+
+var buffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+func (bufferPool) Get() []byte { return buffers.Get().(*[32 << 10]byte)[:] }
+func (bufferPool) Put(b []byte) {
+	if len(b) == 32<<10 {
+		buffers.Put((*[32 << 10]byte)(b))
+	}
+}
+
+// Stats is a snapshot of the proxy's counters, for the hub to export.
+type Stats struct {
+	// Responses by status class (1xx counts WebSocket upgrades), for
+	// requests that had a route or were answered by OnMissing.
+	Status1xx, Status2xx, Status3xx, Status4xx, Status5xx uint64
+	// Unreachable counts requests a server did not answer (OnError calls).
+	Unreachable uint64
+	// Missing counts requests for servers without a route.
+	Missing uint64
+	// WebSocketsOpen is the number of upgraded connections open now;
+	// WebSocketsTotal counts all since the start.
+	WebSocketsOpen  int64
+	WebSocketsTotal uint64
+	// WebSocketBytesIn and Out count bytes from and to browsers on
+	// upgraded connections.
+	WebSocketBytesIn, WebSocketBytesOut uint64
+	// Routes is the number of routes.
+	Routes int
+}
+
+type counters struct {
+	status               [6]atomic.Uint64 // by status/100
+	unreachable, missing atomic.Uint64
+	wsOpen               atomic.Int64
+	wsTotal, wsIn, wsOut atomic.Uint64
+}
+
+// Stats returns the current counters.
+func (p *Proxy) Stats() Stats {
+	c := &p.stats
+	return Stats{
+		Status1xx:         c.status[1].Load(),
+		Status2xx:         c.status[2].Load(),
+		Status3xx:         c.status[3].Load(),
+		Status4xx:         c.status[4].Load(),
+		Status5xx:         c.status[5].Load(),
+		Unreachable:       c.unreachable.Load(),
+		Missing:           c.missing.Load(),
+		WebSocketsOpen:    c.wsOpen.Load(),
+		WebSocketsTotal:   c.wsTotal.Load(),
+		WebSocketBytesIn:  c.wsIn.Load(),
+		WebSocketBytesOut: c.wsOut.Load(),
+		Routes:            p.routes.Len(),
+	}
+}
