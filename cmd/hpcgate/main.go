@@ -24,13 +24,19 @@ type command struct {
 	run                 func(ctx context.Context, m *Main, args []string) error
 }
 
-var commands = []command{
-	{"serve", "-f SITE.yaml", "run the hub", runServe},
-	{"check-config", "-f SITE.yaml", "check a site file and print every problem with its line", runCheckConfig},
-	{"generate-config", "", "print a commented example site file with every key and its default", runGenerateConfig},
-	{"token", "[-f SITE.yaml] [-note TEXT] [-expires DURATION] USER", "print a new API token for USER (only its hash is stored)", runToken},
-	{"upgrade-db", "-f SITE.yaml", "apply pending database migrations (a SQLite file is backed up first)", runUpgradeDB},
-	{"version", "", "print the version", runVersion},
+var commands []command
+
+// init fills commands: the run functions print usage from it, so a plain
+// initializer would be an initialization cycle.
+func init() {
+	commands = []command{
+		{"serve", "-f SITE.yaml", "run the hub", runServe},
+		{"check-config", "-f SITE.yaml", "check a site file and print every problem with its line", runCheckConfig},
+		{"generate-config", "", "print a commented example site file with every key and its default", runGenerateConfig},
+		{"token", "[-f SITE.yaml] [-note TEXT] [-expires DURATION] USER", "print a new API token for USER (only its hash is stored)", runToken},
+		{"upgrade-db", "-f SITE.yaml", "apply pending database migrations (a SQLite file is backed up first)", runUpgradeDB},
+		{"version", "", "print the version", runVersion},
+	}
 }
 
 // Main holds the program's streams so tests can drive it end to end.

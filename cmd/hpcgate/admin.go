@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"hpcgate/batch"
+	"hpcgate/gateway/config"
+	"hpcgate/gateway/store"
+)
+
+func runCheckConfig(_ context.Context, m *Main, args []string) error {
+	fs := m.flags("check-config")
+	site := siteFlag(fs)
+	files := fs.Bool("files", false, "also check that the files the config names (keys, CA, known_hosts) exist and are private")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*site)
+	if err != nil {
+		fmt.Fprintln(m.Stdout, err)
+		return exitError{1}
+	}
+	if *files {
+		if errs := cfg.CheckFiles(); len(errs) > 0 {
+			for _, e := range errs {
+				fmt.Fprintln(m.Stdout, e)
+			}
+			return exitError{1}
+		}
+	}
+	fmt.Fprintf(m.Stdout, "%s: ok (%d cluster(s))\n", *site, len(cfg.Clusters))
+	return nil
+}
+
+func runGenerateConfig(_ context.Context, m *Main, args []string) error {
+	fs := m.flags("generate-config")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprint(m.Stdout, config.Example())
+	return nil
+}
+
+// openStore opens the site's database for the admin commands.
+func openStore(ctx context.Context, site string, o store.OpenOptions) (*config.Config, *store.Store, error) {
+	cfg, err := config.Load(site)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(cfg.Hub.DataDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("data dir: %w", err)
+	}
+	db, err := store.OpenWith(ctx, cfg.Hub.DatabaseURL, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, db, nil
+}
+
+func runToken(ctx context.Context, m *Main, args []string) error {
+	fs := m.flags("token")
+	site := siteFlag(fs)
+	note := fs.String("note", "made with hpcgate token", "what the token is for")
+	expires := fs.Duration("expires", 0, "lifetime, e.g. 720h (default: the site's token_lifetime; 0 never expires)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errUsage
+	}
+	user := fs.Arg(0)
+	if !batch.ValidUser(user) {
+		return fmt.Errorf("%q is not a valid user name", user)
+	}
+	cfg, db, err := openStore(ctx, *site, store.OpenOptions{})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.EnsureUser(ctx, user); err != nil {
+		return err
+	}
+	life := *expires
+	if life == 0 {
+		life = time.Duration(cfg.TokenLifetime)
+	}
+	var exp time.Time
+	if life > 0 {
+		exp = time.Now().Add(life)
+	}
+	plain, _, err := db.NewToken(ctx, store.TokenSpec{User: user, Kind: store.KindAPI, Note: *note, Expires: exp})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(m.Stdout, plain)
+	return nil
+}
+
+func runUpgradeDB(ctx context.Context, m *Main, args []string) error {
+	fs := m.flags("upgrade-db")
+	site := siteFlag(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	_, db, err := openStore(ctx, *site, store.OpenOptions{NoMigrate: true})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	backup, applied, err := db.Upgrade(ctx)
+	if backup != "" {
+		fmt.Fprintf(m.Stdout, "backed up the database to %s\n", backup)
+	}
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintf(m.Stdout, "database is up to date (schema version %d)\n", db.Latest())
+		return nil
+	}
+	for _, mg := range applied {
+		fmt.Fprintf(m.Stdout, "applied migration %d %s\n", mg.Version, mg.Name)
+	}
+	return nil
+}
+

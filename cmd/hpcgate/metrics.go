@@ -1,0 +1,56 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"hpcgate/batch/sshexec"
+	"hpcgate/gateway"
+	"hpcgate/gateway/proxy"
+)
+
+// registerAdapterMetrics exports the SSH pools' and the proxy's counters,
+// read when Prometheus scrapes (the adapters know nothing of Prometheus).
+func registerAdapterMetrics(m *gateway.Metrics, clusters map[string]*gateway.Cluster, px *proxy.Proxy) {
+	for name, c := range clusters {
+		stats, ok := c.Exec.(interface{ Stats() sshexec.Stats })
+		if !ok {
+			continue
+		}
+		labels := prometheus.Labels{"cluster": name}
+		m.Registry.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hpcgate_ssh_connections", Help: "Open SSH connections to the login node.", ConstLabels: labels},
+				func() float64 { return float64(stats.Stats().OpenConns) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hpcgate_ssh_handshakes_total", Help: "SSH handshakes with the login node.", ConstLabels: labels},
+				func() float64 { return float64(stats.Stats().Handshakes) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hpcgate_ssh_reconnects_total", Help: "Connections re-established after a loss.", ConstLabels: labels},
+				func() float64 { return float64(stats.Stats().Reconnects) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hpcgate_ssh_commands_total", Help: "Remote commands run over SSH.", ConstLabels: labels},
+				func() float64 { return float64(stats.Stats().Commands) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hpcgate_ssh_tunnels_total", Help: "Tunnels opened through the login node.", ConstLabels: labels},
+				func() float64 { return float64(stats.Stats().Tunnels) }),
+		)
+	}
+	classes := []struct {
+		code string
+		get  func(proxy.Stats) uint64
+	}{
+		{"1xx", func(s proxy.Stats) uint64 { return s.Status1xx }},
+		{"2xx", func(s proxy.Stats) uint64 { return s.Status2xx }},
+		{"3xx", func(s proxy.Stats) uint64 { return s.Status3xx }},
+		{"4xx", func(s proxy.Stats) uint64 { return s.Status4xx }},
+		{"5xx", func(s proxy.Stats) uint64 { return s.Status5xx }},
+	}
+	for _, cl := range classes {
+		get := cl.get
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "hpcgate_proxy_requests_total", Help: "Requests proxied to users' servers, by status class (1xx: WebSocket upgrades).",
+			ConstLabels: prometheus.Labels{"code": cl.code},
+		}, func() float64 { return float64(get(px.Stats())) }))
+	}
+	m.Registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hpcgate_proxy_unreachable_total", Help: "Proxied requests a server did not answer."},
+			func() float64 { return float64(px.Stats().Unreachable) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hpcgate_proxy_websockets_open", Help: "WebSockets open through the proxy."},
+			func() float64 { return float64(px.Stats().WebSocketsOpen) }),
+	)
+}

@@ -1,0 +1,229 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"hpcgate/gateway"
+	"hpcgate/gateway/config"
+	"hpcgate/gateway/ldapauth"
+	"hpcgate/gateway/proxy"
+	"hpcgate/gateway/store"
+	"hpcgate/gateway/web"
+	"hpcgate/templates"
+)
+
+func runServe(ctx context.Context, m *Main, args []string) error {
+	fs := m.flags("serve")
+	site := siteFlag(fs)
+	logFormat := fs.String("log-format", "", "log as `text` or json (default: the site file's hub.log_format)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*site)
+	if err != nil {
+		fmt.Fprintln(m.Stderr, err)
+		return exitError{1}
+	}
+	if *logFormat != "" {
+		cfg.Hub.LogFormat = *logFormat
+	}
+	log := newLogger(m.Stderr, cfg.Hub.LogFormat, cfg.Hub.LogLevel)
+	slog.SetDefault(log)
+	if errs := cfg.CheckFiles(); len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintln(m.Stderr, e)
+		}
+		return exitError{1}
+	}
+	return serve(ctx, cfg, log)
+}
+
+// serve runs the hub until ctx ends (SIGTERM/SIGINT), then lets in-flight
+// requests finish, stops the pollers and closes the database. Jobs keep
+// running: the next start re-adopts them.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.Hub.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	db, err := store.Open(ctx, cfg.Hub.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer db.Close()
+	secret, err := cookieSecret(cfg.Hub.CookieSecretFile)
+	if err != nil {
+		return err
+	}
+	auth, err := newAuthenticator(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer auth.Close()
+	tmpl := templatesFS(cfg)
+	clusters, closeClusters, err := openClusters(cfg, tmpl, log)
+	if err != nil {
+		return err
+	}
+	defer closeClusters()
+
+	metrics := gateway.NewMetrics()
+	var hub *gateway.Hub
+	px := proxy.New(proxy.Config{
+		Logger: log,
+		OnActivity: func(user, server string, t time.Time) {
+			if err := hub.RecordActivity(context.Background(), user, server, t); err != nil {
+				log.Warn("record proxy activity", "user", user, "err", err)
+			}
+		},
+	})
+	defer px.Close()
+	hub = gateway.New(gateway.Options{Config: cfg, Store: db, Clusters: clusters, Proxy: px, Logger: log, Metrics: metrics})
+	defer hub.Close()
+	registerAdapterMetrics(metrics, clusters, px)
+
+	// Re-adopt every job before serving, so the first request already
+	// finds the running notebooks routed.
+	if err := hub.Start(ctx); err != nil {
+		return err
+	}
+	sched, err := gateway.StartCron(hub, cfg, db, log)
+	if err != nil {
+		return err
+	}
+	defer sched.Stop()
+
+	w, err := web.New(web.Options{
+		Config: cfg, Store: db, Hub: hub, Auth: auth, Logger: log,
+		CookieSecret: secret, Version: version, Templates: tmpl,
+	})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Addr:              cfg.Hub.Listen,
+		Handler:           w.Handler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Hub.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.Hub.TLSCert != "" {
+			errc <- srv.ServeTLS(ln, cfg.Hub.TLSCert, cfg.Hub.TLSKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	log.Info("hpcgate serving", "version", version, "listen", ln.Addr().String(),
+		"url", strings.TrimSuffix(cfg.Hub.PublicURL, "/")+cfg.Hub.BaseURL, "clusters", len(clusters), "database", db.Dialect())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests; jobs keep running")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown: some connections were cut", "err", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(w interface{ Write([]byte) (int, error) }, format, level string) *slog.Logger {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		lv = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// cookieSecret reads the cookie secret, creating it (32 random bytes, mode
+// 0600) on first start. A file others can read is refused.
+func cookieSecret(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		b = make([]byte, 32)
+		rand.Read(b)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return nil, fmt.Errorf("create cookie secret: %w", err)
+		}
+		return b, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cookie secret: %w", err)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("cookie secret %s is readable by others (mode %v): chmod 600 it", path, fi.Mode().Perm())
+	}
+	if len(b) < 32 {
+		return nil, fmt.Errorf("cookie secret %s: %d bytes, need at least 32", path, len(b))
+	}
+	return b, nil
+}
+
+func newAuthenticator(cfg *config.Config, log *slog.Logger) (*ldapauth.Authenticator, error) {
+	l := cfg.LDAP
+	ac := ldapauth.Config{
+		URL: l.URL, StartTLS: l.UseStartTLS(), InsecureSkipVerify: l.InsecureSkipVerify,
+		BindDN: l.BindDN, UserBaseDN: l.UserBaseDN, UserFilter: l.UserFilter,
+		UsernameAttribute: l.UsernameAttribute, DNTemplate: l.DNTemplate,
+		GroupAttribute: l.GroupAttribute, GroupSearchBaseDN: l.GroupSearchBaseDN,
+		GroupMemberAttribute: l.GroupMemberAttribute, AllowedGroups: l.AllowedGroups,
+		AdminGroups: l.AdminGroups, AdminUsers: l.AdminUsers, Timeout: time.Duration(l.Timeout), Logger: log,
+	}
+	if l.CAFile != "" {
+		pem, err := os.ReadFile(l.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ldap ca_file: %w", err)
+		}
+		ac.RootCAs = x509.NewCertPool()
+		if !ac.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ldap ca_file %s: no PEM certificates", l.CAFile)
+		}
+	}
+	if l.BindPasswordFile != "" {
+		pw, err := os.ReadFile(l.BindPasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("ldap bind_password_file: %w", err)
+		}
+		ac.BindPassword = strings.TrimRight(string(pw), "\r\n")
+	}
+	if l.InsecureSkipVerify {
+		log.Warn("ldap.insecure_skip_verify is on: the directory's certificate is not checked")
+	}
+	return ldapauth.New(ac)
+}
+
+// templatesFS is the embedded templates, or the site's directory laid over
+// them file by file.
+func templatesFS(cfg *config.Config) fs.FS {
+	if cfg.Hub.TemplatesDir == "" {
+		return templates.FS
+	}
+	return templates.Overlay(os.DirFS(cfg.Hub.TemplatesDir), templates.FS)
+}
+

@@ -1,0 +1,129 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"hpcgate/gateway/config"
+	"hpcgate/gateway/store"
+)
+
+// StartCron schedules the hub's periodic work from the site's cron
+// settings: reconcile (an extra poll of every cluster, catching anything a
+// missed kick left behind), cull idle servers, expire tokens, sessions and
+// OAuth codes, and prune old events. Stop the returned scheduler on exit.
+func StartCron(h *Hub, cfg *config.Config, db *store.Store, log *slog.Logger) (*cron.Cron, error) {
+	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger), cron.Recover(cron.DiscardLogger)))
+	jobs := []struct {
+		name, spec string
+		run        func(context.Context) error
+	}{
+		{"reconcile", cfg.Cron.Reconcile, h.Reconcile},
+		{"cull", cfg.Cron.Cull, h.Cull},
+		{"expire_tokens", cfg.Cron.ExpireTokens, func(ctx context.Context) error { return expire(ctx, db, h.now(), log) }},
+		{"prune_events", cfg.Cron.PruneEvents, func(ctx context.Context) error {
+			if cfg.EventsRetention == 0 {
+				return nil
+			}
+			n, err := db.PruneEvents(ctx, h.now().Add(-time.Duration(cfg.EventsRetention)))
+			if n > 0 {
+				log.Info("pruned events", "count", n)
+			}
+			return err
+		}},
+	}
+	for _, j := range jobs {
+		if j.spec == "" {
+			continue
+		}
+		j := j
+		if _, err := c.AddFunc(j.spec, func() {
+			ctx, cancel := context.WithTimeout(h.ctx, 5*time.Minute)
+			defer cancel()
+			if err := j.run(ctx); err != nil {
+				log.Warn("periodic job failed", "job", j.name, "err", err)
+			}
+		}); err != nil {
+			return nil, fmt.Errorf("cron.%s %q: %w", j.name, j.spec, err)
+		}
+	}
+	c.Start()
+	return c, nil
+}
+
+func expire(ctx context.Context, db *store.Store, now time.Time, log *slog.Logger) error {
+	t, err := db.DeleteExpiredTokens(ctx, now)
+	if err != nil {
+		return err
+	}
+	s, err := db.DeleteExpiredSessions(ctx, now)
+	if err != nil {
+		return err
+	}
+	c, err := db.DeleteExpiredCodes(ctx, now)
+	if err != nil {
+		return err
+	}
+	if t+s+c > 0 {
+		log.Info("expired", "tokens", t, "sessions", s, "oauth_codes", c)
+	}
+	return nil
+}
+
+// Reconcile polls every cluster once, now.
+func (h *Hub) Reconcile(ctx context.Context) error {
+	for _, name := range h.order {
+		if p := h.pollers[name]; p != nil {
+			p.poll(ctx)
+		}
+	}
+	return nil
+}
+
+// Cull stops servers idle longer than cull.idle_timeout, or older than
+// cull.max_age. Only ready servers are culled: a queued job is the
+// business of the queue timeout, never of the culler. Each cull is an
+// event with its reason.
+func (h *Hub) Cull(ctx context.Context) error {
+	cc := h.cfg.Cull
+	if cc.IdleTimeout == 0 && cc.MaxAge == 0 {
+		return nil
+	}
+	servers, err := h.store.ListServers(ctx, store.ServerFilter{States: []store.State{store.StateReady}})
+	if err != nil {
+		return err
+	}
+	now := h.now()
+	for _, s := range servers {
+		if !cc.CullAdmins {
+			if u, err := h.store.GetUser(ctx, s.User); err == nil && u.Admin {
+				continue
+			}
+		}
+		last := s.LastActivity
+		if last.IsZero() || last.Before(s.Ready) {
+			last = s.Ready
+		}
+		var why string
+		switch {
+		case cc.IdleTimeout > 0 && now.Sub(last) > time.Duration(cc.IdleTimeout):
+			why = fmt.Sprintf("idle for %s (the site culls after %s without activity)", roundDur(now.Sub(last)), roundDur(time.Duration(cc.IdleTimeout)))
+		case cc.MaxAge > 0 && now.Sub(s.Ready) > time.Duration(cc.MaxAge):
+			why = fmt.Sprintf("running for %s (the site's limit is %s)", roundDur(now.Sub(s.Ready)), roundDur(time.Duration(cc.MaxAge)))
+		default:
+			continue
+		}
+		h.log.Info("culling server", "user", s.User, "cluster", s.Cluster, "job", s.JobID, "why", why)
+		h.event(ctx, s, "cull", "Stopped by the culler: "+why+".")
+		if err := h.Stop(ctx, s.User, s.Name, "the culler"); err != nil {
+			h.log.Warn("cull failed", "user", s.User, "err", err)
+			continue
+		}
+		h.metrics.ended(s.Cluster, "cull")
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"hpcgate/gateway/store"
+)
+
+// Metrics are the hub's Prometheus metrics. A nil *Metrics records nothing,
+// so tests need not build one.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	spawns      *prometheus.CounterVec
+	ends        *prometheus.CounterVec
+	queueWait   *prometheus.HistogramVec
+	toReady     *prometheus.HistogramVec
+	servers     *prometheus.GaugeVec
+	cmdDuration *prometheus.HistogramVec
+	cmdErrors   *prometheus.CounterVec
+	logins      *prometheus.CounterVec
+}
+
+// NewMetrics registers the hub's metrics (and the Go runtime's) in a new
+// registry.
+func NewMetrics() *Metrics {
+	waits := []float64{5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 14400, 28800, 86400}
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		spawns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hpcgate_spawns_total", Help: "Spawn outcomes: ready, submit_failed, job_failed, queue-timeout, start-timeout.",
+		}, []string{"cluster", "outcome"}),
+		ends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hpcgate_servers_ended_total", Help: "Servers that ended, by what ended them (user, walltime, exit, scheduler, cull, ...).",
+		}, []string{"cluster", "ended_by"}),
+		queueWait: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hpcgate_spawn_queue_wait_seconds", Help: "Time from submission to the job running.", Buckets: waits,
+		}, []string{"cluster"}),
+		toReady: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hpcgate_spawn_ready_seconds", Help: "Time from submission to the server answering through the tunnel.", Buckets: waits,
+		}, []string{"cluster"}),
+		servers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hpcgate_servers", Help: "Active servers by state, as of the cluster's last poll.",
+		}, []string{"cluster", "state"}),
+		cmdDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hpcgate_scheduler_command_duration_seconds", Help: "Latency of scheduler commands over SSH.",
+			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"cluster", "command"}),
+		cmdErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hpcgate_scheduler_command_errors_total", Help: "Scheduler commands that failed.",
+		}, []string{"cluster", "command"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hpcgate_logins_total", Help: "LDAP logins by outcome: ok, invalid, not_allowed, unavailable, rate_limited.",
+		}, []string{"outcome"}),
+	}
+	m.Registry.MustRegister(m.spawns, m.ends, m.queueWait, m.toReady, m.servers, m.cmdDuration, m.cmdErrors, m.logins,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *Metrics) spawn(cluster, outcome string) {
+	if m != nil {
+		m.spawns.WithLabelValues(cluster, outcome).Inc()
+	}
+}
+
+func (m *Metrics) ended(cluster, by string) {
+	if m != nil {
+		m.ends.WithLabelValues(cluster, by).Inc()
+	}
+}
+
+func (m *Metrics) queued(cluster string, d time.Duration) {
+	if m != nil {
+		m.queueWait.WithLabelValues(cluster).Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) toReadyObs(cluster string, d time.Duration) {
+	if m != nil {
+		m.toReady.WithLabelValues(cluster).Observe(d.Seconds())
+	}
+}
+
+func (m *Metrics) command(cluster, cmd string, d time.Duration, err error) {
+	if m == nil {
+		return
+	}
+	m.cmdDuration.WithLabelValues(cluster, cmd).Observe(d.Seconds())
+	if err != nil {
+		m.cmdErrors.WithLabelValues(cluster, cmd).Inc()
+	}
+}
+
+func (m *Metrics) tracked(cluster string, servers []*store.Server) {
+	if m == nil {
+		return
+	}
+	counts := map[store.State]int{}
+	for _, s := range servers {
+		counts[s.State]++
+	}
+	for _, st := range store.ActiveStates {
+		m.servers.WithLabelValues(cluster, string(st)).Set(float64(counts[st]))
+	}
+}
+
+// Login counts one login attempt by outcome.
+func (m *Metrics) Login(outcome string) {
+	if m != nil {
+		m.logins.WithLabelValues(outcome).Inc()
+	}
+}

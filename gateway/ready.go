@@ -1,0 +1,166 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"hpcgate/batch"
+	"hpcgate/gateway/proxy"
+	"hpcgate/gateway/store"
+)
+
+// checkReady starts, once per server, the loop that finds where the app
+// listens and declares the server ready when a request through the hub's
+// own tunnel succeeds — not merely when the job is running.
+func (h *Hub) checkReady(c *Cluster, id int64) {
+	h.mu.Lock()
+	if _, ok := h.starting[id]; ok {
+		h.mu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithCancel(h.ctx)
+	h.starting[id] = cancel
+	h.mu.Unlock()
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		defer h.stopChecks(id)
+		h.readyLoop(ctx, c, id)
+	}()
+}
+
+func (h *Hub) stopChecks(id int64) {
+	h.mu.Lock()
+	if cancel, ok := h.starting[id]; ok {
+		cancel()
+		delete(h.starting, id)
+	}
+	h.mu.Unlock()
+}
+
+func (h *Hub) readyLoop(ctx context.Context, c *Cluster, id int64) {
+	client := readyClient(c.Dial)
+	defer client.CloseIdleConnections()
+	wait := 500 * time.Millisecond
+	for {
+		srv, err := h.store.GetServerByID(ctx, id)
+		if err != nil || srv.State != store.StateStarting {
+			return
+		}
+		if srv.Port == 0 {
+			h.readAddr(ctx, c, srv)
+		}
+		if srv.Port != 0 {
+			if err := h.probe(ctx, client, srv); err == nil {
+				h.markReady(ctx, c, srv)
+				return
+			} else {
+				h.log.Debug("app not answering yet", "user", srv.User, "job", srv.JobID, "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if wait < 3*time.Second {
+			wait += wait / 2
+		}
+	}
+}
+
+// readAddr reads "host port" that the job script wrote, as the user.
+func (h *Hub) readAddr(ctx context.Context, c *Cluster, srv *store.Server) {
+	path := c.Config.RunDir + "/" + srv.JobName + ".addr"
+	out, err := c.Exec.Run(ctx, batch.Command{User: srv.User, Argv: []string{"cat", "--", path}})
+	if err != nil {
+		return // not written yet
+	}
+	host, port, err := batch.ParseAddr(out)
+	if err != nil {
+		h.log.Warn("bad address file", "user", srv.User, "job", srv.JobID, "err", err)
+		return
+	}
+	if err := h.store.SetAddress(ctx, srv.ID, host, port); err != nil {
+		h.log.Error("record address failed", "user", srv.User, "err", err)
+		return
+	}
+	srv.Host, srv.Port = host, port
+	h.event(ctx, srv, "listening", fmt.Sprintf("The app listens on %s:%d; waiting for it to answer.", host, port))
+	h.refresh(ctx, srv.ID)
+}
+
+// probe asks the app for its prefix through the tunnel; any answer below
+// 500 (a redirect to log in is fine) means it is up.
+func (h *Hub) probe(ctx context.Context, client *http.Client, srv *store.Server) error {
+	url := fmt.Sprintf("http://%s:%d%sapi", srv.Host, srv.Port, userPrefix(h.cfg.Hub.BaseURL, srv.User, srv.Name))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode >= 500 {
+		return errors.New(resp.Status)
+	}
+	return nil
+}
+
+func (h *Hub) markReady(ctx context.Context, c *Cluster, srv *store.Server) {
+	h.route(c, srv)
+	ok, err := h.store.SetState(ctx, srv.ID, []store.State{store.StateStarting}, store.StateReady, "")
+	if err != nil || !ok {
+		return
+	}
+	now := h.now()
+	h.log.Info("server ready", "user", srv.User, "cluster", srv.Cluster, "job", srv.JobID, "node", srv.Node)
+	h.event(ctx, srv, "ready", "Server ready at "+userPrefix(h.cfg.Hub.BaseURL, srv.User, srv.Name))
+	h.metrics.spawn(c.Config.Name, "ready")
+	h.metrics.toReadyObs(c.Config.Name, now.Sub(srv.Submitted))
+	h.refresh(ctx, srv.ID)
+}
+
+// route points the proxy at the server's app through the cluster's tunnel.
+func (h *Hub) route(c *Cluster, srv *store.Server) {
+	err := h.proxy.Routes().Set(srv.User, srv.Name, proxy.Target{Host: srv.Host, Port: srv.Port, Dial: c.Dial})
+	if err != nil {
+		h.log.Error("set route failed", "user", srv.User, "err", err)
+	}
+}
+
+// LogTail returns the last lines of the job's log, read as the user.
+func (h *Hub) LogTail(ctx context.Context, user, server string) (string, error) {
+	srv, err := h.store.GetServer(ctx, user, server)
+	if err != nil {
+		return "", err
+	}
+	c, err := h.cluster(srv.Cluster)
+	if err != nil {
+		return "", err
+	}
+	return h.logTail(ctx, c, srv)
+}
+
+func (h *Hub) logTail(ctx context.Context, c *Cluster, srv *store.Server) (string, error) {
+	path := c.Config.RunDir + "/" + srv.JobName + ".log"
+	out, err := c.Exec.Run(ctx, batch.Command{User: srv.User, Argv: []string{"tail", "-n", "30", "--", path}})
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimRight(string(out), "\n"), nil
+}
+
+func (h *Hub) logTailSuffix(ctx context.Context, c *Cluster, srv *store.Server) string {
+	tail, err := h.logTail(ctx, c, srv)
+	if err != nil || strings.TrimSpace(tail) == "" {
+		return ""
+	}
+	return "\n\nThe end of the job's log (~/" + c.Config.RunDir + "/" + srv.JobName + ".log):\n" + tail
+}
