@@ -372,7 +372,6 @@ func (h *Hub) kick(cluster string) {
 	}
 }
 
-
 // schedulerWords is what the scheduler said, for users: the stderr of a
 // failed command, or the error itself.
 func schedulerWords(err error) string {

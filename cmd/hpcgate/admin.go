@@ -127,4 +127,3 @@ func runUpgradeDB(ctx context.Context, m *Main, args []string) error {
 	}
 	return nil
 }
-

@@ -226,4 +226,3 @@ func templatesFS(cfg *config.Config) fs.FS {
 	}
 	return templates.Overlay(os.DirFS(cfg.Hub.TemplatesDir), templates.FS)
 }
-
