@@ -1,0 +1,180 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Token kinds.
+const (
+	KindAPI    = "api"    // made by a user on /hub/token, by an admin, or by `hpcgate token`
+	KindServer = "server" // given to a job as JUPYTERHUB_API_TOKEN; deleted with the next spawn
+	KindOAuth  = "oauth"  // issued to a single-user server for a browser's login session
+)
+
+// usedEvery is how stale a token's last-used time may get: recording every
+// request would turn each API call into a database write.
+const usedEvery = time.Minute
+
+// Token is an API token as stored: everything but the token itself.
+type Token struct {
+	ID        int64
+	User      string
+	Kind      string
+	Prefix    string // the token's first 4 characters, to tell tokens apart
+	Note      string
+	Scopes    []string
+	Created   time.Time
+	Expires   time.Time // zero: never
+	LastUsed  time.Time // accurate to a minute
+	ServerID  int64     // KindServer: the server it belongs to
+	SessionID string    // KindOAuth: the login session it was issued under
+}
+
+// TokenSpec describes a token to make.
+type TokenSpec struct {
+	User, Kind, Note string
+	Scopes           []string
+	Expires          time.Time // zero: never
+	ServerID         int64     // 0: none; the token dies with the server row
+	SessionID        string    // "": none; the token dies with the session
+}
+
+type tokenRow struct {
+	ID        int64          `db:"id"`
+	User      string         `db:"username"`
+	Kind      string         `db:"kind"`
+	Prefix    string         `db:"prefix"`
+	Note      string         `db:"note"`
+	Scopes    string         `db:"scopes"`
+	Created   tstamp         `db:"created_at"`
+	Expires   tstamp         `db:"expires_at"`
+	LastUsed  tstamp         `db:"last_used"`
+	ServerID  sql.NullInt64  `db:"server_id"`
+	SessionID sql.NullString `db:"session_id"`
+}
+
+const tokenCols = "id, username, kind, prefix, note, scopes, created_at, expires_at, last_used, server_id, session_id"
+
+func (r *tokenRow) token() (*Token, error) {
+	t := &Token{ID: r.ID, User: r.User, Kind: r.Kind, Prefix: r.Prefix, Note: r.Note,
+		Created: r.Created.Time(), Expires: r.Expires.Time(), LastUsed: r.LastUsed.Time(),
+		ServerID: r.ServerID.Int64, SessionID: r.SessionID.String}
+	if err := json.Unmarshal([]byte(r.Scopes), &t.Scopes); err != nil {
+		return nil, fmt.Errorf("token %d: scopes: %w", r.ID, err)
+	}
+	return t, nil
+}
+
+// NewToken makes a token and returns it in plain text, the only time it is
+// ever available: the store keeps its sha256.
+func (s *Store) NewToken(ctx context.Context, spec TokenSpec) (string, *Token, error) {
+	switch spec.Kind {
+	case KindAPI, KindServer, KindOAuth:
+	default:
+		return "", nil, fmt.Errorf("new token for %s: unknown kind %q", spec.User, spec.Kind)
+	}
+	scopes, err := marshal(spec.Scopes, "[]")
+	if err != nil {
+		return "", nil, fmt.Errorf("new token for %s: %w", spec.User, err)
+	}
+	plain, hash, err := secret()
+	if err != nil {
+		return "", nil, err
+	}
+	var r tokenRow
+	err = s.db.GetContext(ctx, &r, s.q(`INSERT INTO api_tokens
+		(username, hash, prefix, kind, note, scopes, created_at, expires_at, server_id, session_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+tokenCols),
+		spec.User, hash, plain[:4], spec.Kind, spec.Note, scopes, ts(s.now()), ts(spec.Expires),
+		sql.NullInt64{Int64: spec.ServerID, Valid: spec.ServerID != 0},
+		sql.NullString{String: spec.SessionID, Valid: spec.SessionID != ""})
+	if err != nil {
+		return "", nil, fmt.Errorf("new %s token for %s: %w", spec.Kind, spec.User, err)
+	}
+	t, err := r.token()
+	if err != nil {
+		return "", nil, err
+	}
+	return plain, t, nil
+}
+
+// LookupToken returns the token whose plain text is plain, or ErrNotFound
+// when there is none or it has expired. It stamps the last use when the
+// recorded one is a minute old or more.
+func (s *Store) LookupToken(ctx context.Context, plain string) (*Token, error) {
+	if plain == "" {
+		return nil, fmt.Errorf("token: %w", ErrNotFound)
+	}
+	var r tokenRow
+	err := s.rdb.GetContext(ctx, &r, s.q("SELECT "+tokenCols+" FROM api_tokens WHERE hash = ?"), hashSecret(plain))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up token: %w", err)
+	}
+	t, err := r.token()
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if !t.Expires.IsZero() && !t.Expires.After(now) {
+		return nil, fmt.Errorf("token %d: expired: %w", t.ID, ErrNotFound)
+	}
+	if now.Sub(t.LastUsed) >= usedEvery {
+		// The guard makes concurrent requests with one token write once.
+		_, err := s.db.ExecContext(ctx, s.q("UPDATE api_tokens SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used <= ?)"),
+			ts(now), t.ID, ts(now.Add(-usedEvery)))
+		if err != nil {
+			// The token is good; a lost timestamp must not refuse the request.
+			s.log.WarnContext(ctx, "record token use", "user", t.User, "token", t.ID, "err", err)
+		} else {
+			t.LastUsed = utc(now)
+		}
+	}
+	return t, nil
+}
+
+// ListTokens returns a user's tokens, oldest first, expired ones included.
+func (s *Store) ListTokens(ctx context.Context, user string) ([]*Token, error) {
+	var rows []tokenRow
+	if err := s.rdb.SelectContext(ctx, &rows, s.q("SELECT "+tokenCols+" FROM api_tokens WHERE username = ? ORDER BY id"), user); err != nil {
+		return nil, fmt.Errorf("list tokens of %s: %w", user, err)
+	}
+	out := make([]*Token, 0, len(rows))
+	for i := range rows {
+		t, err := rows[i].token()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// DeleteToken deletes token id of user (ErrNotFound if user has no such
+// token, so one user cannot delete another's by guessing ids).
+func (s *Store) DeleteToken(ctx context.Context, user string, id int64) error {
+	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM api_tokens WHERE id = ? AND username = ?"), id, user)
+	if err != nil {
+		return fmt.Errorf("delete token %d of %s: %w", id, user, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("token %d of %s: %w", id, user, ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteExpiredTokens deletes the tokens expired at now and returns how many.
+func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?"), ts(now))
+	if err != nil {
+		return 0, fmt.Errorf("delete expired tokens: %w", err)
+	}
+	return res.RowsAffected()
+}

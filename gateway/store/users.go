@@ -1,0 +1,150 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// User is a person who has logged in (or was given a token by an admin).
+type User struct {
+	Name         string
+	Admin        bool
+	Groups       []string // directory groups at the last login
+	Created      time.Time
+	LastLogin    time.Time // zero: never logged in
+	LastActivity time.Time // the newest activity of any of their servers
+}
+
+type userRow struct {
+	Name         string `db:"name"`
+	Admin        bool   `db:"admin"`
+	Groups       string `db:"user_groups"`
+	Created      tstamp `db:"created_at"`
+	LastLogin    tstamp `db:"last_login"`
+	LastActivity tstamp `db:"last_activity"`
+}
+
+const userCols = "name, admin, user_groups, created_at, last_login, last_activity"
+
+func (r *userRow) user() (*User, error) {
+	u := &User{Name: r.Name, Admin: r.Admin, Created: r.Created.Time(),
+		LastLogin: r.LastLogin.Time(), LastActivity: r.LastActivity.Time()}
+	if err := json.Unmarshal([]byte(r.Groups), &u.Groups); err != nil {
+		return nil, fmt.Errorf("user %s: groups: %w", r.Name, err)
+	}
+	return u, nil
+}
+
+func marshal(v any, empty string) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	if string(b) == "null" {
+		return empty, nil
+	}
+	return string(b), nil
+}
+
+// UpsertUser records a login: it creates the user or updates their admin
+// flag and groups, and sets the last login when u.LastLogin is not zero.
+func (s *Store) UpsertUser(ctx context.Context, u User) (*User, error) {
+	if u.Name == "" {
+		return nil, errors.New("upsert user: empty name")
+	}
+	groups, err := marshal(u.Groups, "[]")
+	if err != nil {
+		return nil, fmt.Errorf("upsert user %s: %w", u.Name, err)
+	}
+	var r userRow
+	err = s.db.GetContext(ctx, &r, s.q(`
+		INSERT INTO users (name, admin, user_groups, created_at, last_login)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET
+			admin = excluded.admin,
+			user_groups = excluded.user_groups,
+			last_login = COALESCE(excluded.last_login, users.last_login)
+		RETURNING `+userCols),
+		u.Name, u.Admin, groups, ts(s.now()), ts(u.LastLogin))
+	if err != nil {
+		return nil, fmt.Errorf("upsert user %s: %w", u.Name, err)
+	}
+	return r.user()
+}
+
+// EnsureUser creates a user who has never logged in (for `hpcgate token`)
+// and leaves an existing one as it is.
+func (s *Store) EnsureUser(ctx context.Context, name string) (*User, error) {
+	if name == "" {
+		return nil, errors.New("ensure user: empty name")
+	}
+	_, err := s.db.ExecContext(ctx, s.q(`INSERT INTO users (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`),
+		name, ts(s.now()))
+	if err != nil {
+		return nil, fmt.Errorf("ensure user %s: %w", name, err)
+	}
+	return s.GetUser(ctx, name)
+}
+
+// GetUser returns a user or ErrNotFound.
+func (s *Store) GetUser(ctx context.Context, name string) (*User, error) {
+	var r userRow
+	err := s.rdb.GetContext(ctx, &r, s.q("SELECT "+userCols+" FROM users WHERE name = ?"), name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("user %q: %w", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get user %s: %w", name, err)
+	}
+	return r.user()
+}
+
+// ListUsers returns every user, by name.
+func (s *Store) ListUsers(ctx context.Context) ([]*User, error) {
+	var rows []userRow
+	if err := s.rdb.SelectContext(ctx, &rows, "SELECT "+userCols+" FROM users ORDER BY name"); err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	users := make([]*User, 0, len(rows))
+	for i := range rows {
+		u, err := rows[i].user()
+		if err != nil {
+			return nil, err
+		}
+		users = append(users, u)
+	}
+	return users, nil
+}
+
+// TouchUserActivity moves the user's last activity forward to t; an older
+// t (reports arrive out of order) changes nothing.
+func (s *Store) TouchUserActivity(ctx context.Context, name string, t time.Time) error {
+	res, err := s.db.ExecContext(ctx, s.q(`UPDATE users SET last_activity = ?
+		WHERE name = ? AND (last_activity IS NULL OR last_activity < ?)`), ts(t), name, ts(t))
+	if err != nil {
+		return fmt.Errorf("record activity of user %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := s.GetUser(ctx, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteUser removes a user with their servers, tokens, sessions and codes
+// (their events stay). The caller stops their jobs first.
+func (s *Store) DeleteUser(ctx context.Context, name string) error {
+	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM users WHERE name = ?"), name)
+	if err != nil {
+		return fmt.Errorf("delete user %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("user %q: %w", name, ErrNotFound)
+	}
+	return nil
+}
