@@ -1,0 +1,197 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"hpcgate/gateway/store"
+)
+
+// tokenModel is JupyterHub's token model (apihandlers/base.py
+// token_model); the plaintext is only in the answer to its creation.
+type tokenModel struct {
+	Kind         string     `json:"kind"`
+	ID           string     `json:"id"`
+	User         string     `json:"user"`
+	Note         string     `json:"note"`
+	TokenKind    string     `json:"token_kind"`
+	Created      *time.Time `json:"created"`
+	ExpiresAt    *time.Time `json:"expires_at"`
+	LastActivity *time.Time `json:"last_activity"`
+	SessionID    *string    `json:"session_id"`
+	Roles        []string   `json:"roles"`
+	Scopes       []string   `json:"scopes"`
+	Token        string     `json:"token,omitempty"`
+}
+
+func tokenModelOf(t *Token) tokenModel {
+	return tokenModel{
+		Kind:         "api_token",
+		ID:           strconv.FormatInt(t.ID, 10),
+		User:         t.User,
+		Note:         t.Note,
+		TokenKind:    t.Kind,
+		Created:      timePtr(t.Created),
+		ExpiresAt:    timePtr(t.Expires),
+		LastActivity: timePtr(t.LastUsed),
+		SessionID:    strPtr(t.SessionID),
+		Roles:        []string{},
+		Scopes:       []string{},
+	}
+}
+
+// liveTokens lists user's unexpired tokens.
+func (s *Server) liveTokens(c *gin.Context, user string) ([]*Token, error) {
+	all, err := s.store.ListTokens(c.Request.Context(), user)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens of %s: %w", user, err)
+	}
+	now := s.now()
+	var out []*Token
+	for _, t := range all {
+		if t.Expires.IsZero() || t.Expires.After(now) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// apiTokens is GET /hub/api/users/<name>/tokens.
+func (s *Server) apiTokens(c *gin.Context) {
+	id, user := who(c), c.Param("user")
+	if !id.mayAct(user) {
+		jsonError(c, http.StatusForbidden, "Action is not authorized with current scopes; requires any of [read:tokens]")
+		return
+	}
+	tokens, err := s.liveTokens(c, user)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	models := make([]tokenModel, 0, len(tokens))
+	for _, t := range tokens {
+		models = append(models, tokenModelOf(t))
+	}
+	c.JSON(http.StatusOK, gin.H{"api_tokens": models})
+}
+
+// createTokenBody is what POST .../tokens takes; roles and scopes are
+// accepted for JupyterHub clients but only the default (all of the
+// user's own rights) is granted.
+type createTokenBody struct {
+	Note      string   `json:"note"`
+	ExpiresIn *int64   `json:"expires_in"`
+	Roles     []string `json:"roles"`
+	Scopes    []string `json:"scopes"`
+}
+
+// maxNote bounds a token's note.
+const maxNote = 200
+
+// createToken makes an API token for user; the plaintext is returned once
+// and only its hash is stored.
+func (s *Server) createToken(c *gin.Context, user, note string, expiresIn time.Duration) (string, *Token, error) {
+	if len(note) > maxNote {
+		return "", nil, fieldError("note", fmt.Sprintf("is longer than %d characters", maxNote))
+	}
+	if expiresIn < 0 {
+		return "", nil, fieldError("expires_in", "must not be negative")
+	}
+	if expiresIn == 0 {
+		expiresIn = s.cfg.TokenLifetime.D()
+	}
+	spec := store.TokenSpec{User: user, Kind: TokenUser, Note: note}
+	if expiresIn > 0 {
+		spec.Expires = s.now().Add(expiresIn)
+	}
+	plain, t, err := s.store.NewToken(c.Request.Context(), spec)
+	if err != nil {
+		return "", nil, fmt.Errorf("create token for %s: %w", user, err)
+	}
+	s.log.InfoContext(c.Request.Context(), "api token created", "user", c.GetString(ctxUserName), "owner", user, "token", t.ID)
+	return plain, t, nil
+}
+
+// apiCreateToken is POST /hub/api/users/<name>/tokens: 201 with the token.
+func (s *Server) apiCreateToken(c *gin.Context) {
+	id, user := who(c), c.Param("user")
+	if !id.mayAct(user) {
+		jsonError(c, http.StatusForbidden, "Action is not authorized with current scopes; requires any of [tokens]")
+		return
+	}
+	var body createTokenBody
+	if err := decodeJSON(c.Request.Body, &body); err != nil {
+		jsonError(c, http.StatusBadRequest, "Invalid JSON body: "+err.Error())
+		return
+	}
+	if body.Note == "" {
+		body.Note = "Requested via api"
+		if id.Name != user {
+			body.Note += " by user " + id.Name
+		}
+	}
+	var expires time.Duration
+	if body.ExpiresIn != nil {
+		expires = time.Duration(*body.ExpiresIn) * time.Second
+		if *body.ExpiresIn <= 0 {
+			expires = -1
+		}
+	}
+	plain, t, err := s.createToken(c, user, body.Note, expires)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	m := tokenModelOf(t)
+	m.Token = plain
+	c.JSON(http.StatusCreated, m)
+}
+
+// ownToken finds token :id of :user, answering 404 if there is none.
+func (s *Server) ownToken(c *gin.Context) *Token {
+	user, tid := c.Param("user"), c.Param("id")
+	tokens, err := s.liveTokens(c, user)
+	if err != nil {
+		s.fail(c, err)
+		return nil
+	}
+	for _, t := range tokens {
+		if strconv.FormatInt(t.ID, 10) == tid {
+			return t
+		}
+	}
+	jsonError(c, http.StatusNotFound, "No such token: "+tid)
+	return nil
+}
+
+// apiToken is GET /hub/api/users/<name>/tokens/<id>.
+func (s *Server) apiToken(c *gin.Context) {
+	if !who(c).mayAct(c.Param("user")) {
+		jsonError(c, http.StatusForbidden, "Action is not authorized with current scopes; requires any of [read:tokens]")
+		return
+	}
+	if t := s.ownToken(c); t != nil {
+		c.JSON(http.StatusOK, tokenModelOf(t))
+	}
+}
+
+// apiDeleteToken is DELETE /hub/api/users/<name>/tokens/<id>: 204.
+func (s *Server) apiDeleteToken(c *gin.Context) {
+	if !who(c).mayAct(c.Param("user")) {
+		jsonError(c, http.StatusForbidden, "Action is not authorized with current scopes; requires any of [tokens]")
+		return
+	}
+	t := s.ownToken(c)
+	if t == nil {
+		return
+	}
+	if err := s.store.DeleteToken(c.Request.Context(), t.User, t.ID); err != nil {
+		s.fail(c, fmt.Errorf("delete token %d: %w", t.ID, err))
+		return
+	}
+	c.Status(http.StatusNoContent)
+}

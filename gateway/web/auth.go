@@ -1,0 +1,206 @@
+package web
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// Keys of the values identify leaves in the gin context.
+const (
+	ctxIdentity = "hpcgate.identity"
+	ctxUserName = "hpcgate.user" // for the request log
+)
+
+// identity is who a request comes from: a browser session (cookie) or an
+// API token.
+type identity struct {
+	Name   string
+	Admin  bool
+	Groups []string
+
+	// SessionID is the login session: the cookie's, or the one an OAuth
+	// token was issued under.
+	SessionID string
+	// ViaCookie marks a cookie-authenticated request, which needs an
+	// XSRF token to change anything.
+	ViaCookie bool
+	// Token is the API token used, if any.
+	Token *Token
+}
+
+// mayAct reports whether the identity may act on user's account and
+// servers through the REST API: users on themselves, admins on anyone.
+func (id *identity) mayAct(user string) bool {
+	return id != nil && (id.Name == user || id.Admin)
+}
+
+// mayAccess reports whether the identity may use user's server through
+// /user/: the owner, or an admin when the site enables admin_access.
+func (s *Server) mayAccess(id *identity, user string) bool {
+	return id != nil && (id.Name == user || (id.Admin && s.admins))
+}
+
+func who(c *gin.Context) *identity {
+	if v, ok := c.Get(ctxIdentity); ok {
+		return v.(*identity)
+	}
+	return nil
+}
+
+// identify finds who sent the request, from a token (Authorization header
+// or ?token=) or else the session cookie, as JupyterHub does, and leaves it
+// in the context. It rejects nothing: the handlers and require* decide. A
+// token the hub does not know falls back to the cookie: a browser's
+// request to /user/ may carry a header meant for the server.
+func (s *Server) identify(c *gin.Context) {
+	ctx := c.Request.Context()
+	if tok, ok := requestToken(c.Request); ok {
+		id, err := s.identifyToken(ctx, tok)
+		if err != nil {
+			s.log.ErrorContext(ctx, "look up API token", "err", err)
+		}
+		if id != nil {
+			s.setIdentity(c, id)
+			c.Next()
+			return
+		}
+	}
+	if id := s.identifyCookie(c); id != nil {
+		s.setIdentity(c, id)
+	}
+	c.Next()
+}
+
+func (s *Server) setIdentity(c *gin.Context, id *identity) {
+	c.Set(ctxIdentity, id)
+	c.Set(ctxUserName, id.Name)
+}
+
+// requestToken finds an API token the way jupyterhub-singleuser and
+// JupyterHub do: "Authorization: token X" or "Bearer X" (either case),
+// else the token query parameter.
+func requestToken(r *http.Request) (string, bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, rest, ok := strings.Cut(strings.TrimSpace(h), " ")
+		if ok && (strings.EqualFold(scheme, "token") || strings.EqualFold(scheme, "bearer")) {
+			if t := strings.TrimSpace(rest); t != "" {
+				return t, true
+			}
+		}
+	}
+	if t := r.URL.Query().Get("token"); t != "" {
+		return t, true
+	}
+	return "", false
+}
+
+// requirePageUser sends browsers that are not logged in to the login page,
+// coming back here afterwards. Pages are for browser sessions; a token
+// does not make one.
+func (s *Server) requirePageUser(c *gin.Context) {
+	if id := who(c); id != nil && id.ViaCookie {
+		c.Next()
+		return
+	}
+	s.redirectToLogin(c)
+}
+
+func (s *Server) redirectToLogin(c *gin.Context) {
+	next := c.Request.URL.RequestURI()
+	c.Redirect(http.StatusFound, s.hubPrefix+"login?next="+url.QueryEscape(next))
+	c.Abort()
+}
+
+// requireAPIUser answers 403 to API requests without a valid token or
+// session, in JupyterHub's error shape.
+func (s *Server) requireAPIUser(c *gin.Context) {
+	if who(c) == nil {
+		jsonError(c, http.StatusForbidden, "Missing or invalid credentials")
+		return
+	}
+	c.Next()
+}
+
+// requireAPIXSRF guards API calls that change state: a browser session
+// must present the X-XSRFToken header (a cross-site page cannot read it);
+// token-authenticated calls carry no ambient credentials and need none.
+func (s *Server) requireAPIXSRF(c *gin.Context) {
+	id := who(c)
+	if id == nil || !id.ViaCookie {
+		c.Next()
+		return
+	}
+	if !s.keys.checkXSRF(xsrfSession, id.SessionID, c.GetHeader("X-XSRFToken")) {
+		jsonError(c, http.StatusForbidden, "'_xsrf' argument missing from POST")
+		return
+	}
+	c.Next()
+}
+
+// requireForm guards every form POST of a logged-in user: the _xsrf field
+// must be the session's synchronizer token and the Origin (or Referer)
+// must be this hub.
+func (s *Server) requireForm(c *gin.Context) {
+	id := who(c)
+	if id == nil {
+		s.errorPage(c, http.StatusForbidden, "Your session has ended; log in again.")
+		return
+	}
+	if !s.sameOrigin(c.Request) {
+		s.errorPage(c, http.StatusForbidden, "This form was sent from another site and was refused.")
+		return
+	}
+	if !id.ViaCookie || !s.keys.checkXSRF(xsrfSession, id.SessionID, c.PostForm("_xsrf")) {
+		s.errorPage(c, http.StatusForbidden, "The form had expired or was not sent by this hub; reload the page and try again.")
+		return
+	}
+	c.Next()
+}
+
+// sameOrigin checks the Origin header, or the Referer when a browser sent
+// no Origin, against the hub's public origin or the request's own host. A
+// request with neither (not from a browser) passes: the synchronizer
+// token alone decides.
+func (s *Server) sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		ref := r.Header.Get("Referer")
+		if ref == "" {
+			return true
+		}
+		u, err := url.Parse(ref)
+		if err != nil || u.Host == "" {
+			return false
+		}
+		origin = u.Scheme + "://" + u.Host
+	}
+	if origin == "null" {
+		return false
+	}
+	if s.origin != "" && strings.EqualFold(origin, s.origin) {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
+}
+
+// xsrfPurpose strings keep the two kinds of synchronizer token apart.
+const (
+	xsrfSession = "session"
+	xsrfLogin   = "login"
+)
+
+// xsrf returns the synchronizer token for the request's session, for
+// templates and the X-XSRFToken header.
+func (s *Server) xsrf(c *gin.Context) string {
+	if t := c.GetString(ctxLoginXSRF); t != "" {
+		return t
+	}
+	if id := who(c); id != nil && id.ViaCookie {
+		return s.keys.xsrfToken(xsrfSession, id.SessionID)
+	}
+	return ""
+}

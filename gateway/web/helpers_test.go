@@ -1,0 +1,451 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"hpcgate/gateway"
+	"hpcgate/gateway/config"
+	"hpcgate/gateway/ldapauth"
+	"hpcgate/gateway/store"
+	"hpcgate/templates"
+)
+
+// fakeHub is a Hub whose methods are the test's functions.
+type fakeHub struct {
+	SpawnFn          func(ctx context.Context, req gateway.SpawnRequest) (*gateway.ServerInfo, error)
+	StopFn           func(ctx context.Context, user, server, by string) error
+	ServerFn         func(ctx context.Context, user, server string) (*gateway.ServerInfo, error)
+	ServersFn        func(ctx context.Context) ([]*gateway.ServerInfo, error)
+	SubscribeFn      func(user, server string) (<-chan gateway.Progress, func())
+	LogTailFn        func(ctx context.Context, user, server string) (string, error)
+	ServeProxyFn     func(w http.ResponseWriter, r *http.Request, user, server string)
+	RecordActivityFn func(ctx context.Context, user, server string, t time.Time) error
+}
+
+var _ Hub = (*fakeHub)(nil)
+
+var errUnexpected = errors.New("unexpected call to the fake hub")
+
+func (h *fakeHub) Spawn(ctx context.Context, req gateway.SpawnRequest) (*gateway.ServerInfo, error) {
+	if h.SpawnFn == nil {
+		return nil, errUnexpected
+	}
+	return h.SpawnFn(ctx, req)
+}
+
+func (h *fakeHub) Stop(ctx context.Context, user, server, by string) error {
+	if h.StopFn == nil {
+		return errUnexpected
+	}
+	return h.StopFn(ctx, user, server, by)
+}
+
+func (h *fakeHub) Server(ctx context.Context, user, server string) (*gateway.ServerInfo, error) {
+	if h.ServerFn == nil {
+		return nil, gateway.Errorf(gateway.ENOTFOUND, "%s has no server", user)
+	}
+	return h.ServerFn(ctx, user, server)
+}
+
+func (h *fakeHub) Servers(ctx context.Context) ([]*gateway.ServerInfo, error) {
+	if h.ServersFn == nil {
+		return nil, errUnexpected
+	}
+	return h.ServersFn(ctx)
+}
+
+func (h *fakeHub) Subscribe(user, server string) (<-chan gateway.Progress, func()) {
+	if h.SubscribeFn == nil {
+		ch := make(chan gateway.Progress)
+		close(ch)
+		return ch, func() {}
+	}
+	return h.SubscribeFn(user, server)
+}
+
+func (h *fakeHub) LogTail(ctx context.Context, user, server string) (string, error) {
+	if h.LogTailFn == nil {
+		return "", errUnexpected
+	}
+	return h.LogTailFn(ctx, user, server)
+}
+
+func (h *fakeHub) ServeProxy(w http.ResponseWriter, r *http.Request, user, server string) {
+	if h.ServeProxyFn == nil {
+		http.Error(w, "unexpected proxy call", http.StatusTeapot)
+		return
+	}
+	h.ServeProxyFn(w, r, user, server)
+}
+
+func (h *fakeHub) RecordActivity(ctx context.Context, user, server string, t time.Time) error {
+	if h.RecordActivityFn == nil {
+		return errUnexpected
+	}
+	return h.RecordActivityFn(ctx, user, server, t)
+}
+
+// fakeAuth is an Authenticator with the test's function.
+type fakeAuth struct {
+	AuthenticateFn func(ctx context.Context, username, password string) (*ldapauth.User, error)
+}
+
+var _ Authenticator = (*fakeAuth)(nil)
+
+func (a *fakeAuth) Authenticate(ctx context.Context, username, password string) (*ldapauth.User, error) {
+	return a.AuthenticateFn(ctx, username, password)
+}
+
+// Directory groups of the test users.
+const (
+	groupUsers  = "cn=hpc-users,ou=groups,dc=example,dc=org"
+	groupAdmins = "cn=hpc-admins,ou=groups,dc=example,dc=org"
+	groupGPU    = "cn=gpu-users,ou=groups,dc=example,dc=org"
+)
+
+// directory is the fake LDAP: user → password and groups. dave is not in
+// an allowed group; "down" makes the directory unreachable.
+var directory = map[string]struct {
+	password string
+	groups   []string
+	admin    bool
+}{
+	"alice": {"alice-pass", []string{groupUsers, groupGPU}, false},
+	"bob":   {"bob-pass", []string{groupUsers}, false},
+	"carol": {"carol-pass", []string{groupUsers, groupAdmins}, true},
+}
+
+func directoryAuth(_ context.Context, username, password string) (*ldapauth.User, error) {
+	switch {
+	case username == "down":
+		return nil, fmt.Errorf("dial ldap://127.0.0.1:1: connection refused: %w", ldapauth.ErrUnavailable)
+	case username == "dave" && password == "dave-pass":
+		return nil, fmt.Errorf("dave: %w", ldapauth.ErrNotAllowed)
+	}
+	e, ok := directory[username]
+	if !ok || e.password != password {
+		return nil, ldapauth.ErrInvalidCredentials
+	}
+	return &ldapauth.User{Name: username, DN: "uid=" + username + ",ou=people,dc=example,dc=org", Groups: e.groups, Admin: e.admin}, nil
+}
+
+// siteYAML is a site with two clusters; the "gpu" profile is only for
+// gpu-users.
+const siteYAML = `
+hub:
+  public_url: http://hub.example.org
+  base_url: %s
+  admin_access: %v
+ldap:
+  url: ldap://127.0.0.1:3389
+  user_base_dn: ou=people,dc=example,dc=org
+clusters:
+  - name: local
+    title: Loopback Slurm
+    scheduler: slurm
+    login: {host: 127.0.0.1, port: 2222, known_hosts: /dev/null, user_ca_key: /dev/null}
+    profiles:
+      - name: small
+        title: Small
+        description: One core for an hour or two
+        partition: {choices: [debug, long], default: debug}
+        cores: {value: 1}
+        memory: {value: 1G}
+        walltime: {min: 10m, max: 2h, default: 1h}
+      - name: custom
+        title: Custom
+        partition: {choices: [debug, long], default: debug}
+        account: {choices: [proj1, proj2]}
+        cores: {min: 1, max: 4, default: 2}
+        memory: {min: 512M, max: 8G, default: 2G}
+        gpus: {min: 0, max: 0, default: 0}
+        walltime: {min: 10m, max: 72h, default: 4h}
+      - name: gpu
+        title: GPU
+        partition: {value: gpu}
+        gpus: {min: 1, max: 2, default: 1}
+        allowed_groups: ["` + groupGPU + `"]
+  - name: other
+    title: Other PBS
+    scheduler: pbs
+    login: {host: 127.0.0.1, port: 2222, known_hosts: /dev/null, user_ca_key: /dev/null}
+    profiles:
+      - name: small
+        partition: {value: workq}
+`
+
+// clock is a settable clock shared by the server and the store.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is one test's hub: the web server on a loopback port with a real
+// SQLite store, the fake hub and the fake directory.
+type env struct {
+	t      *testing.T
+	srv    *Server
+	ts     *httptest.Server
+	store  *store.Store
+	hub    *fakeHub
+	clock  *clock
+	cfg    *config.Config
+	base   string
+	secret []byte
+}
+
+type envOption func(*Options, *siteSettings)
+
+type siteSettings struct {
+	baseURL     string
+	adminAccess bool
+}
+
+func withBaseURL(b string) envOption {
+	return func(_ *Options, s *siteSettings) { s.baseURL = b }
+}
+
+func withAdminAccess() envOption {
+	return func(_ *Options, s *siteSettings) { s.adminAccess = true }
+}
+
+func newEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	site := siteSettings{baseURL: "/"}
+	o := Options{}
+	for _, f := range opts {
+		f(&o, &site)
+	}
+	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(siteYAML, site.baseURL, site.adminAccess)))
+	if err != nil {
+		t.Fatalf("parse test site: %v", err)
+	}
+	clk := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	st, err := store.OpenWith(context.Background(), "sqlite://"+t.TempDir()+"/hub.sqlite", store.OpenOptions{Now: clk.Now, Logger: quiet})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e := &env{t: t, store: st, hub: &fakeHub{}, clock: clk, cfg: cfg, base: site.baseURL,
+		secret: []byte("0123456789abcdef0123456789abcdef-test-secret")}
+	o.Config, o.Store, o.Hub = cfg, st, e.hub
+	o.Auth = &fakeAuth{AuthenticateFn: directoryAuth}
+	o.Logger = quiet
+	o.CookieSecret = e.secret
+	o.Version = "1.2.3-test"
+	o.Templates = templates.FS
+	o.Now = clk.Now
+	if o.KeepAlive == 0 {
+		o.KeepAlive = 8 * time.Second
+	}
+	e.srv, err = New(o)
+	if err != nil {
+		t.Fatalf("web.New: %v", err)
+	}
+	e.ts = httptest.NewServer(e.srv.Handler())
+	t.Cleanup(e.ts.Close)
+	return e
+}
+
+// url is a path under the test server (and base_url).
+func (e *env) url(path string) string {
+	return e.ts.URL + strings.TrimSuffix(e.base, "/") + path
+}
+
+// browser is an HTTP client with a cookie jar that does not follow
+// redirects, so tests see each one.
+type browser struct {
+	*http.Client
+	e *env
+}
+
+func (e *env) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{e: e, Client: &http.Client{
+		Jar: jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}}
+}
+
+// do sends a request and returns the response with its body read.
+func (b *browser) do(method, path string, body io.Reader, header http.Header) (*http.Response, string) {
+	b.e.t.Helper()
+	req, err := http.NewRequest(method, b.e.url(path), body)
+	if err != nil {
+		b.e.t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "text/html,application/xhtml+xml")
+	}
+	resp, err := b.Do(req)
+	if err != nil {
+		b.e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.e.t.Fatalf("read %s %s: %v", method, path, err)
+	}
+	return resp, string(data)
+}
+
+func (b *browser) get(path string) (*http.Response, string) {
+	return b.do("GET", path, nil, nil)
+}
+
+// post sends a form as a browser on the hub's page would (same Origin).
+func (b *browser) post(path string, form url.Values) (*http.Response, string) {
+	return b.do("POST", path, strings.NewReader(form.Encode()), http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"},
+		"Origin":       {b.e.ts.URL},
+	})
+}
+
+var reXSRF = regexp.MustCompile(`name="_xsrf" value="([^"]+)"`)
+
+// xsrf fetches a page and returns the synchronizer token in its form.
+func (b *browser) xsrf(path string) string {
+	b.e.t.Helper()
+	resp, body := b.get(path)
+	m := reXSRF.FindStringSubmatch(body)
+	if m == nil {
+		b.e.t.Fatalf("GET %s (%d): no _xsrf field in the page", path, resp.StatusCode)
+	}
+	return m[1]
+}
+
+// login logs the browser in and fails the test if that does not work.
+func (b *browser) login(user, password string) {
+	b.e.t.Helper()
+	tok := b.xsrf("/hub/login")
+	resp, body := b.post("/hub/login", url.Values{"_xsrf": {tok}, "username": {user}, "password": {password}})
+	if resp.StatusCode != http.StatusFound {
+		b.e.t.Fatalf("login %s: status %d, want 302\n%s", user, resp.StatusCode, body)
+	}
+}
+
+// cookie returns the browser's session cookie value.
+func (b *browser) cookie(name string) string {
+	u, _ := url.Parse(b.e.url("/hub/"))
+	for _, c := range b.Jar.Cookies(u) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// apiToken makes an API token for user directly in the store.
+func (e *env) apiToken(user string, kind string, serverID int64, expires time.Time) string {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := e.store.EnsureUser(ctx, user); err != nil {
+		e.t.Fatal(err)
+	}
+	if d, ok := directory[user]; ok {
+		if _, err := e.store.UpsertUser(ctx, store.User{Name: user, Admin: d.admin, Groups: d.groups}); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	plain, _, err := e.store.NewToken(ctx, store.TokenSpec{User: user, Kind: kind, ServerID: serverID, Expires: expires})
+	if err != nil {
+		e.t.Fatalf("new %s token for %s: %v", kind, user, err)
+	}
+	return plain
+}
+
+// serverToken records a spawn of user's default server in the store and
+// returns the server's API token, as the lifecycle would.
+func (e *env) serverToken(user string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	if _, err := e.store.EnsureUser(ctx, user); err != nil {
+		e.t.Fatal(err)
+	}
+	srv, err := e.store.StartServer(ctx, store.Spawn{User: user, Cluster: "local", Profile: "small",
+		JobName: "hpcgate-" + user + "--" + fmt.Sprint(time.Now().UnixNano())})
+	if err != nil {
+		e.t.Fatalf("start server of %s: %v", user, err)
+	}
+	return e.apiToken(user, store.KindServer, srv.ID, time.Time{})
+}
+
+// api sends an API request with a token.
+func (e *env) api(method, path, token string, body string) (*http.Response, string) {
+	e.t.Helper()
+	b := e.browser()
+	h := http.Header{"Accept": {"application/json"}}
+	if token != "" {
+		h.Set("Authorization", "token "+token)
+	}
+	if body != "" {
+		h.Set("Content-Type", "application/json")
+	}
+	return b.do(method, path, strings.NewReader(body), h)
+}
+
+// queued is a server waiting in the queue, as the fake hub reports it.
+func queued(user string, now time.Time) *gateway.ServerInfo {
+	return &gateway.ServerInfo{
+		User: user, Cluster: "local", Profile: "custom", State: gateway.StateQueued,
+		JobID: "4242", JobName: "hpcgate-" + user + "--1", Reason: "Resources",
+		Options:   map[string]string{"cores": "2", "walltime": "4h"},
+		Walltime:  4 * time.Hour,
+		Submitted: now.Add(-3 * time.Minute), EstimatedStart: now.Add(20 * time.Minute),
+		URL: "/user/" + user + "/",
+	}
+}
+
+// ready is a running server.
+func ready(user string, now time.Time) *gateway.ServerInfo {
+	s := queued(user, now)
+	s.State, s.Reason, s.Node = gateway.StateReady, "", "c1"
+	s.Started, s.Ready, s.LastActivity = now.Add(-time.Hour), now.Add(-59*time.Minute), now.Add(-5*time.Minute)
+	return s
+}
+
+// serverIs makes the fake hub report info for its user and nothing for
+// the others.
+func (e *env) serverIs(infos ...*gateway.ServerInfo) {
+	e.hub.ServerFn = func(_ context.Context, user, server string) (*gateway.ServerInfo, error) {
+		for _, info := range infos {
+			if info.User == user && info.Name == server {
+				c := *info
+				return &c, nil
+			}
+		}
+		return nil, gateway.Errorf(gateway.ENOTFOUND, "%s has no server %q", user, server)
+	}
+	e.hub.ServersFn = func(context.Context) ([]*gateway.ServerInfo, error) { return infos, nil }
+}

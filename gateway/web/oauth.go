@@ -1,0 +1,219 @@
+package web
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"hpcgate/gateway/store"
+)
+
+// OAuth 2 authorization-code flow between the hub (provider) and each
+// single-user server (client "jupyterhub-user-<name>", whose secret is the
+// server's API token), as JupyterHub 3.0 runs it
+// (research/anchors-jupyterhub.md §3.3): the browser comes to authorize
+// with its hub session, gets a one-time code for its own server without a
+// consent page, and the server swaps the code for an access token.
+
+// oauthCodeLifetime is JupyterHub's: codes die after five minutes.
+const oauthCodeLifetime = 5 * time.Minute
+
+const clientPrefix = "jupyterhub-user-"
+
+// clientOwner returns the user whose default server client_id names.
+func clientOwner(clientID string) (string, bool) {
+	rest, ok := strings.CutPrefix(clientID, clientPrefix)
+	if !ok || rest == "" {
+		return "", false
+	}
+	owner, err := url.PathUnescape(rest)
+	if err != nil || owner == "" {
+		return "", false
+	}
+	return owner, true
+}
+
+// callbackPath is the redirect_uri registered for owner's server.
+func (s *Server) callbackPath(owner string) string {
+	return s.base + "user/" + url.PathEscape(owner) + "/oauth_callback"
+}
+
+// redirectURIOK accepts the registered callback as a path (what the
+// single-user server sends when JUPYTERHUB_HOST is empty) or under the
+// hub's public origin.
+func (s *Server) redirectURIOK(owner, uri string) bool {
+	want := s.callbackPath(owner)
+	return uri == want || (s.origin != "" && uri == s.origin+want)
+}
+
+// oauthAuthorize is GET /hub/api/oauth2/authorize.
+func (s *Server) oauthAuthorize(c *gin.Context) {
+	id := who(c)
+	if id == nil || !id.ViaCookie {
+		s.redirectToLogin(c)
+		return
+	}
+	q := c.Request.URL.Query()
+	clientID := q.Get("client_id")
+	owner, ok := clientOwner(clientID)
+	if !ok {
+		s.errorPage(c, http.StatusBadRequest, "Unknown OAuth client "+clientID+".")
+		return
+	}
+	if !s.mayAccess(id, owner) {
+		s.log.WarnContext(c.Request.Context(), "oauth: refused access to another user's server", "user", id.Name, "owner", owner)
+		s.errorPage(c, http.StatusForbidden, "You may not use the server of "+owner+".")
+		return
+	}
+	if rt := q.Get("response_type"); rt != "" && rt != "code" {
+		s.errorPage(c, http.StatusBadRequest, "Unsupported response_type "+rt+"; only \"code\" is.")
+		return
+	}
+	redirectURI := q.Get("redirect_uri")
+	if redirectURI == "" {
+		redirectURI = s.callbackPath(owner)
+	}
+	if !s.redirectURIOK(owner, redirectURI) {
+		s.errorPage(c, http.StatusBadRequest, "The redirect_uri is not the one registered for "+clientID+".")
+		return
+	}
+	code, err := s.store.CreateOAuthCode(c.Request.Context(), store.OAuthCode{
+		ClientID:    clientID,
+		User:        id.Name,
+		SessionID:   id.SessionID,
+		RedirectURI: redirectURI,
+		Scopes:      accessScopes(owner),
+		Expires:     s.now().Add(oauthCodeLifetime),
+	})
+	if err != nil {
+		s.failPage(c, fmt.Errorf("issue oauth code for %s: %w", id.Name, err))
+		return
+	}
+	v := url.Values{"code": {code}}
+	if st, ok := q["state"]; ok {
+		v["state"] = st[:1]
+	}
+	sep := "?"
+	if strings.Contains(redirectURI, "?") {
+		sep = "&"
+	}
+	c.Redirect(http.StatusFound, redirectURI+sep+v.Encode())
+}
+
+// oauthError answers in JupyterHub's error shape with OAuth's error code
+// beside it.
+func oauthError(c *gin.Context, status int, code, message string) {
+	c.AbortWithStatusJSON(status, gin.H{"status": status, "message": message, "error": code, "error_description": message})
+}
+
+// oauthToken is POST /hub/api/oauth2/token: the server proves it is the
+// client (client_secret = its own API token), and swaps the code for an
+// access token tied to the browser's session, so logging out revokes it.
+func (s *Server) oauthToken(c *gin.Context) {
+	ctx := c.Request.Context()
+	c.Header("Cache-Control", "no-store")
+	if gt := c.PostForm("grant_type"); gt != "authorization_code" {
+		oauthError(c, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code")
+		return
+	}
+	clientID, secret := c.PostForm("client_id"), c.PostForm("client_secret")
+	if u, p, ok := c.Request.BasicAuth(); ok {
+		clientID, secret = u, p
+	}
+	owner, ok := clientOwner(clientID)
+	if !ok || secret == "" {
+		oauthError(c, http.StatusUnauthorized, "invalid_client", "unknown client or missing client_secret")
+		return
+	}
+	tok, err := s.store.LookupToken(ctx, secret)
+	if err != nil && !isNotFound(err) {
+		s.fail(c, fmt.Errorf("check oauth client secret: %w", err))
+		return
+	}
+	if err == nil && !s.isServerToken(c, tok, owner) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "oauth: wrong client secret", "client", clientID)
+		oauthError(c, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+		return
+	}
+	code, err := s.store.ConsumeOAuthCode(ctx, c.PostForm("code"))
+	if err != nil {
+		if isNotFound(err) {
+			oauthError(c, http.StatusBadRequest, "invalid_grant", "the code is unknown, already used or expired")
+			return
+		}
+		s.fail(c, fmt.Errorf("consume oauth code: %w", err))
+		return
+	}
+	switch {
+	case !code.Expires.After(s.now()):
+		oauthError(c, http.StatusBadRequest, "invalid_grant", "the code has expired")
+		return
+	case subtle.ConstantTimeCompare([]byte(code.ClientID), []byte(clientID)) != 1:
+		oauthError(c, http.StatusBadRequest, "invalid_grant", "the code was issued to another client")
+		return
+	case c.PostForm("redirect_uri") != "" && c.PostForm("redirect_uri") != code.RedirectURI:
+		oauthError(c, http.StatusBadRequest, "invalid_grant", "redirect_uri does not match the authorization request")
+		return
+	}
+	expires := s.now().Add(s.lifetime)
+	if code.SessionID != "" {
+		sess, err := s.store.GetSession(ctx, code.SessionID)
+		if err != nil {
+			// Logged out between authorize and exchange.
+			oauthError(c, http.StatusBadRequest, "invalid_grant", "the login session that authorized the code has ended")
+			return
+		}
+		if sess.Expires.Before(expires) {
+			expires = sess.Expires
+		}
+	}
+	plain, _, err := s.store.NewToken(ctx, store.TokenSpec{
+		User:      code.User,
+		Kind:      TokenOAuth,
+		Note:      "OAuth token for " + clientID,
+		Scopes:    code.Scopes,
+		SessionID: code.SessionID,
+		Expires:   expires,
+	})
+	if err != nil {
+		s.fail(c, fmt.Errorf("issue oauth token for %s: %w", code.User, err))
+		return
+	}
+	s.log.InfoContext(ctx, "oauth token issued", "user", code.User, "client", clientID)
+	c.JSON(http.StatusOK, gin.H{
+		"access_token": plain,
+		"token_type":   "Bearer",
+		"expires_in":   int64(expires.Sub(s.now()) / time.Second),
+		"scope":        strings.Join(code.Scopes, " "),
+	})
+}
+
+// accessScopes are the access scopes of owner's default server, the ones
+// it lists in JUPYTERHUB_OAUTH_ACCESS_SCOPES.
+func accessScopes(owner string) []string {
+	return []string{"access:servers!server=" + owner + "/", "access:servers!user=" + owner}
+}
+
+// isServerToken reports whether tok is the API token of owner's default
+// server: the only valid client_secret of its OAuth client.
+func (s *Server) isServerToken(c *gin.Context, tok *Token, owner string) bool {
+	if tok.Kind != TokenServer || tok.User != owner || tok.ServerID == 0 {
+		return false
+	}
+	srv, err := s.store.GetServerByID(c.Request.Context(), tok.ServerID)
+	if err != nil {
+		if !isNotFound(err) {
+			s.log.ErrorContext(c.Request.Context(), "look up server of token", "user", owner, "err", err)
+		}
+		return false
+	}
+	return srv.User == owner && srv.Name == ""
+}

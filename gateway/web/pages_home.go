@@ -1,0 +1,160 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"hpcgate/gateway"
+)
+
+type homeData struct {
+	Servers []*serverView
+	Notice  string
+}
+
+// home shows the user's server card: state, cluster, profile, job, node,
+// time queued, walltime left, last activity and the buttons that apply.
+func (s *Server) home(c *gin.Context) {
+	id := who(c)
+	info, err := s.hub.Server(c.Request.Context(), id.Name, "")
+	var d homeData
+	switch {
+	case gateway.ErrorCode(err) == gateway.ENOTFOUND:
+	case err != nil:
+		s.failPage(c, fmt.Errorf("home of %s: %w", id.Name, err))
+		return
+	default:
+		d.Servers = append(d.Servers, s.serverView(info, id.Name, s.xsrf(c)))
+	}
+	switch c.Query("notice") {
+	case "stopping":
+		d.Notice = "Your server is stopping; the batch job is being cancelled."
+	}
+	s.render(c, http.StatusOK, "home.html", "Home", d)
+}
+
+// pathUser returns the :user of the path if the viewer may act on it, or
+// answers 403 and returns "".
+func (s *Server) pathUser(c *gin.Context) string {
+	user := c.Param("user")
+	if user == "" {
+		return who(c).Name
+	}
+	if !who(c).mayAct(user) {
+		s.errorPage(c, http.StatusForbidden, "You may not act on the servers of "+user+".")
+		return ""
+	}
+	return user
+}
+
+// stopForm stops (or cancels while queued) a server from the home or
+// spawn-pending page.
+func (s *Server) stopForm(c *gin.Context) {
+	user := s.pathUser(c)
+	if user == "" {
+		return
+	}
+	id := who(c)
+	if err := s.hub.Stop(c.Request.Context(), user, "", id.Name); err != nil && gateway.ErrorCode(err) != gateway.ECONFLICT {
+		s.failPage(c, fmt.Errorf("stop server of %s: %w", user, err))
+		return
+	}
+	s.log.InfoContext(c.Request.Context(), "stop requested", "user", id.Name, "owner", user)
+	if user == id.Name {
+		c.Redirect(http.StatusSeeOther, s.hubPrefix+"home?notice=stopping")
+		return
+	}
+	c.Redirect(http.StatusSeeOther, s.hubPrefix+"spawn-pending/"+url.PathEscape(user))
+}
+
+// spawnPending shows a server's way from submission to ready; the page
+// follows the progress stream and opens the server when it is ready.
+func (s *Server) spawnPending(c *gin.Context) {
+	user := s.pathUser(c)
+	if user == "" {
+		return
+	}
+	ctx := c.Request.Context()
+	info, err := s.hub.Server(ctx, user, "")
+	if gateway.ErrorCode(err) == gateway.ENOTFOUND {
+		c.Redirect(http.StatusFound, s.spawnURL(who(c).Name, user))
+		return
+	}
+	if err != nil {
+		s.failPage(c, fmt.Errorf("spawn-pending of %s: %w", user, err))
+		return
+	}
+	if info.State == gateway.StateReady && c.Query("stay") == "" {
+		c.Redirect(http.StatusFound, s.serverURL(info))
+		return
+	}
+	v := s.serverView(info, who(c).Name, s.xsrf(c))
+	if info.State == gateway.StateFailed {
+		if tail, err := s.hub.LogTail(ctx, user, ""); err == nil {
+			v.LogTail = tail
+		} else {
+			s.log.WarnContext(ctx, "read job log tail", "user", user, "err", err)
+		}
+	}
+	s.render(c, http.StatusOK, "spawn_pending.html", "Starting server", v, "pending.js")
+}
+
+func (s *Server) spawnURL(viewer, user string) string {
+	if viewer == user {
+		return s.hubPrefix + "spawn"
+	}
+	return s.hubPrefix + "spawn/" + url.PathEscape(user)
+}
+
+type notRunningData struct {
+	Own      bool
+	Owner    string
+	Reason   string
+	SpawnURL string
+}
+
+// userRedirect is /hub/user/<name>/…, where the proxy sends requests for a
+// server it has no route to: a running server gets the request back
+// (once; a second bounce means the hub cannot reach it), a starting one
+// the progress page, anything else a page offering to start it.
+func (s *Server) userRedirect(c *gin.Context) {
+	id := who(c)
+	user := c.Param("user")
+	if !s.mayAccess(id, user) {
+		s.errorPage(c, http.StatusForbidden, "This server belongs to "+user+".")
+		return
+	}
+	info, err := s.hub.Server(c.Request.Context(), user, "")
+	if err != nil && gateway.ErrorCode(err) != gateway.ENOTFOUND {
+		s.failPage(c, fmt.Errorf("look up server of %s: %w", user, err))
+		return
+	}
+	switch {
+	case info != nil && info.State == gateway.StateReady:
+		redirects, _ := strconv.Atoi(c.Query("redirects"))
+		if redirects >= 2 {
+			s.errorPage(c, http.StatusServiceUnavailable, "Your server is running but the hub cannot reach it right now; try again in a minute.")
+			return
+		}
+		q := c.Request.URL.Query()
+		q.Set("redirects", strconv.Itoa(redirects+1))
+		target := strings.TrimSuffix(s.serverURL(info), "/") + c.Param("path")
+		c.Redirect(http.StatusFound, target+"?"+q.Encode())
+	case info != nil && info.Pending() == "spawn":
+		c.Redirect(http.StatusFound, s.hubPrefix+"spawn-pending/"+url.PathEscape(user))
+	default:
+		d := notRunningData{Own: user == id.Name, Owner: user, SpawnURL: s.spawnURL(id.Name, user)}
+		if info != nil && info.State == gateway.StateFailed {
+			d.Reason = info.Reason
+		}
+		if id.Admin && user != id.Name {
+			d.Own = true // an admin may start it
+		}
+		s.render(c, http.StatusServiceUnavailable, "not_running.html", "Server not running", d)
+	}
+}

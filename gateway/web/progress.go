@@ -1,0 +1,149 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"html"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"hpcgate/gateway"
+)
+
+// progressEvent is one event of the progress stream: JupyterHub's keys
+// (progress, message, html_message, ready, failed, url) and hpcgate's
+// (state, reason, estimated_start, queued_seconds, node, log_tail, ...)
+// from gateway.Progress, plus the reason in plain words.
+type progressEvent struct {
+	gateway.Progress
+	HTMLMessage string `json:"html_message,omitempty"`
+	ReasonText  string `json:"reason_text,omitempty"`
+}
+
+// firstEvent is JupyterHub's opening event of every stream that is not
+// already ready.
+var firstEvent = map[string]any{"progress": 0, "message": "Server requested"}
+
+// event turns a lifecycle event into what the stream sends: the ready
+// event with the server's URL, the failed event with "Spawn failed: " and
+// the scheduler's own words, anything else as it came.
+func (s *Server) event(p gateway.Progress, info *gateway.ServerInfo) progressEvent {
+	e := progressEvent{Progress: p}
+	switch {
+	case p.Ready:
+		url := p.URL
+		if url == "" {
+			url = s.serverURL(info)
+		}
+		e.Progress = gateway.Progress{
+			Time: p.Time, State: gateway.StateReady, Progress: 100, Ready: true, URL: url,
+			JobID: p.JobID, Node: p.Node, WalltimeLeft: p.WalltimeLeft,
+			Message: "Server ready at " + url,
+		}
+		e.HTMLMessage = fmt.Sprintf(`Server ready at <a href="%s">%s</a>`, html.EscapeString(url), html.EscapeString(url))
+	case p.Failed || p.Stopped:
+		why := p.Reason
+		if why == "" {
+			why = p.Message
+		}
+		if p.Stopped && !p.Failed {
+			why = "the server was stopped"
+			if p.Message != "" {
+				why += ": " + p.Message
+			}
+		}
+		e.Progress.Progress = 100
+		e.Progress.Failed = true
+		e.Progress.Message = "Spawn failed: " + why
+		e.HTMLMessage = "Spawn failed: " + html.EscapeString(why)
+	case p.State == gateway.StateQueued:
+		e.ReasonText = explainReason(p.Reason)
+	}
+	return e
+}
+
+// apiProgress is GET /hub/api/users/<name>/server/progress, JupyterHub's
+// event stream: "data: {json}\n\n" per event, a keepalive every
+// KeepAlive, and it ends with the ready or failed event. A server that
+// is neither on its way nor just failed has no progress: 400.
+func (s *Server) apiProgress(c *gin.Context) {
+	id := who(c)
+	user := c.Param("user")
+	if !id.mayAct(user) {
+		jsonError(c, http.StatusForbidden, "Action is not authorized with current scopes; requires any of [read:servers]")
+		return
+	}
+	ctx := c.Request.Context()
+	info, err := s.hub.Server(ctx, user, "")
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	switch {
+	case info.State == gateway.StateReady:
+		s.startStream(c)
+		s.send(c, s.event(gateway.Progress{Ready: true, URL: s.serverURL(info), JobID: info.JobID, Node: info.Node}, info))
+		return
+	case info.State == gateway.StateFailed:
+		s.startStream(c)
+		s.send(c, s.event(gateway.Progress{State: info.State, Failed: true, Reason: info.Reason, JobID: info.JobID, Node: info.Node}, info))
+		return
+	case info.Pending() != "spawn":
+		jsonError(c, http.StatusBadRequest, fmt.Sprintf("%s's server is not starting", user))
+		return
+	}
+
+	events, done := s.hub.Subscribe(user, "")
+	defer done()
+	s.startStream(c)
+	if !s.send(c, firstEvent) {
+		return
+	}
+	tick := time.NewTicker(s.keepAlive)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if _, err := c.Writer.WriteString(":keepalive\n\n"); err != nil {
+				return
+			}
+			c.Writer.Flush()
+		case p, ok := <-events:
+			if !ok {
+				return
+			}
+			e := s.event(p, info)
+			if !s.send(c, e) || e.Final() {
+				return
+			}
+		}
+	}
+}
+
+func (s *Server) startStream(c *gin.Context) {
+	h := c.Writer.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx in front must not buffer it
+	c.Status(http.StatusOK)
+	c.Writer.WriteHeaderNow()
+	c.Writer.Flush()
+}
+
+// send writes one event and flushes; false means the client is gone.
+func (s *Server) send(c *gin.Context, v any) bool {
+	data, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("encode progress event", "err", err)
+		return false
+	}
+	if _, err := fmt.Fprintf(c.Writer, "data: %s\n\n", data); err != nil {
+		return false
+	}
+	c.Writer.Flush()
+	return true
+}

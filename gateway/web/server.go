@@ -1,0 +1,373 @@
+// Package web is the hub's HTTP layer, built on Gin: the pages people use
+// (login, home, spawn form, spawn-pending progress, tokens), the
+// JupyterHub-compatible hub API an unmodified jupyterhub-singleuser talks
+// to (/hub/api, /hub/api/user, OAuth, activity), the JupyterHub REST API
+// (users, server start/stop, progress event stream, tokens), and the first
+// gate in front of /user/<name>/ before the proxy.
+//
+// It reaches the lifecycle only through the small Hub interface below and
+// LDAP only through Authenticator, so it must not import the concrete
+// gateway.Hub, batch, its adapters, sshexec or proxy; it uses the gateway
+// package's domain types, config for the site's settings and store for
+// users, sessions, tokens and OAuth codes.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"hpcgate/gateway"
+	"hpcgate/gateway/config"
+	"hpcgate/gateway/ldapauth"
+)
+
+// JupyterHubVersion is the JupyterHub API version this hub speaks, sent as
+// "version" by GET /hub/api and in the X-JupyterHub-Version header of every
+// response. jupyterhub-singleuser warns when its major.minor differs from
+// the hub's; Debian bookworm ships 3.0.0. hpcgate's own version is sent as
+// "hpcgate" beside it.
+const JupyterHubVersion = "3.0.0"
+
+// Hub is what the web layer needs from the server lifecycle (gateway.Hub).
+type Hub interface {
+	Spawn(ctx context.Context, req gateway.SpawnRequest) (*gateway.ServerInfo, error)
+	Stop(ctx context.Context, user, server, by string) error
+	Server(ctx context.Context, user, server string) (*gateway.ServerInfo, error)
+	Servers(ctx context.Context) ([]*gateway.ServerInfo, error)
+	Subscribe(user, server string) (<-chan gateway.Progress, func())
+	LogTail(ctx context.Context, user, server string) (string, error)
+	ServeProxy(w http.ResponseWriter, r *http.Request, user, server string)
+	RecordActivity(ctx context.Context, user, server string, t time.Time) error
+}
+
+// Authenticator checks a login against the directory (ldapauth).
+type Authenticator interface {
+	Authenticate(ctx context.Context, username, password string) (*ldapauth.User, error)
+}
+
+// Options configure New.
+type Options struct {
+	Config *config.Config
+	Store  Store
+	Hub    Hub
+	Auth   Authenticator
+	Logger *slog.Logger
+	// CookieSecret keys the session cookie and the XSRF tokens; at least
+	// 32 bytes.
+	CookieSecret []byte
+	// Version is hpcgate's version, shown in the footer and /hub/api.
+	Version string
+	// Templates holds web/*.html and static/* (templates.FS).
+	Templates fs.FS
+
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// KeepAlive is how often an idle progress stream gets a keepalive
+	// comment, as JupyterHub's does. Default: 8s.
+	KeepAlive time.Duration
+	// LoginLimit failed logins per user and address within LoginWindow
+	// make further attempts wait. Default: 5 per minute.
+	LoginLimit  int
+	LoginWindow time.Duration
+}
+
+// Server serves the hub's pages and APIs.
+type Server struct {
+	cfg       *config.Config
+	store     Store
+	hub       Hub
+	auth      Authenticator
+	log       *slog.Logger
+	keys      *keys
+	version   string
+	now       func() time.Time
+	keepAlive time.Duration
+	limiter   *loginLimiter
+	pages     map[string]*template.Template
+	static    fs.FS
+
+	base      string // base_url, always ending in "/"
+	hubPrefix string // base + "hub/"
+	secure    bool   // cookies only over https
+	origin    string // scheme://host of public_url, for origin checks; may be ""
+	lifetime  time.Duration
+	admins    bool // admin_access: admins may use other users' servers
+	siteName  string
+
+	engine *gin.Engine
+}
+
+// New checks o and builds the router.
+func New(o Options) (*Server, error) {
+	switch {
+	case o.Config == nil:
+		return nil, errors.New("web: no config")
+	case o.Store == nil:
+		return nil, errors.New("web: no store")
+	case o.Hub == nil:
+		return nil, errors.New("web: no hub")
+	case o.Auth == nil:
+		return nil, errors.New("web: no authenticator")
+	case o.Templates == nil:
+		return nil, errors.New("web: no templates")
+	}
+	k, err := deriveKeys(o.CookieSecret)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	s := &Server{
+		cfg:       o.Config,
+		store:     o.Store,
+		hub:       o.Hub,
+		auth:      o.Auth,
+		log:       o.Logger,
+		keys:      k,
+		version:   o.Version,
+		now:       o.Now,
+		keepAlive: o.KeepAlive,
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.keepAlive <= 0 {
+		s.keepAlive = 8 * time.Second
+	}
+	if s.version == "" {
+		s.version = "dev"
+	}
+	if o.LoginLimit <= 0 {
+		o.LoginLimit = 5
+	}
+	if o.LoginWindow <= 0 {
+		o.LoginWindow = time.Minute
+	}
+	s.limiter = newLoginLimiter(o.LoginLimit, o.LoginWindow, s.now)
+	if err := s.applyConfig(); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	if s.pages, err = parsePages(o.Templates); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	if s.static, err = fs.Sub(o.Templates, "static"); err != nil {
+		return nil, fmt.Errorf("web: static files: %w", err)
+	}
+	s.engine = s.routes()
+	return s, nil
+}
+
+// applyConfig reads the few hub settings the web layer needs.
+func (s *Server) applyConfig() error {
+	h := s.cfg.Hub
+	s.base = "/" + strings.Trim(h.BaseURL, "/") + "/"
+	if s.base == "//" {
+		s.base = "/"
+	}
+	s.hubPrefix = s.base + "hub/"
+	if h.PublicURL != "" {
+		u, err := url.Parse(h.PublicURL)
+		if err != nil {
+			return fmt.Errorf("public_url: %w", err)
+		}
+		s.secure = u.Scheme == "https"
+		s.origin = u.Scheme + "://" + u.Host
+	}
+	s.lifetime = h.SessionLifetime.D()
+	if s.lifetime <= 0 {
+		s.lifetime = 24 * time.Hour
+	}
+	s.admins = h.AdminAccess
+	s.siteName = "hpcgate"
+	return nil
+}
+
+// Handler returns the hub's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+func (s *Server) routes() *gin.Engine {
+	gin.SetMode(gin.ReleaseMode)
+	e := gin.New()
+	// The client address is the connection's; X-Forwarded-For is trusted
+	// from nobody, or a client could dodge the login rate limit.
+	_ = e.SetTrustedProxies(nil)
+	e.HandleMethodNotAllowed = true
+	e.Use(gin.CustomRecoveryWithWriter(nil, s.logRecovered), s.logRequests, s.commonHeaders)
+
+	root := e.Group(strings.TrimSuffix(s.base, "/"))
+	root.GET("/", s.redirectTo("hub/"))
+	if s.base != "/" {
+		e.GET(strings.TrimSuffix(s.base, "/"), s.redirectTo("hub/"))
+	}
+
+	hub := root.Group("/hub")
+	hub.GET("", s.redirectTo("hub/"))
+	hub.GET("/static/*file", s.serveStatic)
+	hub.GET("/logo", s.serveLogo)
+	hub.GET("/health", s.health)
+
+	pages := hub.Group("", s.identify)
+	pages.GET("/", s.hubRoot)
+	pages.GET("/login", s.loginPage)
+	pages.POST("/login", s.login)
+	pages.GET("/logout", s.logoutPage)
+	pages.POST("/logout", s.requireForm, s.logout)
+	pages.POST("/security/csp-report", s.cspReport)
+
+	user := pages.Group("", s.requirePageUser)
+	user.GET("/home", s.home)
+	user.POST("/stop/:user", s.requireForm, s.stopForm)
+	user.GET("/spawn", s.spawnPage)
+	user.POST("/spawn", s.requireForm, s.spawn)
+	user.GET("/spawn/:user", s.spawnPage)
+	user.POST("/spawn/:user", s.requireForm, s.spawn)
+	user.GET("/spawn-pending/:user", s.spawnPending)
+	user.POST("/spawn-pending/:user/cancel", s.requireForm, s.stopForm)
+	user.GET("/user/:user/*path", s.userRedirect)
+	user.GET("/token", s.tokenPage)
+	user.POST("/token", s.requireForm, s.createTokenForm)
+	user.POST("/token/:id/revoke", s.requireForm, s.revokeTokenForm)
+
+	api := hub.Group("/api", s.identify)
+	api.GET("", s.apiRoot)
+	api.GET("/", s.apiRoot)
+	api.GET("/user", s.apiSelf)
+	api.GET("/oauth2/authorize", s.oauthAuthorize)
+	api.POST("/oauth2/token", s.oauthToken)
+	api.POST("/users/:user/activity", s.requireAPIUser, onlyKinds(TokenUser, TokenServer), s.apiActivity)
+	// The REST API proper takes sessions and users' API tokens, not the
+	// tokens that live on compute nodes (servers' own and OAuth tokens).
+	authed := api.Group("", s.requireAPIUser, onlyKinds(TokenUser))
+	authed.GET("/users", s.apiUsers)
+	authed.GET("/users/:user", s.apiUser)
+	authed.POST("/users/:user/server", s.requireAPIXSRF, s.apiStartServer)
+	authed.DELETE("/users/:user/server", s.requireAPIXSRF, s.apiStopServer)
+	authed.GET("/users/:user/server/progress", s.apiProgress)
+	authed.GET("/users/:user/tokens", s.apiTokens)
+	authed.POST("/users/:user/tokens", s.requireAPIXSRF, s.apiCreateToken)
+	authed.GET("/users/:user/tokens/:id", s.apiToken)
+	authed.DELETE("/users/:user/tokens/:id", s.requireAPIXSRF, s.apiDeleteToken)
+
+	root.Any("/user/:user", s.identify, s.userProxy)
+	root.Any("/user/:user/*path", s.identify, s.userProxy)
+
+	e.NoRoute(s.notFound)
+	e.NoMethod(s.methodNotAllowed)
+	return e
+}
+
+// redirectTo answers with a redirect to a path under base_url.
+func (s *Server) redirectTo(path string) gin.HandlerFunc {
+	return func(c *gin.Context) { c.Redirect(http.StatusFound, s.base+path) }
+}
+
+func (s *Server) notFound(c *gin.Context) {
+	if strings.HasPrefix(c.Request.URL.Path, s.hubPrefix+"api/") || !wantsHTML(c.Request) {
+		jsonError(c, http.StatusNotFound, "Not Found")
+		return
+	}
+	s.errorPage(c, http.StatusNotFound, "There is no page at this address.")
+}
+
+func (s *Server) methodNotAllowed(c *gin.Context) {
+	jsonError(c, http.StatusMethodNotAllowed, "Method Not Allowed")
+}
+
+// commonHeaders sets what every hub response carries: the JupyterHub
+// version (jupyterhub-singleuser checks it) and, for the hub's own pages,
+// a strict content security policy (no inline script, nothing from other
+// origins). Proxied responses from /user/ keep the server's headers.
+func (s *Server) commonHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	if strings.HasPrefix(c.Request.URL.Path, s.base+"user/") {
+		c.Next()
+		return
+	}
+	h.Set("X-JupyterHub-Version", JupyterHubVersion)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	h.Set("X-Frame-Options", "DENY")
+	c.Next()
+}
+
+// logRequests writes one log line per request, with the user when known.
+func (s *Server) logRequests(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	status := c.Writer.Status()
+	level := slog.LevelInfo
+	switch {
+	case status >= 500:
+		level = slog.LevelError
+	case strings.HasPrefix(c.Request.URL.Path, s.hubPrefix+"static/"), c.Request.URL.Path == s.hubPrefix+"health":
+		level = slog.LevelDebug
+	}
+	attrs := []slog.Attr{
+		slog.String("method", c.Request.Method),
+		slog.String("path", c.Request.URL.Path),
+		slog.Int("status", status),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("remote", c.ClientIP()),
+	}
+	if u := c.GetString(ctxUserName); u != "" {
+		attrs = append(attrs, slog.String("user", u))
+	}
+	s.log.LogAttrs(c.Request.Context(), level, "http request", attrs...)
+}
+
+func (s *Server) serveStatic(c *gin.Context) {
+	name := strings.TrimPrefix(c.Param("file"), "/")
+	if name == "" || strings.Contains(name, "..") {
+		s.notFound(c)
+		return
+	}
+	if _, err := fs.Stat(s.static, name); err != nil {
+		s.notFound(c)
+		return
+	}
+	// Assets are linked with ?v=<version>, so they may be cached for long.
+	if c.Query("v") != "" {
+		c.Header("Cache-Control", "public, max-age=604800, immutable")
+	}
+	c.FileFromFS(name, http.FS(s.static))
+}
+
+// serveLogo serves the logo jupyterhub-singleuser's pages show
+// (<img src="{hub_prefix}logo">).
+func (s *Server) serveLogo(c *gin.Context) {
+	c.Header("Cache-Control", "public, max-age=86400")
+	c.FileFromFS("favicon.svg", http.FS(s.static))
+}
+
+// cspReport accepts the reports the single-user server's CSP header
+// sends to {hub_prefix}security/csp-report; like JupyterHub, it only logs.
+func (s *Server) cspReport(c *gin.Context) {
+	body := make([]byte, 2048)
+	n, _ := c.Request.Body.Read(body)
+	s.log.Warn("content security policy violation", "user", c.GetString(ctxUserName), "report", string(body[:n]))
+	c.Status(http.StatusNoContent)
+}
+
+// health answers 200 when the database answers.
+func (s *Server) health(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Error("health check: database", "err", err)
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "error", "db": "unreachable"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "db": "ok", "version": s.version})
+}

@@ -1,0 +1,262 @@
+package web
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"hpcgate/gateway"
+)
+
+// stateLabels are the words a server's state is shown with.
+var stateLabels = map[string]string{
+	gateway.StateSubmitting: "Submitting",
+	gateway.StateQueued:     "Queued",
+	gateway.StateStarting:   "Starting",
+	gateway.StateReady:      "Running",
+	gateway.StateStopping:   "Stopping",
+	gateway.StateStopped:    "Stopped",
+	gateway.StateFailed:     "Failed",
+}
+
+func stateLabel(state string) string {
+	if l, ok := stateLabels[state]; ok {
+		return l
+	}
+	return state
+}
+
+// serverView is a server as the home and spawn-pending pages show it.
+type serverView struct {
+	ID                  string // for element ids
+	Title               string
+	Owner, Name         string
+	Own                 bool
+	State, StateLabel   string
+	ClusterTitle        string
+	ProfileTitle        string
+	JobID, Node         string
+	Reason, ReasonText  string
+	Message             string
+	Active, Pending     bool
+	Ready, Queued       bool
+	Failed              bool
+	Submitted           time.Time
+	SubmittedUnix       int64
+	QueuedFor           string
+	Walltime            string
+	HasWalltimeLeft     bool
+	WalltimeLeft        string
+	WalltimeLeftSeconds int64
+	LastActivity        time.Time
+	EstimatedStart      time.Time
+	URL, ProgressURL    string
+	PendingURL, StopURL string
+	CancelURL, SpawnURL string
+	LogTail             string
+	Percent             int
+	XSRF                string
+}
+
+func (s *Server) serverView(info *gateway.ServerInfo, viewer string, xsrf string) *serverView {
+	now := s.now()
+	v := &serverView{
+		ID:           "srv-" + info.User + "-" + info.Name,
+		Title:        "Default server",
+		Owner:        info.User,
+		Name:         info.Name,
+		Own:          info.User == viewer,
+		State:        info.State,
+		StateLabel:   stateLabel(info.State),
+		ClusterTitle: s.clusterTitle(info.Cluster),
+		ProfileTitle: s.profileTitle(info.Cluster, info.Profile),
+		JobID:        info.JobID,
+		Node:         info.Node,
+		Reason:       info.Reason,
+		Active:       info.Active(),
+		Pending:      info.Pending() == "spawn",
+		Ready:        info.State == gateway.StateReady,
+		Queued:       info.State == gateway.StateQueued,
+		Failed:       info.State == gateway.StateFailed,
+		Submitted:    info.Submitted,
+		LastActivity: info.LastActivity,
+		URL:          s.serverURL(info),
+		ProgressURL:  s.hubPrefix + "api/users/" + url.PathEscape(info.User) + "/server/progress",
+		PendingURL:   s.hubPrefix + "spawn-pending/" + url.PathEscape(info.User),
+		StopURL:      s.hubPrefix + "stop/" + url.PathEscape(info.User),
+		CancelURL:    s.hubPrefix + "spawn-pending/" + url.PathEscape(info.User) + "/cancel",
+		SpawnURL:     s.hubPrefix + "spawn",
+		XSRF:         xsrf,
+	}
+	if info.Name != "" {
+		v.Title = info.Name
+	}
+	if !v.Own {
+		v.Title = info.User + " — " + v.Title
+		v.SpawnURL = s.hubPrefix + "spawn/" + url.PathEscape(info.User)
+	}
+	if info.State == gateway.StateQueued {
+		v.ReasonText = explainReason(info.Reason)
+		v.EstimatedStart = info.EstimatedStart
+	}
+	if !info.Submitted.IsZero() {
+		v.SubmittedUnix = info.Submitted.Unix()
+		end := now
+		if !info.Started.IsZero() {
+			end = info.Started
+		} else if !v.Active && !info.Stopped.IsZero() {
+			end = info.Stopped
+		}
+		v.QueuedFor = formatDuration(end.Sub(info.Submitted))
+	}
+	if info.Walltime > 0 {
+		v.Walltime = formatDuration(info.Walltime)
+	}
+	if v.Active && !info.Started.IsZero() && info.Walltime > 0 {
+		left := info.WalltimeLeft(now)
+		v.HasWalltimeLeft = true
+		v.WalltimeLeft = formatDuration(left)
+		v.WalltimeLeftSeconds = int64(left / time.Second)
+	}
+	v.Percent = statePercent[info.State]
+	return v
+}
+
+// statePercent is the progress bar's fill per state (JupyterHub's events
+// carry a percentage; a queue wait has no honest one, so these are steps).
+var statePercent = map[string]int{
+	gateway.StateSubmitting: 10,
+	gateway.StateQueued:     30,
+	gateway.StateStarting:   70,
+	gateway.StateReady:      100,
+}
+
+// Step tells the spawn-pending template how far along a step is: done,
+// current, failed or todo. Where a failure happened is told by what was
+// known when it did (pending.js has the same rules).
+func (v *serverView) Step(name string) string {
+	order := []string{"submitted", "queued", "running", "starting", "ready"}
+	at := 0
+	switch v.State {
+	case gateway.StateSubmitting:
+		at = 0
+	case gateway.StateQueued:
+		at = 1
+	case gateway.StateStarting:
+		at = 2
+		if v.Node != "" {
+			at = 3
+		}
+	case gateway.StateReady:
+		at = 4
+	default:
+		switch {
+		case v.Node != "":
+			at = 3
+		case v.JobID != "":
+			at = 1
+		}
+	}
+	i := 0
+	for i < len(order) && order[i] != name {
+		i++
+	}
+	switch {
+	case i < at:
+		return "done"
+	case i > at:
+		return "todo"
+	case v.Ready:
+		return "done"
+	case v.State == gateway.StateFailed || v.State == gateway.StateStopped:
+		return "failed"
+	}
+	return "current"
+}
+
+// Heading is the spawn-pending page's title.
+func (v *serverView) Heading() string {
+	whose := "Your server"
+	if !v.Own {
+		whose = v.Owner + "'s server"
+	}
+	switch v.State {
+	case gateway.StateFailed:
+		return whose + " could not start"
+	case gateway.StateReady:
+		return whose + " is ready"
+	case gateway.StateStopping:
+		return whose + " is stopping"
+	case gateway.StateStopped:
+		return whose + " is stopped"
+	}
+	return whose + " is starting"
+}
+
+// Summary is the one-line status under the spawn-pending title.
+func (v *serverView) Summary() string {
+	switch v.State {
+	case gateway.StateSubmitting:
+		return "Submitting the batch job…"
+	case gateway.StateQueued:
+		return "The job is waiting in the queue. You can leave this page; the job keeps its place."
+	case gateway.StateStarting:
+		return "The job is running; Jupyter is starting on the compute node."
+	case gateway.StateReady:
+		return "Your server is ready."
+	case gateway.StateStopping:
+		return "Stopping…"
+	case gateway.StateFailed:
+		return "The server could not be started."
+	}
+	return "The server is not running."
+}
+
+// serverURL is the server's /user/ URL with base_url.
+func (s *Server) serverURL(info *gateway.ServerInfo) string {
+	if info.URL != "" {
+		return info.URL
+	}
+	u := s.base + "user/" + url.PathEscape(info.User) + "/"
+	if info.Name != "" {
+		u += url.PathEscape(info.Name) + "/"
+	}
+	return u
+}
+
+// formatDuration writes a duration the way hpcgate.js does: "2d 4h",
+// "1h 05m", "3m 07s", "42s".
+func formatDuration(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	s := int64(d / time.Second)
+	days, h, m, sec := s/86400, (s%86400)/3600, (s%3600)/60, s%60
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd %dh", days, h)
+	case h > 0:
+		return fmt.Sprintf("%dh %02dm", h, m)
+	case m > 0:
+		return fmt.Sprintf("%dm %02ds", m, sec)
+	}
+	return fmt.Sprintf("%ds", sec)
+}
+
+// clusterTitle is a cluster's title from the site file, or its name.
+func (s *Server) clusterTitle(name string) string {
+	if cl, ok := s.cfg.Cluster(name); ok {
+		return cl.Title
+	}
+	return name
+}
+
+// profileTitle is a profile's title from the site file, or its name.
+func (s *Server) profileTitle(cluster, name string) string {
+	if cl, ok := s.cfg.Cluster(cluster); ok {
+		if p, ok := cl.Profile(name); ok {
+			return p.Title
+		}
+	}
+	return name
+}

@@ -1,0 +1,119 @@
+// hpcgate: the spawn-pending page follows the server's progress event
+// stream (/hub/api/users/<name>/server/progress) and moves through the
+// steps submitted → queued → running → starting → ready, then opens the
+// server. The page is rendered complete by the server; this only updates.
+"use strict";
+
+(function () {
+  var root = document.getElementById("pending");
+  if (!root || !window.EventSource) return;
+  var steps = ["submitted", "queued", "running", "starting", "ready"];
+  var labels = {
+    submitting: "Submitting", queued: "Queued", starting: "Starting", ready: "Ready",
+    stopping: "Stopping", stopped: "Stopped", failed: "Failed"
+  };
+  var percent = { submitting: 10, queued: 30, starting: 70, ready: 100 };
+
+  function field(name) { return root.querySelector("[data-field=" + name + "]"); }
+  function setText(name, text) { var el = field(name); if (el) el.textContent = text || ""; }
+
+  // current returns the step a state is at; where a failure happened is
+  // told by what was known when it did.
+  function current(p) {
+    switch (p.state) {
+      case "submitting": return "submitted";
+      case "queued": return "queued";
+      case "starting": return p.node ? "starting" : "running";
+      case "ready": return "ready";
+    }
+    if (p.node) return "starting";
+    if (p.job_id) return "queued";
+    return "submitted";
+  }
+
+  function paint(p) {
+    var at = steps.indexOf(current(p));
+    var bad = p.failed || p.stopped || p.state === "failed" || p.state === "stopped";
+    steps.forEach(function (name, i) {
+      var el = root.querySelector("[data-step=" + name + "]");
+      var status = i < at ? "done" : i === at ? (bad ? "failed" : (p.ready ? "done" : "current")) : "todo";
+      el.setAttribute("data-status", status);
+    });
+    var badge = field("state");
+    if (p.state) {
+      badge.className = "badge state-" + p.state;
+      badge.textContent = labels[p.state] || p.state;
+      root.setAttribute("data-state", p.state);
+    }
+    if (percent[p.state]) field("bar").style.width = (p.ready ? 100 : Math.max(percent[p.state], p.progress || 0)) + "%";
+    var s = field("submitted");
+    if (p.job_id && s.textContent.indexOf(p.job_id) < 0) {
+      s.textContent = "Job ";
+      var code = document.createElement("span");
+      code.className = "mono"; code.textContent = p.job_id;
+      s.appendChild(code);
+    }
+    if (p.state === "queued") {
+      var waited = field("waited");
+      if (p.queued_seconds && !(Number(waited.getAttribute("data-since")) > 0)) {
+        waited.setAttribute("data-since", String(Math.floor(Date.now() / 1000) - p.queued_seconds));
+      }
+      field("waited-line").hidden = false;
+      setText("reason", p.reason_text || "waiting to be scheduled");
+      setText("raw-reason", p.reason ? "(" + p.reason + ")" : "");
+      if (p.estimated_start) {
+        var at = new Date(p.estimated_start), est = field("estimate");
+        est.textContent = "Estimated start: " + window.hpcgate.when(at) + " ";
+        var left = document.createElement("span");
+        left.setAttribute("data-until", String(Math.floor(at.getTime() / 1000)));
+        left.textContent = window.hpcgate.until(at.getTime() / 1000);
+        est.appendChild(left);
+      } else {
+        setText("estimate", "");
+      }
+    } else if (p.state && p.state !== "submitting") {
+      field("waited").setAttribute("data-stopped", "");
+      if (p.queued_seconds) setText("waited", window.hpcgate.duration(p.queued_seconds));
+    }
+    if (p.node) setText("node", "on node " + p.node);
+    if (p.state === "starting" && p.message) setText("starting", p.message);
+  }
+
+  function fail(p) {
+    var box = field("failure");
+    box.hidden = false;
+    setText("failure-message", (p.message || "").replace(/^Spawn failed:\s*/, ""));
+    if (p.log_tail) {
+      field("log-block").hidden = false;
+      setText("log", p.log_tail);
+    }
+    var form = field("cancel-form");
+    if (form) form.hidden = true;
+  }
+
+  // Only a server on its way has a stream; the page of a failed or stopped
+  // one is complete as rendered.
+  var initial = root.getAttribute("data-state");
+  if (["submitting", "queued", "starting"].indexOf(initial) < 0) return;
+  var es = new EventSource(root.getAttribute("data-progress-url"));
+  es.onmessage = function (ev) {
+    var p;
+    try { p = JSON.parse(ev.data); } catch (e) { return; }
+    if (!p.state && !p.ready && !p.failed) return; // "Server requested"
+    if (p.ready) p.state = "ready";
+    paint(p);
+    if (p.ready) {
+      es.close();
+      var url = p.url || root.getAttribute("data-server-url");
+      setText("ready", "Opening " + url + " …");
+      setTimeout(function () { location.href = url; }, 600);
+    } else if (p.failed || p.stopped) {
+      es.close();
+      if (p.failed) fail(p); else location.reload();
+    }
+  };
+  es.onerror = function () {
+    // A 400 means nothing is starting any more: show the page as it is now.
+    if (es.readyState === EventSource.CLOSED) setTimeout(function () { location.reload(); }, 2000);
+  };
+})();
