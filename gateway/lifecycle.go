@@ -65,6 +65,9 @@ type Hub struct {
 	starting map[int64]context.CancelFunc // readiness checks under way, by server id
 	misses   map[int64]int                // consecutive polls a job was missing from
 	inflight map[int64]bool               // submissions under way in this process
+	warned   map[int64]string             // job id whose walltime warning was sent, by server id
+
+	queues queueCache
 }
 
 // New returns a Hub; Start re-adopts jobs and starts the pollers.
@@ -80,7 +83,8 @@ func New(o Options) *Hub {
 		cfg: o.Config, store: o.Store, clusters: o.Clusters, proxy: o.Proxy,
 		log: o.Logger, metrics: o.Metrics, now: o.Now, broker: newBroker(),
 		ctx: ctx, cancel: cancel, pollers: map[string]*poller{},
-		starting: map[int64]context.CancelFunc{}, misses: map[int64]int{}, inflight: map[int64]bool{},
+		starting: map[int64]context.CancelFunc{}, misses: map[int64]int{}, inflight: map[int64]bool{}, warned: map[int64]string{},
+		queues: queueCache{snaps: map[string]QueueSnapshot{}, watched: map[string]time.Time{}},
 	}
 	for _, c := range o.Config.Clusters {
 		if _, ok := o.Clusters[c.Name]; ok {
@@ -357,8 +361,12 @@ func (h *Hub) refresh(ctx context.Context, id int64) {
 }
 
 func (h *Hub) event(ctx context.Context, srv *store.Server, kind, msg string) {
+	h.eventData(ctx, srv, kind, msg, nil)
+}
+
+func (h *Hub) eventData(ctx context.Context, srv *store.Server, kind, msg string, data map[string]any) {
 	_, err := h.store.AddEvent(context.WithoutCancel(ctx), store.Event{
-		Time: h.now(), User: srv.User, Server: srv.Name, Cluster: srv.Cluster, JobID: srv.JobID, Kind: kind, Message: msg,
+		Time: h.now(), User: srv.User, Server: srv.Name, Cluster: srv.Cluster, JobID: srv.JobID, Kind: kind, Message: msg, Data: data,
 	})
 	if err != nil {
 		h.log.Error("record event failed", "user", srv.User, "kind", kind, "err", err)

@@ -87,6 +87,7 @@ func (p *poller) poll(ctx context.Context) {
 		}
 	}
 	h.metrics.tracked(c.Config.Name, servers)
+	p.refreshQueue(ctx)
 	if len(ids) == 0 {
 		return
 	}
@@ -242,10 +243,15 @@ func (h *Hub) observe(ctx context.Context, c *Cluster, srv *store.Server, st bat
 		changed = true
 	case v.To == StateStarting:
 		if ok, err := h.store.SetState(ctx, srv.ID, []store.State{store.StateSubmitting, store.StateQueued}, store.StateStarting, ""); err == nil && ok {
-			h.event(ctx, srv, "running", "Job "+srv.JobID+" is running on "+orDefault(st.Node, "a node")+"; starting the app.")
-			h.metrics.queued(c.Config.Name, h.now().Sub(srv.Submitted))
+			waited := h.now().Sub(srv.Submitted)
+			h.eventData(ctx, srv, "running", "Job "+srv.JobID+" is running on "+orDefault(st.Node, "a node")+"; starting the app.",
+				map[string]any{"queued_seconds": waited.Seconds(), "node": st.Node, "partition": srv.Options["partition"]})
+			h.metrics.queued(c.Config.Name, waited)
 			changed = true
 		}
+	}
+	if st.State == batch.StateRunning && srv.State == store.StateReady {
+		h.warnWalltime(ctx, srv)
 	}
 	if st.State == batch.StateRunning && (srv.State == store.StateStarting || v.To == StateStarting) {
 		h.checkReady(c, srv.ID)
@@ -253,4 +259,30 @@ func (h *Hub) observe(ctx context.Context, c *Cluster, srv *store.Server, st bat
 	if changed {
 		h.refresh(ctx, srv.ID)
 	}
+}
+
+// WalltimeWarning is how long before the end of its walltime a user is
+// warned that the scheduler will end the server.
+const WalltimeWarning = 10 * time.Minute
+
+// warnWalltime tells the user, once per spawn, that the walltime is about
+// to end: an event, and a progress message the home page shows as a banner.
+func (h *Hub) warnWalltime(ctx context.Context, srv *store.Server) {
+	info := h.info(srv)
+	left := info.WalltimeLeft(h.now())
+	if srv.Walltime == 0 || left > WalltimeWarning {
+		return
+	}
+	h.mu.Lock()
+	if h.warned[srv.ID] == srv.JobID {
+		h.mu.Unlock()
+		return
+	}
+	h.warned[srv.ID] = srv.JobID
+	h.mu.Unlock()
+	msg := "The scheduler will end this server in " + roundDur(left.Round(time.Minute)) + ", at the end of its walltime. Save your work."
+	h.event(ctx, srv, "walltime-warning", msg)
+	p := h.progressOf(srv)
+	p.Message = msg
+	h.broker.publish(serverKey(srv.User, srv.Name), p)
 }

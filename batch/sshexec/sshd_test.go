@@ -301,18 +301,23 @@ func (n *loginNode) stop() error {
 	if cmd == nil {
 		return nil
 	}
-	for _, pid := range descendants(cmd.Process.Pid) {
-		syscall.Kill(pid, syscall.SIGKILL)
-	}
+	// The listener goes first, so nobody can reconnect while the
+	// connection processes (collected before, as they outlive it) are
+	// killed.
+	children := descendants(cmd.Process.Pid)
 	cmd.Process.Signal(syscall.SIGTERM)
+	var err error
 	select {
 	case <-exit:
-		return nil
 	case <-time.After(5 * time.Second):
 		cmd.Process.Kill()
 		<-exit
-		return errors.New("sshd ignored SIGTERM for 5s")
+		err = errors.New("sshd ignored SIGTERM for 5s")
 	}
+	for _, pid := range children {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return err
 }
 
 func (n *loginNode) restart() error {

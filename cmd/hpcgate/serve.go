@@ -80,8 +80,19 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 	metrics := gateway.NewMetrics()
 	var hub *gateway.Hub
+	base := strings.TrimSuffix(cfg.Hub.BaseURL, "/")
 	px := proxy.New(proxy.Config{
 		Logger: log,
+		// A request for a server with no route goes to the hub's page for
+		// it: the pending page while it starts, or an offer to start it.
+		OnMissing: func(w http.ResponseWriter, r *http.Request, user, server string) {
+			rest := strings.TrimPrefix(r.URL.EscapedPath(), base+"/user/"+user)
+			target := base + "/hub/user/" + user + rest
+			if r.URL.RawQuery != "" {
+				target += "?" + r.URL.RawQuery
+			}
+			http.Redirect(w, r, target, http.StatusFound)
+		},
 		OnActivity: func(user, server string, t time.Time) {
 			if err := hub.RecordActivity(context.Background(), user, server, t); err != nil {
 				log.Warn("record proxy activity", "user", user, "err", err)

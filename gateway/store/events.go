@@ -64,6 +64,7 @@ func (s *Store) AddEvent(ctx context.Context, e Event) (int64, error) {
 type EventFilter struct {
 	User   string
 	Server *string // nil: any server; "" is the default server
+	Kind   string // "": any kind
 	Since  time.Time
 	Limit  int // newest Limit events; 0 means 100
 }
@@ -77,6 +78,9 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) ([]*Event, error)
 	}
 	if f.Server != nil {
 		where, args = append(where, "server = ?"), append(args, *f.Server)
+	}
+	if f.Kind != "" {
+		where, args = append(where, "kind = ?"), append(args, f.Kind)
 	}
 	if !f.Since.IsZero() {
 		where, args = append(where, "time >= ?"), append(args, ts(f.Since))

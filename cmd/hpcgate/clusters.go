@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"time"
+
+	"hpcgate/batch"
+	"hpcgate/batch/pbs"
+	"hpcgate/batch/slurm"
+	"hpcgate/batch/sshexec"
+	"hpcgate/gateway"
+	"hpcgate/gateway/config"
+)
+
+// openClusters connects the hub to each configured cluster: one pooled SSH
+// connection per login node and a scheduler speaking over it.
+func openClusters(cfg *config.Config, templates fs.FS, log *slog.Logger) (map[string]*gateway.Cluster, func(), error) {
+	out := map[string]*gateway.Cluster{}
+	var pools []*sshexec.Pool
+	closeAll := func() {
+		for _, p := range pools {
+			p.Close()
+		}
+	}
+	for i := range cfg.Clusters {
+		c := &cfg.Clusters[i]
+		pool, err := openPool(c, log.With("cluster", c.Name))
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("cluster %q: %w", c.Name, err)
+		}
+		pools = append(pools, pool)
+		var sched batch.Scheduler
+		switch c.Scheduler {
+		case "slurm":
+			sched = slurm.New(pool, slurm.Options{BinDir: c.BinDir, Templates: templates})
+		case "pbs":
+			sched = pbs.New(pool, pbs.Options{BinDir: c.BinDir, Templates: templates})
+		default:
+			closeAll()
+			return nil, nil, fmt.Errorf("cluster %q: unknown scheduler %q", c.Name, c.Scheduler)
+		}
+		out[c.Name] = &gateway.Cluster{Config: c, Scheduler: sched, Exec: pool, Dial: pool.DialContext}
+	}
+	return out, closeAll, nil
+}
+
+func openPool(c *config.Cluster, log *slog.Logger) (*sshexec.Pool, error) {
+	hostKeys, err := sshexec.LoadKnownHosts(c.Login.KnownHosts)
+	if err != nil {
+		return nil, err
+	}
+	algos, err := sshexec.KnownHostAlgorithms(c.Login.KnownHosts, c.Login.Addr())
+	if err != nil {
+		return nil, err
+	}
+	pc := sshexec.Config{
+		Addr:              c.Login.Addr(),
+		HostKeyCallback:   hostKeys,
+		HostKeyAlgorithms: algos,
+		Mode:              sshexec.Mode(c.Login.Auth),
+		CertLifetime:      time.Duration(c.Login.CertificateLifetime),
+		ServiceUser:       c.Login.ServiceUser,
+		MaxSessions:       c.Login.MaxSessions,
+		KeepAlive:         time.Duration(c.Login.Keepalive),
+		ConnectTimeout:    time.Duration(c.Login.ConnectTimeout),
+		Logger:            log,
+	}
+	switch pc.Mode {
+	case sshexec.ModeCertificate:
+		if pc.CASigner, err = sshexec.LoadSigner(c.Login.UserCAKey); err != nil {
+			return nil, err
+		}
+	case sshexec.ModeSudo:
+		if pc.ServiceSigner, err = sshexec.LoadSigner(c.Login.ServiceKey); err != nil {
+			return nil, err
+		}
+	}
+	return sshexec.New(pc)
+}
