@@ -64,7 +64,7 @@ func (s *Store) AddEvent(ctx context.Context, e Event) (int64, error) {
 type EventFilter struct {
 	User   string
 	Server *string // nil: any server; "" is the default server
-	Kind   string // "": any kind
+	Kind   string  // "": any kind
 	Since  time.Time
 	Limit  int // newest Limit events; 0 means 100
 }
