@@ -1,0 +1,343 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"hpcgate/batch"
+	"hpcgate/gateway/config"
+	"hpcgate/gateway/proxy"
+	"hpcgate/gateway/store"
+)
+
+// fakeScheduler is a function-field batch.Scheduler that counts calls.
+type fakeScheduler struct {
+	mu        sync.Mutex
+	next      int
+	jobs      map[string]batch.JobStatus
+	statusErr error
+	calls     map[string]int
+	statusIDs [][]string
+	history   map[string]batch.JobStatus
+}
+
+var (
+	_ batch.Scheduler   = (*fakeScheduler)(nil)
+	_ batch.History     = (*fakeScheduler)(nil)
+	_ batch.QueueReader = (*fakeScheduler)(nil)
+)
+
+func newFake() *fakeScheduler {
+	return &fakeScheduler{jobs: map[string]batch.JobStatus{}, calls: map[string]int{}, history: map[string]batch.JobStatus{}}
+}
+
+func (f *fakeScheduler) Kind() string { return "fake" }
+
+func (f *fakeScheduler) Submit(_ context.Context, spec batch.JobSpec) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["submit"]++
+	if err := spec.Validate(); err != nil {
+		return "", err
+	}
+	f.next++
+	id := fmt.Sprint(f.next)
+	f.jobs[id] = batch.JobStatus{ID: id, Name: spec.Name, User: spec.User, State: batch.StatePending, RawState: "PENDING", Reason: "Priority"}
+	return id, nil
+}
+
+func (f *fakeScheduler) Status(_ context.Context, ids []string) (map[string]batch.JobStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["status"]++
+	f.statusIDs = append(f.statusIDs, ids)
+	if f.statusErr != nil {
+		return nil, f.statusErr
+	}
+	out := map[string]batch.JobStatus{}
+	for _, id := range ids {
+		if j, ok := f.jobs[id]; ok {
+			out[id] = j
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeScheduler) History(_ context.Context, ids []string) (map[string]batch.JobStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["history"]++
+	out := map[string]batch.JobStatus{}
+	for _, id := range ids {
+		if j, ok := f.history[id]; ok {
+			out[id] = j
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeScheduler) Queue(context.Context) ([]batch.JobStatus, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["queue"]++
+	var out []batch.JobStatus
+	for _, j := range f.jobs {
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+func (f *fakeScheduler) Cancel(_ context.Context, _, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls["cancel"]++
+	if j, ok := f.jobs[id]; ok {
+		j.State, j.RawState = batch.StateCancelled, "CANCELLED"
+		f.jobs[id] = j
+	}
+	return nil
+}
+
+func (f *fakeScheduler) set(id string, st batch.State, raw, node string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	j := f.jobs[id]
+	j.State, j.RawState, j.Node = st, raw, node
+	f.jobs[id] = j
+}
+
+func (f *fakeScheduler) count(name string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls[name]
+}
+
+// noExec runs nothing: the address file never appears.
+type noExec struct{}
+
+func (noExec) Run(context.Context, batch.Command) ([]byte, error) {
+	return nil, &batch.CommandError{Argv: []string{"cat"}, ExitCode: 1, Stderr: "No such file or directory"}
+}
+
+const testSite = `hub:
+  data_dir: %s
+ldap:
+  url: ldaps://127.0.0.1:1
+  user_base_dn: ou=people,dc=example,dc=org
+cull:
+  idle_timeout: 1h
+clusters:
+  - name: c1
+    scheduler: slurm
+    login: {host: 127.0.0.1, known_hosts: /dev/null, user_ca_key: /dev/null}
+    poll_interval: 1h
+    queue_timeout: 24h
+    profiles:
+      - name: p
+        walltime: {min: 10m, max: 2h, default: 1h}
+`
+
+// newTestHub returns a hub on a fake scheduler, with the pollers not
+// started: tests call poll themselves, so every command is counted.
+func newTestHub(t *testing.T) (*Hub, *fakeScheduler, *poller, *time.Time) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := config.Parse(filepath.Join(dir, "site.yaml"), []byte(fmt.Sprintf(testSite, dir)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	db, err := store.OpenWith(context.Background(), "sqlite://"+filepath.Join(dir, "db.sqlite"),
+		store.OpenOptions{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	fake := newFake()
+	c := &Cluster{Config: &cfg.Clusters[0], Scheduler: fake, Exec: noExec{},
+		Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no tunnel") }}
+	h := New(Options{Config: cfg, Store: db, Clusters: map[string]*Cluster{"c1": c}, Proxy: proxy.New(proxy.Config{}),
+		Now: func() time.Time { return now }})
+	t.Cleanup(h.Close)
+	p := &poller{h: h, c: c, kickCh: make(chan struct{}, 1)}
+	h.pollers["c1"] = p
+	return h, fake, p, &now
+}
+
+func spawnAndWait(t *testing.T, h *Hub, user string) *ServerInfo {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := h.Spawn(ctx, SpawnRequest{User: user}); err != nil {
+		t.Fatalf("spawn %s: %v", user, err)
+	}
+	h.wg.Wait() // the background submission
+	info, err := h.Server(ctx, user, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.JobID == "" || info.State != StateQueued {
+		t.Fatalf("%s's server after submit: %+v", user, info)
+	}
+	return info
+}
+
+// TestOneStatusCommandForAllJobs: however many servers, one poll is one
+// Status call carrying every job id.
+func TestOneStatusCommandForAllJobs(t *testing.T) {
+	h, fake, p, _ := newTestHub(t)
+	for i := range 25 {
+		spawnAndWait(t, h, fmt.Sprintf("user%02d", i))
+	}
+	p.poll(context.Background())
+	if n := fake.count("status"); n != 1 {
+		t.Fatalf("one poll made %d status calls, want 1", n)
+	}
+	if got := len(fake.statusIDs[0]); got != 25 {
+		t.Errorf("the status call asked for %d jobs, want 25", got)
+	}
+}
+
+// TestFailedQueryChangesNothing: a scheduler error is never a state, and a
+// job missing once is not declared gone.
+func TestFailedQueryChangesNothing(t *testing.T) {
+	h, fake, p, _ := newTestHub(t)
+	ctx := context.Background()
+	info := spawnAndWait(t, h, "alice")
+
+	fake.statusErr = &batch.CommandError{Argv: []string{"squeue"}, ExitCode: 1, Stderr: "slurm_load_jobs error: Unable to contact slurm controller (connect failure)"}
+	for range 3 {
+		p.poll(ctx)
+	}
+	if got, _ := h.Server(ctx, "alice", ""); got.State != StateQueued {
+		t.Fatalf("after failed queries the server is %s, want queued", got.State)
+	}
+	fake.statusErr = nil
+
+	// Missing from the queue once: still queued. Twice, with no history: gone.
+	fake.mu.Lock()
+	delete(fake.jobs, info.JobID)
+	fake.mu.Unlock()
+	p.poll(ctx)
+	if got, _ := h.Server(ctx, "alice", ""); got.State != StateQueued {
+		t.Fatalf("after one miss the server is %s, want queued", got.State)
+	}
+	p.poll(ctx)
+	got, _ := h.Server(ctx, "alice", "")
+	if got.State != StateFailed || !strings.Contains(got.Reason, "no longer known") {
+		t.Fatalf("after two misses: %s %q", got.State, got.Reason)
+	}
+	if fake.count("history") != 2 {
+		t.Errorf("history asked %d times, want once per poll with missing jobs (2)", fake.count("history"))
+	}
+}
+
+// TestHistoryConfirmsEnd: a job gone from the queue whose history says
+// TIMEOUT ends the server as stopped by walltime at once.
+func TestHistoryConfirmsEnd(t *testing.T) {
+	h, fake, p, _ := newTestHub(t)
+	ctx := context.Background()
+	info := spawnAndWait(t, h, "alice")
+	fake.mu.Lock()
+	delete(fake.jobs, info.JobID)
+	fake.history[info.JobID] = batch.JobStatus{ID: info.JobID, State: batch.StateTimeout, RawState: "TIMEOUT"}
+	fake.mu.Unlock()
+	p.poll(ctx)
+	got, _ := h.Server(ctx, "alice", "")
+	if got.State != StateStopped || !strings.Contains(got.Reason, "walltime") {
+		t.Fatalf("server %s %q, want stopped by walltime", got.State, got.Reason)
+	}
+}
+
+// TestQueueTimeoutCancels and the long wait without a timeout is honest.
+func TestQueueTimeoutCancels(t *testing.T) {
+	h, fake, p, now := newTestHub(t)
+	ctx := context.Background()
+	spawnAndWait(t, h, "alice")
+	*now = now.Add(23 * time.Hour)
+	p.poll(ctx)
+	if got, _ := h.Server(ctx, "alice", ""); got.State != StateQueued || got.Reason != "Priority" {
+		t.Fatalf("after 23h: %s %q, want queued (Priority)", got.State, got.Reason)
+	}
+	*now = now.Add(2 * time.Hour)
+	p.poll(ctx)
+	got, _ := h.Server(ctx, "alice", "")
+	if got.State != StateFailed || fake.count("cancel") != 1 || !strings.Contains(got.Reason, "queue timeout") {
+		t.Fatalf("after 25h: %s %q, %d cancels", got.State, got.Reason, fake.count("cancel"))
+	}
+}
+
+// TestQueueSnapshotOnePerInterval: however many viewers, the whole queue is
+// read at most once per poll interval, and only while someone watches.
+func TestQueueSnapshotOnePerInterval(t *testing.T) {
+	h, fake, p, now := newTestHub(t)
+	ctx := context.Background()
+	p.poll(ctx)
+	if n := fake.count("queue"); n != 0 {
+		t.Fatalf("nobody watching, yet %d queue commands", n)
+	}
+	for range 50 {
+		if _, err := h.Queue("c1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := fake.count("queue"); n != 0 {
+		t.Fatalf("page views ran %d queue commands, want 0", n)
+	}
+	p.poll(ctx)
+	p.poll(ctx)
+	if n := fake.count("queue"); n != 1 {
+		t.Fatalf("two polls within the interval ran %d queue commands, want 1", n)
+	}
+	*now = now.Add(time.Hour)
+	h.Queue("c1")
+	p.poll(ctx)
+	if n := fake.count("queue"); n != 2 {
+		t.Fatalf("after an interval: %d queue commands, want 2", n)
+	}
+	*now = now.Add(2 * time.Hour) // nobody looked for longer than watchWindow
+	p.poll(ctx)
+	if n := fake.count("queue"); n != 2 {
+		t.Errorf("unwatched queue still polled: %d commands", n)
+	}
+}
+
+// TestCull stops an idle ready server and leaves a busy one and a queued
+// one alone.
+func TestCull(t *testing.T) {
+	h, fake, _, now := newTestHub(t)
+	ctx := context.Background()
+	idle := spawnAndWait(t, h, "idle")
+	busy := spawnAndWait(t, h, "busy")
+	queued := spawnAndWait(t, h, "waiting")
+	for _, s := range []*ServerInfo{idle, busy} {
+		srv, _ := h.store.GetServer(ctx, s.User, "")
+		h.store.SetState(ctx, srv.ID, []store.State{store.StateQueued}, store.StateStarting, "")
+		h.store.SetState(ctx, srv.ID, []store.State{store.StateStarting}, store.StateReady, "")
+		fake.set(s.JobID, batch.StateRunning, "RUNNING", "n1")
+	}
+	start := *now
+	*now = start.Add(90 * time.Minute)
+	if err := h.RecordActivity(ctx, "busy", "", *now); err != nil {
+		t.Fatal(err)
+	}
+	*now = start.Add(2 * time.Hour)
+	if err := h.Cull(ctx); err != nil {
+		t.Fatal(err)
+	}
+	state := func(u string) string { s, _ := h.Server(ctx, u, ""); return s.State }
+	if state("idle") != StateStopping || state("busy") != StateReady || state("waiting") != StateQueued {
+		t.Fatalf("after cull: idle=%s busy=%s waiting=%s", state("idle"), state("busy"), state("waiting"))
+	}
+	evs, _ := h.store.ListEvents(ctx, store.EventFilter{User: "idle", Kind: "cull"})
+	if len(evs) != 1 || !strings.Contains(evs[0].Message, "idle for 2h") {
+		t.Errorf("cull event: %+v", evs)
+	}
+	_ = queued
+}
