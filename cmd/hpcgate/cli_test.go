@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+
+	"hpcgate/batch/batchtest"
+)
+
+// run runs the built binary and returns its exit code and output.
+func run(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, out.String()
+}
+
+func TestGenerateThenCheckConfig(t *testing.T) {
+	code, example := run(t, "generate-config")
+	if code != 0 {
+		t.Fatalf("generate-config: exit %d", code)
+	}
+	path := filepath.Join(t.TempDir(), "x.yaml")
+	os.WriteFile(path, []byte(example), 0o600)
+	if code, out := run(t, "check-config", "-f", path); code != 0 {
+		t.Fatalf("check-config of the generated example: exit %d\n%s", code, out)
+	}
+
+	// An unknown key and a walltime in words: both reported with file:line.
+	bad := strings.Replace(example, "hub:\n", "hub:\n  listen_adress: 1.2.3.4:80\n", 1)
+	bad = regexp.MustCompile(`walltime: \{min: [^,]+,`).ReplaceAllString(bad, "walltime: {min: 2 hours,")
+	os.WriteFile(path, []byte(bad), 0o600)
+	code, out := run(t, "check-config", "-f", path)
+	if code != 1 {
+		t.Fatalf("check-config of a bad file: exit %d, want 1\n%s", code, out)
+	}
+	line := strings.Count(bad[:strings.Index(bad, "listen_adress")], "\n") + 1
+	for _, want := range []string{fmt.Sprintf("%s:%d:3: hub.listen_adress: unknown key", path, line), `"2 hours" is not a duration`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check-config output lacks %q:\n%s", want, out)
+		}
+	}
+	if !regexp.MustCompile(regexp.QuoteMeta(path) + `:\d+:\d+: clusters\[0\]\.profiles\[0\]\.walltime\.min`).MatchString(out) {
+		t.Errorf("the walltime problem is not located by file:line:column and key path:\n%s", out)
+	}
+}
+
+func TestHelpOnEveryCommand(t *testing.T) {
+	for _, c := range []string{"serve", "check-config", "generate-config", "token", "upgrade-db", "version"} {
+		code, out := run(t, c, "--help")
+		if code != 0 || !strings.Contains(out, "Usage: hpcgate "+c) {
+			t.Errorf("hpcgate %s --help: exit %d\n%s", c, code, out)
+		}
+	}
+	if code, _ := run(t, "frobnicate"); code != 2 {
+		t.Errorf("unknown command: exit %d, want 2", code)
+	}
+}
+
+// TestServeTokenAndShutdown: serve creates the SQLite database in a fresh
+// data dir, answers /hub/api; a token from `hpcgate token` authenticates
+// /hub/api/user and is nowhere in the database; SIGTERM stops it cleanly.
+func TestServeTokenAndShutdown(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	port := freePort(t)
+	site := siteFor(t, c, port)
+	h := startHub(t, c, site, port)
+	db := filepath.Join(filepath.Dir(site), "hpcgate.sqlite")
+	if _, err := os.Stat(db); err != nil {
+		t.Fatalf("no SQLite database in the data dir: %v", err)
+	}
+	code, body := api(t, h.base, "", "GET", "/hub/api", nil)
+	var v struct{ Version string }
+	if json.Unmarshal(body, &v); code != 200 || v.Version == "" {
+		t.Fatalf("GET /hub/api: %d %s", code, body)
+	}
+
+	tok := newToken(t, site, "alice")
+	code, body = api(t, h.base, tok, "GET", "/hub/api/user", nil)
+	var u struct{ Name string }
+	if json.Unmarshal(body, &u); code != 200 || u.Name != "alice" {
+		t.Fatalf("GET /hub/api/user with alice's token: %d %s", code, body)
+	}
+	if code, _ := api(t, h.base, tok+"x", "GET", "/hub/api/user", nil); code != 403 {
+		t.Errorf("a wrong token: %d, want 403", code)
+	}
+	for _, f := range []string{db, db + "-wal"} {
+		b, _ := os.ReadFile(f)
+		if bytes.Contains(b, []byte(tok)) {
+			t.Errorf("the token is stored in %s", f)
+		}
+	}
+
+	h.cmd.Process.Signal(syscall.SIGTERM)
+	err := h.cmd.Wait()
+	h.cmd = nil
+	if err != nil {
+		t.Errorf("hpcgate serve after SIGTERM: %v\n%s", err, h.log)
+	}
+	if !strings.Contains(h.log.String(), "msg=stopped") {
+		t.Errorf("no clean stop in the log:\n%s", h.log)
+	}
+}
+
+func TestUpgradeDB(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	site := siteFor(t, c, freePort(t))
+	code, out := run(t, "upgrade-db", "-f", site)
+	if code != 0 || !strings.Contains(out, "up to date") && !strings.Contains(out, "applied") {
+		t.Fatalf("upgrade-db: exit %d\n%s", code, out)
+	}
+}
