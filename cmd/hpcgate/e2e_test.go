@@ -27,6 +27,7 @@ func TestEndToEnd(t *testing.T) {
 
 	alice := newBrowser(t, h.base)
 	alice.login("alice", "alice-pass")
+	spawned := time.Now()
 	code, body, hdr := alice.postForm("/hub/spawn", "/hub/spawn", url.Values{
 		"cluster": {"local"}, "profile": {"small"}, "partition": {"debug"}, "walltime": {"30m"},
 	})
@@ -38,6 +39,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	aliceToken := newToken(t, h.site, "alice")
 	events := follow(t, h.base, aliceToken, "alice", 3*time.Minute, func(ev progressEvent) bool { return ev.Ready })
+	t.Logf("spawn form to ready notebook: %s", time.Since(spawned).Round(10*time.Millisecond))
 	var sawQueued, sawRunning bool
 	var jobID string
 	for _, ev := range events {
