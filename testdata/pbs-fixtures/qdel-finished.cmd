@@ -1,0 +1,2 @@
+qdel
+88.pbsserver

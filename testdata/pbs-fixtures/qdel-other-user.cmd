@@ -1,0 +1,2 @@
+qdel
+95.pbsserver

@@ -1,0 +1,2 @@
+qdel
+99999.pbsserver

@@ -1,0 +1,2 @@
+qrls
+88.pbsserver

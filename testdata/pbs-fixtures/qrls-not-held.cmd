@@ -1,0 +1,2 @@
+qrls
+93.pbsserver

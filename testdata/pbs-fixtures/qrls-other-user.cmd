@@ -1,0 +1,2 @@
+qrls
+95.pbsserver

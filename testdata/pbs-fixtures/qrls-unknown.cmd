@@ -1,0 +1,2 @@
+qrls
+99999.pbsserver

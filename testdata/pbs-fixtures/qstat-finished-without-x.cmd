@@ -1,0 +1,5 @@
+qstat
+-f
+-F
+json
+88.pbsserver

@@ -1,0 +1,6 @@
+qstat
+-f
+-F
+json
+-x
+100.pbsserver

@@ -1,0 +1,7 @@
+qstat
+-f
+-F
+json
+-x
+99999.pbsserver
+99998.pbsserver

@@ -1,0 +1,2 @@
+qstat
+256.sod-pbs

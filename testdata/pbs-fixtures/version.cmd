@@ -1,0 +1,2 @@
+qstat
+--version

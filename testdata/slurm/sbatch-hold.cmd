@@ -1,0 +1,3 @@
+sbatch
+--parsable
+--hold

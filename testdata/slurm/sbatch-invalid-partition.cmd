@@ -1,0 +1,2 @@
+sbatch
+--parsable

@@ -1,0 +1,3 @@
+scontrol
+release
+1138

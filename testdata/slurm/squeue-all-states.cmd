@@ -1,0 +1,5 @@
+squeue
+--all
+--noheader
+--states=all
+--Format=JobID:,Name:,UserName:,State:,Reason:,Partition:,BatchHost:,exit_code:,SubmitTime:,StartTime:,EndTime:,TimeLimit:,NumCPUs:

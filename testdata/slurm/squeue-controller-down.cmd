@@ -1,0 +1,6 @@
+squeue
+--all
+--noheader
+--states=all
+--jobs=1136
+--Format=JobID:,Name:,UserName:,State:,Reason:,Partition:,BatchHost:,exit_code:,SubmitTime:,StartTime:,EndTime:,TimeLimit:,NumCPUs:

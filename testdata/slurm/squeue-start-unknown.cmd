@@ -1,0 +1,6 @@
+squeue
+--all
+--start
+--noheader
+--jobs=999999
+--format=%i%S

@@ -1,0 +1,6 @@
+squeue
+--all
+--noheader
+--states=all
+--jobs=999999,999998
+--Format=JobID:,Name:,UserName:,State:,Reason:,Partition:,BatchHost:,exit_code:,SubmitTime:,StartTime:,EndTime:,TimeLimit:,NumCPUs:
