@@ -91,6 +91,10 @@ func ended(j job, st batch.JobStatus) verdict {
 		return verdict{To: StateFailed, Failed: true, EndedBy: "exit",
 			Reason: fmt.Sprintf("The job failed with exit code %d.%s", st.ExitCode, reasonSuffix(st))}
 	}
+	if wasUp {
+		return verdict{To: StateStopped, EndedBy: "scheduler",
+			Reason: "The job ended; the scheduler keeps no record of how." + reasonSuffix(st)}
+	}
 	return verdict{To: StateFailed, Failed: true, EndedBy: "scheduler",
 		Reason: "The job is no longer known to the scheduler and no record says how it ended."}
 }

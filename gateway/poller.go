@@ -133,7 +133,9 @@ func (p *poller) confirmGone(ctx context.Context, missing []string, byJob map[st
 	}
 	for _, id := range missing {
 		srv := byJob[id]
-		if st, ok := hist[id]; ok && st.State.Terminal() {
+		// History answering at all (a final state, or unknown: "certainly
+		// ended, outcome not recorded") is the second signal.
+		if st, ok := hist[id]; ok && (st.State.Terminal() || st.State == batch.StateUnknown) {
 			h.observe(ctx, c, srv, st)
 			continue
 		}
