@@ -23,15 +23,20 @@ up)
     --pid-file="$mdir/munged.pid" --seed-file="$mdir/munged.seed"
   wait_for "munged socket" 10 test -S "$mdir/munge.socket"
 
+  if running "$dir/slurmctld.pid.bg" && running "$dir/slurmd.pid.bg"; then
+    exit 0 # already up: keep its config and jobs
+  fi
   mem=$(awk '/MemTotal/ {print int($2/1024) - 1024}' /proc/meminfo)
   ((mem > 16384)) && mem=16384
+  # Every start is clean (-c: a stale state from a killed run cannot
+  # confuse the controller), and job ids start from the clock, so ids never
+  # repeat across cluster restarts: a hub's database from an earlier run
+  # cannot mistake a new job for its old one.
+  first_id=$(( ($(date +%s) / 10) % 6000000 * 10 + 10 ))
   sed -e "s|@STATE@|$dir|g" -e "s|@MUNGE@|$mdir/munge.socket|g" -e "s|@MEM@|$mem|g" \
-    "$here/slurm.conf.in" >"$dir/slurm.conf"
+    -e "s|@FIRSTJOBID@|$first_id|g" "$here/slurm.conf.in" >"$dir/slurm.conf"
   install -d -m 0755 "$dir/ctld" "$dir/d"
-  # Without -c slurmctld recovers the last run's jobs, so a cluster restart
-  # keeps queued jobs and job ids; -c clears state for a fresh start.
   ctld_flag=-c
-  [[ -f $dir/ctld/job_state ]] && ctld_flag=
   start_bg slurmctld "$dir/slurmctld.pid.bg" "$dir/slurmctld.out" \
     /usr/sbin/slurmctld -D $ctld_flag -f "$dir/slurm.conf"
   wait_for "slurmctld" 20 env SLURM_CONF="$dir/slurm.conf" scontrol ping
@@ -43,7 +48,9 @@ up)
 down)
   if [[ -f $dir/slurm.conf ]] && running "$dir/slurmctld.pid.bg"; then
     # slurmd leaves jobs running when it stops: cancel them first.
-    SLURM_CONF=$dir/slurm.conf scancel --full --quiet --partition=debug,long 2>/dev/null || true
+    # (scancel's --partition takes one name in 22.05, so by id.)
+    ids=$(SLURM_CONF=$dir/slurm.conf squeue -h -o %i 2>/dev/null || true)
+    [[ -n $ids ]] && SLURM_CONF=$dir/slurm.conf scancel $ids 2>/dev/null || true
     SLURM_CONF=$dir/slurm.conf timeout 10 bash -c \
       'while [ -n "$(squeue -h -t R,CG -o %i)" ]; do sleep 0.2; done' || true
   fi
