@@ -50,4 +50,3 @@ func (c Cluster) GetThroughSSHW(t testing.TB, user string, port int) string {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
-
