@@ -120,6 +120,22 @@ func TestSpawnRefused(t *testing.T) {
 	}
 }
 
+// TestSchedulerWordsShown: when sbatch refuses a job, the user sees
+// Slurm's own words.
+func TestSchedulerWordsShown(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	port := freePort(t)
+	h := startHub(t, c, siteFor(t, c, port), port)
+	tok := newToken(t, h.site, "carol")
+	if code, out := api(t, h.base, tok, "POST", "/hub/api/users/carol/server", map[string]string{"profile": "broken"}); code != 202 {
+		t.Fatalf("spawn: %d %s", code, out)
+	}
+	evs := followEvents(t, h.base, tok, "carol", time.Minute, true, func(ev progressEvent) bool { return ev.Failed })
+	if msg := evs[len(evs)-1].Message; !strings.Contains(msg, "Invalid partition name specified") {
+		t.Errorf("the failure does not show Slurm's words: %q", msg)
+	}
+}
+
 // TestRestartAdoption kills the hub with SIGKILL while alice's server runs
 // and bob's job waits in the queue; after the restart both are followed and
 // alice's notebook answers again with no new spawn.

@@ -111,6 +111,10 @@ clusters:
         cores: {value: 1}
         walltime: {value: 30m}
         extra: [--begin=now+1hour]
+      - name: broken
+        title: A partition this cluster does not have (tests)
+        partition: {value: nosuch}
+        walltime: {value: 30m}
 `, port, dir, c.Get(t, "LDAP_URL"), c.Get(t, "LDAP_CA_FILE"), c.Get(t, "LDAP_BIND_DN"),
 		c.Get(t, "LDAP_BIND_PASSWORD_FILE"), c.Get(t, "SSH_KNOWN_HOSTS"), c.Get(t, "SSH_USER_CA"))
 	path := filepath.Join(dir, "site.yaml")
@@ -278,6 +282,12 @@ type progressEvent struct {
 // follow reads the progress stream until until returns true or timeout.
 func follow(t *testing.T, base, token, user string, timeout time.Duration, until func(progressEvent) bool) []progressEvent {
 	t.Helper()
+	return followEvents(t, base, token, user, timeout, false, until)
+}
+
+// followEvents is follow; wantFailure lets a failed event through to until.
+func followEvents(t *testing.T, base, token, user string, timeout time.Duration, wantFailure bool, until func(progressEvent) bool) []progressEvent {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/hub/api/users/"+user+"/server/progress", nil)
@@ -307,7 +317,7 @@ func follow(t *testing.T, base, token, user string, timeout time.Duration, until
 		if until(ev) {
 			return events
 		}
-		if ev.Failed {
+		if ev.Failed && !wantFailure {
 			t.Fatalf("spawn failed: %s", ev.Message)
 		}
 	}
