@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"hpcgate/batch"
@@ -65,6 +66,7 @@ func runToken(ctx context.Context, m *Main, args []string) error {
 	site := siteFlag(fs)
 	note := fs.String("note", "made with hpcgate token", "what the token is for")
 	expires := fs.Duration("expires", 0, "lifetime, e.g. 720h (default: the site's token_lifetime; 0 never expires)")
+	scopes := fs.String("scopes", "", "comma-separated `scopes` limiting the token, e.g. read:metrics for Prometheus (default: everything USER may do)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -92,7 +94,13 @@ func runToken(ctx context.Context, m *Main, args []string) error {
 	if life > 0 {
 		exp = time.Now().Add(life)
 	}
-	plain, _, err := db.NewToken(ctx, store.TokenSpec{User: user, Kind: store.KindAPI, Note: *note, Expires: exp})
+	var sc []string
+	for _, s := range strings.Split(*scopes, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			sc = append(sc, s)
+		}
+	}
+	plain, _, err := db.NewToken(ctx, store.TokenSpec{User: user, Kind: store.KindAPI, Note: *note, Expires: exp, Scopes: sc})
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func init() {
 		{"serve", "-f SITE.yaml", "run the hub", runServe},
 		{"check-config", "-f SITE.yaml", "check a site file and print every problem with its line", runCheckConfig},
 		{"generate-config", "", "print a commented example site file with every key and its default", runGenerateConfig},
-		{"token", "[-f SITE.yaml] [-note TEXT] [-expires DURATION] USER", "print a new API token for USER (only its hash is stored)", runToken},
+		{"token", "[-f SITE.yaml] [-note TEXT] [-expires DURATION] [-scopes LIST] USER", "print a new API token for USER (only its hash is stored)", runToken},
 		{"upgrade-db", "-f SITE.yaml", "apply pending database migrations (a SQLite file is backed up first)", runUpgradeDB},
 		{"version", "", "print the version", runVersion},
 	}
