@@ -14,6 +14,16 @@
   };
   var percent = { submitting: 10, queued: 30, starting: 70, ready: 100 };
 
+  // The line under the title, as the page renders it for each state.
+  var summaries = {
+    submitting: "Submitting the batch job\u2026",
+    queued: "The job is waiting in the queue. You can leave this page; the job keeps its place.",
+    starting: "The job is running; Jupyter is starting on the compute node.",
+    ready: "Your server is ready.",
+    stopping: "Stopping\u2026",
+    stopped: "The server is not running.",
+    failed: "The server could not be started."
+  };
   function field(name) { return root.querySelector("[data-field=" + name + "]"); }
   function setText(name, text) { var el = field(name); if (el) el.textContent = text || ""; }
 
@@ -44,6 +54,7 @@
       badge.className = "badge state-" + p.state;
       badge.textContent = labels[p.state] || p.state;
       root.setAttribute("data-state", p.state);
+      if (summaries[p.state]) field("summary").textContent = summaries[p.state];
     }
     if (percent[p.state]) field("bar").style.width = (p.ready ? 100 : Math.max(percent[p.state], p.progress || 0)) + "%";
     var s = field("submitted");
