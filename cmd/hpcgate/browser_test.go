@@ -22,45 +22,10 @@ import (
 // test's temp dir).
 func TestBrowser(t *testing.T) {
 	c := batchtest.LoadCluster(t)
-	chrome, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatalf("chromium is not installed (testdata/cluster/install.sh installs it): %v", err)
-	}
 	port := freePort(t)
 	h := startHub(t, c, siteFor(t, c, port), port)
-	shots := os.Getenv("HPCGATE_SCREENSHOTS")
-	if shots == "" {
-		shots = t.TempDir()
-	}
-	os.MkdirAll(shots, 0o755)
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chrome),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancelT()
-
-	shot := func(name string) chromedp.Action {
-		return chromedp.ActionFunc(func(ctx context.Context) error {
-			var png []byte
-			if err := chromedp.FullScreenshot(&png, 90).Do(ctx); err != nil {
-				return err
-			}
-			return os.WriteFile(filepath.Join(shots, name), png, 0o644)
-		})
-	}
+	ctx, shot := newChrome(t, 3*time.Minute)
+	var err error
 	var pending, location string
 	err = chromedp.Run(ctx,
 		chromedp.Navigate(h.base+"/hub/login"),
@@ -149,5 +114,46 @@ func TestBrowser(t *testing.T) {
 		_, b := api(t, h.base, tok, "GET", "/hub/api/users/alice", nil)
 		return !strings.Contains(string(b), `"pending":"stop"`) && !strings.Contains(string(b), `"ready":true`)
 	})
+}
+
+// newChrome starts headless Chromium for the test and returns its context
+// and an action that saves a screenshot under $HPCGATE_SCREENSHOTS (default:
+// the test's temp dir).
+func newChrome(t *testing.T, timeout time.Duration) (context.Context, func(name string) chromedp.Action) {
+	t.Helper()
+	chrome, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatalf("chromium is not installed (testdata/cluster/install.sh installs it): %v", err)
+	}
+	shots := os.Getenv("HPCGATE_SCREENSHOTS")
+	if shots == "" {
+		shots = t.TempDir()
+	}
+	os.MkdirAll(shots, 0o755)
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chrome),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	ctx, cancelT := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() { cancelT(); cancel(); cancelAlloc() })
+	shot := func(name string) chromedp.Action {
+		return chromedp.ActionFunc(func(ctx context.Context) error {
+			var png []byte
+			if err := chromedp.FullScreenshot(&png, 90).Do(ctx); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(shots, name), png, 0o644)
+		})
+	}
 	t.Logf("screenshots in %s", shots)
+	return ctx, shot
 }

@@ -117,7 +117,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 	w, err := web.New(web.Options{
 		Config: cfg, Store: db, Hub: hub, Auth: auth, Logger: log,
-		CookieSecret: secret, Version: version, Templates: tmpl,
+		CookieSecret: secret, Version: version, Templates: tmpl, Metrics: metrics,
 	})
 	if err != nil {
 		return err

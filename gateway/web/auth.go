@@ -29,6 +29,10 @@ type identity struct {
 	ViaCookie bool
 	// Token is the API token used, if any.
 	Token *Token
+	// Limited marks a user's API token made with explicit scopes
+	// (hpcgate token -scopes read:metrics): it is good only where a
+	// handler checks for one of its scopes, never as the user at large.
+	Limited bool
 }
 
 // mayAct reports whether the identity may act on user's account and
@@ -40,7 +44,7 @@ func (id *identity) mayAct(user string) bool {
 // mayAccess reports whether the identity may use user's server through
 // /user/: the owner, or an admin when the site enables admin_access.
 func (s *Server) mayAccess(id *identity, user string) bool {
-	return id != nil && (id.Name == user || (id.Admin && s.admins))
+	return id != nil && !id.Limited && (id.Name == user || (id.Admin && s.admins))
 }
 
 func who(c *gin.Context) *identity {

@@ -33,6 +33,9 @@ type fakeHub struct {
 	LogTailFn        func(ctx context.Context, user, server string) (string, error)
 	ServeProxyFn     func(w http.ResponseWriter, r *http.Request, user, server string)
 	RecordActivityFn func(ctx context.Context, user, server string, t time.Time) error
+	QueueFn          func(cluster string) (gateway.QueueSnapshot, error)
+	QueueWaitsFn     func(ctx context.Context, since time.Time) ([]gateway.QueueWait, error)
+	ClustersFn       func() []*config.Cluster
 }
 
 var _ Hub = (*fakeHub)(nil)
@@ -96,6 +99,28 @@ func (h *fakeHub) RecordActivity(ctx context.Context, user, server string, t tim
 		return errUnexpected
 	}
 	return h.RecordActivityFn(ctx, user, server, t)
+}
+
+func (h *fakeHub) Queue(cluster string) (gateway.QueueSnapshot, error) {
+	if h.QueueFn == nil {
+		return gateway.QueueSnapshot{}, errUnexpected
+	}
+	return h.QueueFn(cluster)
+}
+
+func (h *fakeHub) QueueWaits(ctx context.Context, since time.Time) ([]gateway.QueueWait, error) {
+	if h.QueueWaitsFn == nil {
+		return nil, errUnexpected
+	}
+	return h.QueueWaitsFn(ctx, since)
+}
+
+// Clusters are none unless the test says.
+func (h *fakeHub) Clusters() []*config.Cluster {
+	if h.ClustersFn == nil {
+		return nil
+	}
+	return h.ClustersFn()
 }
 
 // fakeAuth is an Authenticator with the test's function.

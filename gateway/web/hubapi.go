@@ -92,6 +92,10 @@ func onlyKinds(kinds ...string) gin.HandlerFunc {
 			c.Next()
 			return
 		}
+		if id.Limited {
+			jsonError(c, http.StatusForbidden, "This token is limited to the scopes "+strings.Join(id.Token.Scopes, ", "))
+			return
+		}
 		for _, k := range kinds {
 			if id.Token.Kind == k {
 				c.Next()

@@ -91,6 +91,7 @@ func (s *Server) login(c *gin.Context) {
 	ip := c.ClientIP()
 	if ok, wait := s.limiter.allowed(name, ip); !ok {
 		s.log.WarnContext(ctx, "login rate limited", "user", name, "remote", ip)
+		s.metrics.Login("rate_limited")
 		secs := int(wait.Round(time.Second) / time.Second)
 		if secs < 1 {
 			secs = 1
@@ -106,26 +107,31 @@ func (s *Server) login(c *gin.Context) {
 	case errors.Is(err, ldapauth.ErrInvalidCredentials):
 		s.limiter.failed(name, ip)
 		s.log.InfoContext(ctx, "login failed", "user", name, "remote", ip)
+		s.metrics.Login("invalid")
 		d.Error = msgInvalidLogin
 		s.renderLogin(c, http.StatusForbidden, d)
 		return
 	case errors.Is(err, ldapauth.ErrNotAllowed):
 		s.log.InfoContext(ctx, "login refused: not in an allowed group", "user", name, "remote", ip)
+		s.metrics.Login("not_allowed")
 		d.Error = msgNotAllowed
 		s.renderLogin(c, http.StatusForbidden, d)
 		return
 	case errors.Is(err, ldapauth.ErrUnavailable):
 		s.log.ErrorContext(ctx, "login: directory unavailable", "user", name, "err", err)
+		s.metrics.Login("unavailable")
 		d.Error = msgUnavailable
 		s.renderLogin(c, http.StatusServiceUnavailable, d)
 		return
 	case err != nil:
 		s.log.ErrorContext(ctx, "login failed", "user", name, "err", err)
+		s.metrics.Login("unavailable")
 		d.Error = msgUnavailable
 		s.renderLogin(c, http.StatusInternalServerError, d)
 		return
 	}
 	s.limiter.succeeded(name, ip)
+	s.metrics.Login("ok")
 
 	if _, err := s.store.UpsertUser(ctx, store.User{Name: u.Name, Admin: u.Admin, Groups: u.Groups, LastLogin: s.now()}); err != nil {
 		s.failPage(c, fmt.Errorf("record login of %s: %w", u.Name, err))

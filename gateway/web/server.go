@@ -48,6 +48,17 @@ type Hub interface {
 	LogTail(ctx context.Context, user, server string) (string, error)
 	ServeProxy(w http.ResponseWriter, r *http.Request, user, server string)
 	RecordActivity(ctx context.Context, user, server string, t time.Time) error
+
+	// Queue is the cluster's latest queue snapshot (gateway.ErrNoQueue if
+	// its scheduler cannot list the whole queue). It marks the queue
+	// watched, so the cluster's poller refreshes it once per interval;
+	// it never runs a scheduler command itself.
+	Queue(cluster string) (gateway.QueueSnapshot, error)
+	// QueueWaits are the queue waits of hpcgate's jobs that started since.
+	QueueWaits(ctx context.Context, since time.Time) ([]gateway.QueueWait, error)
+	// Clusters are the clusters the hub runs servers on, in the site
+	// file's order.
+	Clusters() []*config.Cluster
 }
 
 // Authenticator checks a login against the directory (ldapauth).
@@ -79,6 +90,9 @@ type Options struct {
 	// make further attempts wait. Default: 5 per minute.
 	LoginLimit  int
 	LoginWindow time.Duration
+	// Metrics are served at /hub/metrics and count logins; nil serves
+	// no metrics (404).
+	Metrics *gateway.Metrics
 }
 
 // Server serves the hub's pages and APIs.
@@ -93,6 +107,8 @@ type Server struct {
 	now       func() time.Time
 	keepAlive time.Duration
 	limiter   *loginLimiter
+	metrics   *gateway.Metrics
+	promHTTP  http.Handler
 	pages     map[string]*template.Template
 	static    fs.FS
 
@@ -135,6 +151,8 @@ func New(o Options) (*Server, error) {
 		version:   o.Version,
 		now:       o.Now,
 		keepAlive: o.KeepAlive,
+		metrics:   o.Metrics,
+		promHTTP:  metricsHandler(o.Metrics, o.Logger),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -258,6 +276,21 @@ func (s *Server) routes() *gin.Engine {
 	authed.POST("/users/:user/tokens", s.requireAPIXSRF, s.apiCreateToken)
 	authed.GET("/users/:user/tokens/:id", s.apiToken)
 	authed.DELETE("/users/:user/tokens/:id", s.requireAPIXSRF, s.apiDeleteToken)
+
+	// Admins only: every user's servers, the clusters' queues, and
+	// actions on anyone's server. A page view reads the hub's state and
+	// the cached queue snapshot; it never runs a scheduler command.
+	admin := pages.Group("/admin", s.requireAdminPage)
+	admin.GET("", s.adminPage)
+	admin.POST("/start", s.requireForm, s.adminStart)
+	admin.POST("/users/:user/stop", s.requireForm, s.adminStop)
+	admin.GET("/queue/:cluster", s.queuePage)
+	adminAPI := authed.Group("", s.requireAdminAPI)
+	adminAPI.GET("/admin/servers", s.apiAdminServers)
+	adminAPI.GET("/clusters", s.apiClusters)
+	adminAPI.GET("/clusters/:cluster/queue", s.apiQueue)
+	adminAPI.GET("/clusters/:cluster/queue-waits", s.apiQueueWaits)
+	hub.GET("/metrics", s.identify, s.serveMetrics)
 
 	root.Any("/user/:user", s.identify, s.userProxy)
 	root.Any("/user/:user/*path", s.identify, s.userProxy)

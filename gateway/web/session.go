@@ -120,5 +120,6 @@ func (s *Server) identifyToken(ctx context.Context, plain string) (*identity, er
 		}
 		return nil, err
 	}
-	return &identity{Name: u.Name, Admin: u.Admin, Groups: u.Groups, SessionID: t.SessionID, Token: t}, nil
+	return &identity{Name: u.Name, Admin: u.Admin, Groups: u.Groups, SessionID: t.SessionID, Token: t,
+		Limited: t.Kind == TokenUser && len(t.Scopes) > 0}, nil
 }

@@ -58,6 +58,15 @@
       el.textContent = left > 0 ? duration(left) : "ended";
       el.classList.toggle("error-text", left > 0 && left < 900);
     });
+    // Home: the walltime banner shows once the scheduler will end the
+    // server within data-warn-at seconds, and counts down in minutes.
+    document.querySelectorAll("[data-walltime-banner]").forEach(function (el) {
+      var left = Number(el.getAttribute("data-walltime-left")) - (now - loaded);
+      el.hidden = !(left < Number(el.getAttribute("data-warn-at")));
+      var text = left > 0 ? Math.ceil(left / 60) + " min" : "a moment";
+      var m = el.querySelector("[data-field=minutes]");
+      if (m && m.textContent !== text) m.textContent = text;
+    });
   }
   tick();
   setInterval(tick, 1000);
