@@ -89,6 +89,7 @@ func New(o Options) *Hub {
 	for _, c := range o.Config.Clusters {
 		if _, ok := o.Clusters[c.Name]; ok {
 			h.order = append(h.order, c.Name)
+			h.metrics.cluster(c.Name)
 		}
 	}
 	return h

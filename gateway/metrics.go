@@ -55,9 +55,24 @@ func NewMetrics() *Metrics {
 			Name: "hpcgate_logins_total", Help: "LDAP logins by outcome: ok, invalid, not_allowed, unavailable, rate_limited.",
 		}, []string{"outcome"}),
 	}
+	// Known label values start at zero, so dashboards and rate() see
+	// the series before the first event.
+	for _, o := range []string{"ok", "invalid", "not_allowed", "unavailable", "rate_limited"} {
+		m.logins.WithLabelValues(o)
+	}
 	m.Registry.MustRegister(m.spawns, m.ends, m.queueWait, m.toReady, m.servers, m.cmdDuration, m.cmdErrors, m.logins,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
+}
+
+// cluster starts a cluster's spawn outcomes at zero.
+func (m *Metrics) cluster(name string) {
+	if m == nil {
+		return
+	}
+	for _, o := range []string{"ready", "submit_failed", "job_failed", "queue-timeout", "start-timeout"} {
+		m.spawns.WithLabelValues(name, o)
+	}
 }
 
 func (m *Metrics) spawn(cluster, outcome string) {
