@@ -168,7 +168,14 @@ func (v *serverView) Step(name string) string {
 		return "todo"
 	case v.Ready:
 		return "done"
-	case v.State == gateway.StateFailed || v.State == gateway.StateStopped:
+	case v.State == gateway.StateFailed:
+		return "failed"
+	case v.State == gateway.StateStopped:
+		// A server that ran (walltime, the user's stop) ended normally;
+		// one stopped before it ran did not get there.
+		if v.Node != "" {
+			return "done"
+		}
 		return "failed"
 	}
 	return "current"
