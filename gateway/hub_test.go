@@ -23,6 +23,7 @@ type fakeScheduler struct {
 	next      int
 	jobs      map[string]batch.JobStatus
 	statusErr error
+	cancelErr error
 	calls     map[string]int
 	statusIDs [][]string
 	history   map[string]batch.JobStatus
@@ -98,6 +99,9 @@ func (f *fakeScheduler) Cancel(_ context.Context, _, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls["cancel"]++
+	if f.cancelErr != nil {
+		return f.cancelErr
+	}
 	if j, ok := f.jobs[id]; ok {
 		j.State, j.RawState = batch.StateCancelled, "CANCELLED"
 		f.jobs[id] = j
@@ -340,4 +344,31 @@ func TestCull(t *testing.T) {
 		t.Errorf("cull event: %+v", evs)
 	}
 	_ = queued
+}
+
+// TestStopRetriesCancel: a cancel the scheduler refused is sent again by
+// the poller while the job still runs, and the server ends stopped.
+func TestStopRetriesCancel(t *testing.T) {
+	h, fake, p, now := newTestHub(t)
+	ctx := context.Background()
+	info := spawnAndWait(t, h, "alice")
+	fake.cancelErr = &batch.CommandError{Argv: []string{"scancel"}, ExitCode: 1, Stderr: "scancel: error: Unable to contact slurm controller"}
+	err := h.Stop(ctx, "alice", "", "alice")
+	if ErrorCode(err) != EUNAVAILABLE || !strings.Contains(err.Error(), "Unable to contact slurm controller") {
+		t.Fatalf("Stop with the controller down: %v", err)
+	}
+	fake.cancelErr = nil
+	p.poll(ctx)
+	if n := fake.count("cancel"); n != 1 {
+		t.Fatalf("cancel retried at once: %d calls", n)
+	}
+	*now = now.Add(20 * time.Second)
+	p.poll(ctx)
+	if n := fake.count("cancel"); n != 2 {
+		t.Fatalf("after 20 s the cancel was not retried: %d calls", n)
+	}
+	p.poll(ctx)
+	if got, _ := h.Server(ctx, "alice", ""); got.State != StateStopped {
+		t.Fatalf("after the retried cancel the server is %s (job %s)", got.State, info.JobID)
+	}
 }

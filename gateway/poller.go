@@ -252,6 +252,14 @@ func (h *Hub) observe(ctx context.Context, c *Cluster, srv *store.Server, st bat
 			changed = true
 		}
 	}
+	// A stop whose cancel did not take (the scheduler refused or was
+	// down): send it again, at most every 15 s.
+	if srv.State == store.StateStopping && st.State.Active() && st.State != batch.StateCompleting &&
+		h.now().Sub(srv.Updated) > 15*time.Second {
+		if h.cancelJob(ctx, c, srv) == nil {
+			h.store.SetState(ctx, srv.ID, []store.State{store.StateStopping}, store.StateStopping, "")
+		}
+	}
 	if st.State == batch.StateRunning && srv.State == store.StateReady {
 		h.warnWalltime(ctx, srv)
 	}
