@@ -9,6 +9,7 @@ import (
 	"hpcgate/batch"
 	"hpcgate/batch/batchtest"
 	"hpcgate/batch/sshexec"
+	"hpcgate/batch/sshexec/sshtest"
 )
 
 // BenchmarkStatus measures one Status call for 1 to 1000 jobs over the
@@ -17,7 +18,7 @@ import (
 // jobs (reported as cmds/op and handshakes/op).
 func BenchmarkStatus(b *testing.B) {
 	c := batchtest.LoadCluster(b)
-	pool := newPool(b, c, sshexec.ModeCertificate)
+	pool := sshtest.Pool(b, c, sshexec.ModeCertificate)
 	ctx := context.Background()
 	ids := submitHeld(b, pool, 1000)
 	s := New(pool, Options{})
