@@ -372,3 +372,43 @@ func TestStopRetriesCancel(t *testing.T) {
 		t.Fatalf("after the retried cancel the server is %s (job %s)", got.State, info.JobID)
 	}
 }
+
+// TestWalltimeWarning: ten minutes before the walltime ends, a ready
+// server gets one warning (an event, and a progress message), and the end
+// by walltime is a stop, not a failure.
+func TestWalltimeWarning(t *testing.T) {
+	h, fake, p, now := newTestHub(t)
+	ctx := context.Background()
+	info := spawnAndWait(t, h, "alice")
+	srv, _ := h.store.GetServer(ctx, "alice", "")
+	h.store.SetState(ctx, srv.ID, []store.State{store.StateQueued}, store.StateStarting, "")
+	h.store.SetState(ctx, srv.ID, []store.State{store.StateStarting}, store.StateReady, "")
+	fake.set(info.JobID, batch.StateRunning, "RUNNING", "n1")
+	events, done := h.Subscribe("alice", "")
+	defer done()
+	<-events
+
+	*now = now.Add(45 * time.Minute)
+	p.poll(ctx)
+	*now = now.Add(6 * time.Minute) // 9 minutes left
+	p.poll(ctx)
+	p.poll(ctx)
+	evs, _ := h.store.ListEvents(ctx, store.EventFilter{User: "alice", Kind: "walltime-warning"})
+	if len(evs) != 1 || !strings.Contains(evs[0].Message, "9m") {
+		t.Fatalf("walltime warnings: %+v, want one saying 9m", evs)
+	}
+	var warned bool
+	for len(events) > 0 {
+		if ev := <-events; ev.Ready && strings.Contains(ev.Warning, "end of its walltime") {
+			warned = true
+		}
+	}
+	if !warned {
+		t.Error("no progress event carried the warning")
+	}
+	fake.set(info.JobID, batch.StateTimeout, "TIMEOUT", "n1")
+	p.poll(ctx)
+	if got, _ := h.Server(ctx, "alice", ""); got.State != StateStopped || !strings.Contains(got.Reason, "walltime") {
+		t.Errorf("after TIMEOUT: %s %q, want stopped by walltime", got.State, got.Reason)
+	}
+}

@@ -293,6 +293,6 @@ func (h *Hub) warnWalltime(ctx context.Context, srv *store.Server) {
 	msg := "The scheduler will end this server in " + roundDur(left.Round(time.Minute)) + ", at the end of its walltime. Save your work."
 	h.event(ctx, srv, "walltime-warning", msg)
 	p := h.progressOf(srv)
-	p.Message = msg
+	p.Warning = msg
 	h.broker.publish(serverKey(srv.User, srv.Name), p)
 }

@@ -26,6 +26,9 @@ type Progress struct {
 	Stopped        bool       `json:"stopped,omitempty"`
 	URL            string     `json:"url,omitempty"`
 	LogTail        string     `json:"log_tail,omitempty"`
+	// Warning is set on a ready server's event when its walltime is about
+	// to end (see WalltimeWarning).
+	Warning string `json:"warning,omitempty"`
 }
 
 // Final reports whether no more progress will follow.

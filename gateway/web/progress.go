@@ -40,7 +40,7 @@ func (s *Server) event(p gateway.Progress, info *gateway.ServerInfo) progressEve
 		e.Progress = gateway.Progress{
 			Time: p.Time, State: gateway.StateReady, Progress: 100, Ready: true, URL: url,
 			JobID: p.JobID, Node: p.Node, WalltimeLeft: p.WalltimeLeft,
-			Message: "Server ready at " + url,
+			Message: "Server ready at " + url, Warning: p.Warning,
 		}
 		e.HTMLMessage = fmt.Sprintf(`Server ready at <a href="%s">%s</a>`, html.EscapeString(url), html.EscapeString(url))
 	case p.Failed || p.Stopped:
@@ -81,7 +81,12 @@ func (s *Server) apiProgress(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
+	// ?follow=1 keeps the stream of a ready server open until it ends:
+	// walltime warnings and the stop arrive as events (JupyterHub's
+	// stream, and this one without follow, end at the ready event).
+	follow := c.Query("follow") != "" && info.State == gateway.StateReady
 	switch {
+	case follow:
 	case info.State == gateway.StateReady:
 		s.startStream(c)
 		s.send(c, s.event(gateway.Progress{Ready: true, URL: s.serverURL(info), JobID: info.JobID, Node: info.Node}, info))
@@ -98,7 +103,7 @@ func (s *Server) apiProgress(c *gin.Context) {
 	events, done := s.hub.Subscribe(user, "")
 	defer done()
 	s.startStream(c)
-	if !s.send(c, firstEvent) {
+	if !follow && !s.send(c, firstEvent) {
 		return
 	}
 	tick := time.NewTicker(s.keepAlive)
@@ -117,7 +122,7 @@ func (s *Server) apiProgress(c *gin.Context) {
 				return
 			}
 			e := s.event(p, info)
-			if !s.send(c, e) || e.Final() {
+			if !s.send(c, e) || (e.Final() && !(follow && p.Ready)) {
 				return
 			}
 		}
