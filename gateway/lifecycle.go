@@ -200,17 +200,19 @@ func (h *Hub) Spawn(ctx context.Context, req SpawnRequest) (*ServerInfo, error) 
 	h.mu.Lock()
 	h.inflight[srv.ID] = true
 	h.mu.Unlock()
+	info := h.info(srv)
+	own := *srv // the submission goroutine's copy: it records the job id in it
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
 		defer func() {
 			h.mu.Lock()
-			delete(h.inflight, srv.ID)
+			delete(h.inflight, own.ID)
 			h.mu.Unlock()
 		}()
-		h.submit(c, srv, spec)
+		h.submit(c, &own, spec)
 	}()
-	return h.info(srv), nil
+	return info, nil
 }
 
 func (h *Hub) appEnvFor(c *config.Cluster, user, server, token string) map[string]string {
