@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -296,4 +297,35 @@ func scontrol(t *testing.T, c batchtest.Cluster, args ...string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("scontrol %v: %v %s", args, err, out)
 	}
+}
+
+// TestEndToEndPBS: the same flow on the PBS stand-in, with the hub acting
+// as users through sudo (the other auth mode), on a site with two clusters.
+func TestEndToEndPBS(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	port := freePort(t)
+	h := startHub(t, c, writeSite(t, c, port, pbsCluster(t, c)), port)
+	tok := newToken(t, h.site, "bob")
+	if code, out := api(t, h.base, tok, "POST", "/hub/api/users/bob/server", map[string]string{"cluster": "pbs", "profile": "small", "partition": "workq"}); code != 202 {
+		t.Fatalf("spawn on PBS: %d %s", code, out)
+	}
+	events := follow(t, h.base, tok, "bob", 3*time.Minute, func(ev progressEvent) bool { return ev.Ready })
+	jobID := events[len(events)-1].JobID
+	if !strings.HasSuffix(jobID, ".pbsserver") {
+		t.Errorf("job id %q is not a PBS id", jobID)
+	}
+	if code, out := api(t, h.base, tok, "GET", "/user/bob/api/status", nil); code != 200 {
+		t.Fatalf("GET /user/bob/api/status: %d %s", code, out)
+	}
+	if got := runKernel(t, h.base, tok, "bob", "print(6*7)"); got != "42\n" {
+		t.Fatalf("kernel printed %q, want 42", got)
+	}
+	if code, out := api(t, h.base, tok, "DELETE", "/hub/api/users/bob/server", nil); code != 202 && code != 204 {
+		t.Fatalf("stop: %d %s", code, out)
+	}
+	qstat := filepath.Join(c.Get(t, "PBS_BIN"), "qstat")
+	waitFor(t, 60*time.Second, "job "+jobID+" to finish", func() bool {
+		out, _ := exec.Command(qstat, "-x", "-f", jobID).Output()
+		return strings.Contains(string(out), "job_state = F")
+	})
 }

@@ -72,6 +72,40 @@ func freePort(t *testing.T) int {
 // profiles: "later" keeps its job queued (BeginTime) until released.
 func siteFor(t *testing.T, c batchtest.Cluster, port int) string {
 	t.Helper()
+	return writeSite(t, c, port, "")
+}
+
+// pbsCluster is a second cluster for sites that test PBS: the stand-in,
+// reached in sudo mode through the same login node.
+func pbsCluster(t *testing.T, c batchtest.Cluster) string {
+	return fmt.Sprintf(`  - name: pbs
+    title: Loopback PBS
+    scheduler: pbs
+    bin_dir: %s
+    login:
+      host: 127.0.0.1
+      port: 2222
+      known_hosts: %s
+      auth: sudo
+      service_user: hpcgate
+      service_key: %s
+    poll_interval: 3s
+    fast_poll_interval: 1s
+    start_timeout: 2m
+    app:
+      command: [jupyterhub-singleuser, --ip=127.0.0.1, "--port={port}"]
+    profiles:
+      - name: small
+        title: Small on PBS
+        partition: {choices: [workq, long], default: workq}
+        cores: {value: 1}
+        walltime: {min: 10m, max: 2h, default: 1h}
+`, c.Get(t, "PBS_BIN"), c.Get(t, "SSH_KNOWN_HOSTS"), c.Get(t, "SSH_SERVICE_KEY"))
+}
+
+// writeSite writes the site file, with extra clusters appended.
+func writeSite(t *testing.T, c batchtest.Cluster, port int, extra string) string {
+	t.Helper()
 	dir := t.TempDir()
 	site := fmt.Sprintf(`hub:
   listen: 127.0.0.1:%[1]d
@@ -122,7 +156,7 @@ clusters:
 `, port, dir, c.Get(t, "LDAP_URL"), c.Get(t, "LDAP_CA_FILE"), c.Get(t, "LDAP_BIND_DN"),
 		c.Get(t, "LDAP_BIND_PASSWORD_FILE"), c.Get(t, "SSH_KNOWN_HOSTS"), c.Get(t, "SSH_USER_CA"))
 	path := filepath.Join(dir, "site.yaml")
-	if err := os.WriteFile(path, []byte(site), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(site+extra), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path
