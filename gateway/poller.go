@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"hpcgate/batch"
@@ -13,6 +14,7 @@ import (
 // interval, however many jobs there are: fast while something starts, slow
 // otherwise, with jitter so hubs restarted together don't poll in step.
 type poller struct {
+	mu      sync.Mutex // one poll at a time: the loop and cron's reconcile share it
 	h       *Hub
 	c       *Cluster
 	kickCh  chan struct{}
@@ -28,8 +30,11 @@ func (p *poller) kick() {
 }
 
 func (p *poller) interval() time.Duration {
+	p.mu.Lock()
+	fast := p.fast
+	p.mu.Unlock()
 	d := time.Duration(p.c.Config.PollInterval)
-	if p.fast {
+	if fast {
 		d = time.Duration(p.c.Config.FastPollInterval)
 	}
 	// ±10% jitter
@@ -65,6 +70,8 @@ func (p *poller) run(ctx context.Context) {
 // poll is one round: one Status call for all tracked jobs of the cluster,
 // a History call only for jobs missing from it, and the decisions.
 func (p *poller) poll(ctx context.Context) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	h, c := p.h, p.c
 	servers, err := h.store.ListServers(ctx, store.ServerFilter{Cluster: c.Config.Name, States: store.ActiveStates})
 	if err != nil {
