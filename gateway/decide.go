@@ -114,23 +114,24 @@ func orNone(s string) string {
 	return s
 }
 
-// roundDur prints d rounded for people: 2h30m, 45m, 20s.
+// roundDur prints d rounded for people: 2h30m, 45m, 1m20s, 20s; to the
+// minute from an hour on, to the second below.
 func roundDur(d time.Duration) string {
-	switch {
-	case d >= time.Hour:
+	if d >= time.Hour {
 		d = d.Round(time.Minute)
-	case d >= time.Minute:
-		d = d.Round(time.Second)
-	default:
+	} else {
 		d = d.Round(time.Second)
 	}
-	s := d.String()
-	s = strings.TrimSuffix(s, "0s")
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
+	h, m, sec := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	switch {
+	case h > 0 && m > 0:
+		return fmt.Sprintf("%dh%dm", h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh", h)
+	case m > 0 && sec > 0:
+		return fmt.Sprintf("%dm%ds", m, sec)
+	case m > 0:
+		return fmt.Sprintf("%dm", m)
 	}
-	if s == "" {
-		return "0s"
-	}
-	return s
+	return fmt.Sprintf("%ds", sec)
 }
