@@ -75,7 +75,7 @@ func (h *Hub) readyLoop(ctx context.Context, c *Cluster, id int64) {
 
 // readAddr reads "host port" that the job script wrote, as the user.
 func (h *Hub) readAddr(ctx context.Context, c *Cluster, srv *store.Server) {
-	path := c.Config.RunDir + "/" + srv.JobName + ".addr"
+	path := jobFiles(c, srv).AddrFile()
 	out, err := c.Exec.Run(ctx, batch.Command{User: srv.User, Argv: []string{"cat", "--", path}})
 	if err != nil {
 		return // not written yet
@@ -149,7 +149,7 @@ func (h *Hub) LogTail(ctx context.Context, user, server string) (string, error) 
 }
 
 func (h *Hub) logTail(ctx context.Context, c *Cluster, srv *store.Server) (string, error) {
-	path := c.Config.RunDir + "/" + srv.JobName + ".log"
+	path := jobFiles(c, srv).LogFile()
 	out, err := c.Exec.Run(ctx, batch.Command{User: srv.User, Argv: []string{"tail", "-n", "30", "--", path}})
 	if err != nil {
 		return "", err
@@ -162,5 +162,15 @@ func (h *Hub) logTailSuffix(ctx context.Context, c *Cluster, srv *store.Server) 
 	if err != nil || strings.TrimSpace(tail) == "" {
 		return ""
 	}
-	return "\n\nThe end of the job's log (~/" + c.Config.RunDir + "/" + srv.JobName + ".log):\n" + tail
+	log := jobFiles(c, srv).LogFile()
+	if !strings.HasPrefix(log, "/") {
+		log = "~/" + log
+	}
+	return "\n\nThe end of the job's log (" + log + "):\n" + tail
+}
+
+// jobFiles names the files the job script writes (batch.JobSpec's AddrFile
+// and LogFile, where the script template puts them).
+func jobFiles(c *Cluster, srv *store.Server) batch.JobSpec {
+	return batch.JobSpec{Name: srv.JobName, RunDir: c.Config.RunDir}
 }
