@@ -13,8 +13,7 @@ import (
 )
 
 // StartCron schedules the hub's periodic work from the site's cron
-// settings: reconcile (an extra poll of every cluster, catching anything a
-// missed kick left behind), cull idle servers, expire tokens, sessions and
+// settings: reconcile (a poll of any cluster whose poller fell behind), cull idle servers, expire tokens, sessions and
 // OAuth codes, and prune old events. Stop the returned scheduler on exit.
 func StartCron(h *Hub, cfg *config.Config, db *store.Store, log *slog.Logger) (*cron.Cron, error) {
 	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger), cron.Recover(cron.DiscardLogger)))
@@ -74,10 +73,12 @@ func expire(ctx context.Context, db *store.Store, now time.Time, log *slog.Logge
 	return nil
 }
 
-// Reconcile polls every cluster once, now.
+// Reconcile polls every cluster whose poller has not polled for a whole
+// interval: a safety net that keeps the scheduler load at one status query
+// per cluster per interval when the pollers are healthy.
 func (h *Hub) Reconcile(ctx context.Context) error {
 	for _, name := range h.order {
-		if p := h.pollers[name]; p != nil {
+		if p := h.pollers[name]; p != nil && p.stale() {
 			p.poll(ctx)
 		}
 	}

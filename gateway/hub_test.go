@@ -412,3 +412,21 @@ func TestWalltimeWarning(t *testing.T) {
 		t.Errorf("after TIMEOUT: %s %q, want stopped by walltime", got.State, got.Reason)
 	}
 }
+
+// TestReconcileAddsNoQuery: with the poller up to date, reconcile runs no
+// scheduler command; once the poller fell behind a whole interval, one.
+func TestReconcileAddsNoQuery(t *testing.T) {
+	h, fake, p, now := newTestHub(t)
+	ctx := context.Background()
+	spawnAndWait(t, h, "alice")
+	p.poll(ctx)
+	h.Reconcile(ctx)
+	if n := fake.count("status"); n != 1 {
+		t.Fatalf("reconcile right after a poll: %d status calls, want 1", n)
+	}
+	*now = now.Add(2 * time.Hour)
+	h.Reconcile(ctx)
+	if n := fake.count("status"); n != 2 {
+		t.Fatalf("reconcile after the poller fell behind: %d status calls, want 2", n)
+	}
+}

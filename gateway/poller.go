@@ -20,6 +20,7 @@ type poller struct {
 	kickCh  chan struct{}
 	fast    bool      // something was starting at the last poll
 	lastEst time.Time // last estimated-start query
+	last    time.Time // last poll
 }
 
 func (p *poller) kick() {
@@ -73,6 +74,7 @@ func (p *poller) poll(ctx context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h, c := p.h, p.c
+	p.last = h.now()
 	servers, err := h.store.ListServers(ctx, store.ServerFilter{Cluster: c.Config.Name, States: store.ActiveStates})
 	if err != nil {
 		h.log.Error("poll: list servers", "cluster", c.Config.Name, "err", err)
@@ -184,6 +186,14 @@ func (p *poller) estimate(ctx context.Context, servers []*store.Server, status m
 			}
 		}
 	}
+}
+
+// stale reports whether the poller has not polled for a whole slow
+// interval (its loop is stuck, or the hub clock jumped).
+func (p *poller) stale() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.h.now().Sub(p.last) >= time.Duration(p.c.Config.PollInterval)
 }
 
 func (h *Hub) submitting(id int64) bool {
