@@ -18,7 +18,9 @@ const (
 // identity is who a request comes from: a browser session (cookie) or an
 // API token.
 type identity struct {
-	Name   string
+	Name string
+	// Admin is the user's admin flag: shown in models and checked by
+	// the admin pages, which take only a session (ViaCookie).
 	Admin  bool
 	Groups []string
 
@@ -27,8 +29,9 @@ type identity struct {
 	SessionID string
 	// Expires is when a cookie's session ends.
 	Expires time.Time
-	// ViaCookie marks a cookie-authenticated request, which needs an
-	// XSRF token to change anything.
+	// ViaCookie marks a request with the hub's session cookie, which
+	// needs an XSRF token to change anything. The /user/ gate's cookie
+	// does not set it: that identity holds access:servers only.
 	ViaCookie bool
 	// Token is the API token used, if any.
 	Token *Token
