@@ -425,7 +425,7 @@ func readyClient(dial func(ctx context.Context, network, addr string) (net.Conn,
 func (h *Hub) serverToken(ctx context.Context, srv *store.Server) (string, error) {
 	plain, tok, err := h.store.NewToken(ctx, store.TokenSpec{
 		User: srv.User, Kind: store.KindServer, Note: "server " + srv.Cluster + "/" + srv.Profile,
-		Scopes:   []string{"users:activity!user=" + srv.User, "access:servers!server=" + srv.User + "/" + srv.Name},
+		Scopes:   store.ServerScopes(srv.User, srv.Name),
 		ServerID: srv.ID,
 	})
 	if err != nil {

@@ -423,7 +423,12 @@ func (e *env) serverToken(user string) string {
 	if err != nil {
 		e.t.Fatalf("start server of %s: %v", user, err)
 	}
-	return e.apiToken(user, store.KindServer, srv.ID, time.Time{})
+	plain, _, err := e.store.NewToken(ctx, store.TokenSpec{User: user, Kind: store.KindServer, ServerID: srv.ID,
+		Scopes: store.ServerScopes(user, "")})
+	if err != nil {
+		e.t.Fatalf("new server token for %s: %v", user, err)
+	}
+	return plain
 }
 
 // api sends an API request with a token.

@@ -44,6 +44,12 @@ func (s *Server) hubRoot(c *gin.Context) {
 func (s *Server) loginPage(c *gin.Context) {
 	next := s.safeNext(c.Query("next"))
 	if id := who(c); id != nil && id.ViaCookie {
+		// A session from before the /user/ gate had its own cookie comes
+		// here from /user/ to get one.
+		if err := s.setUserCookie(c, id.SessionID, id.Expires); err != nil {
+			s.failPage(c, fmt.Errorf("set the /user/ cookie of %s: %w", id.Name, err))
+			return
+		}
 		c.Redirect(http.StatusFound, s.afterLogin(next))
 		return
 	}
@@ -58,7 +64,7 @@ func (s *Server) renderLogin(c *gin.Context, status int, d loginData) {
 		s.failPage(c, err)
 		return
 	}
-	s.setCookie(c, loginCookie, nonce, loginCookieLifetime)
+	s.setCookie(c, loginCookie, s.hubCookiePath(), nonce, loginCookieLifetime)
 	c.Set(ctxLoginXSRF, s.keys.xsrfToken(xsrfLogin, nonce))
 	s.render(c, status, "login.html", "Log in", d)
 }
@@ -148,7 +154,7 @@ func (s *Server) login(c *gin.Context) {
 		s.failPage(c, fmt.Errorf("start session for %s: %w", u.Name, err))
 		return
 	}
-	s.clearCookie(c, loginCookie)
+	s.clearCookie(c, loginCookie, s.hubCookiePath())
 	c.Set(ctxUserName, u.Name)
 	s.log.InfoContext(ctx, "login", "user", u.Name, "admin", u.Admin, "remote", ip)
 	c.Redirect(http.StatusFound, s.afterLogin(next))
@@ -200,7 +206,7 @@ func (s *Server) logout(c *gin.Context) {
 		s.failPage(c, fmt.Errorf("log out %s: %w", id.Name, err))
 		return
 	}
-	s.clearCookie(c, sessionCookie)
+	s.clearSessionCookies(c)
 	s.log.InfoContext(ctx, "logout", "user", id.Name)
 	c.Redirect(http.StatusFound, s.hubPrefix+"login")
 }
