@@ -19,6 +19,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"text/template"
 	"time"
 
 	"hpcgate/batch"
@@ -55,12 +56,13 @@ type Scheduler struct {
 }
 
 var (
-	_ batch.Scheduler      = (*Scheduler)(nil)
-	_ batch.History        = (*Scheduler)(nil)
-	_ batch.StartEstimator = (*Scheduler)(nil)
-	_ batch.Lister         = (*Scheduler)(nil)
-	_ batch.QueueReader    = (*Scheduler)(nil)
-	_ batch.Releaser       = (*Scheduler)(nil)
+	_ batch.Scheduler       = (*Scheduler)(nil)
+	_ batch.History         = (*Scheduler)(nil)
+	_ batch.StartEstimator  = (*Scheduler)(nil)
+	_ batch.Lister          = (*Scheduler)(nil)
+	_ batch.QueueReader     = (*Scheduler)(nil)
+	_ batch.Releaser        = (*Scheduler)(nil)
+	_ batch.ReasonExplainer = (*Scheduler)(nil)
 )
 
 // New returns a PBS scheduler that runs its commands with exec.
@@ -73,6 +75,18 @@ func New(exec batch.Executor, opts Options) *Scheduler {
 	}
 	return &Scheduler{exec: exec, opts: opts}
 }
+
+// Kind registers PBS in batch/schedulers' table ("scheduler: pbs"
+// in the site file). PBS takes no scheduler_options.
+var Kind = batch.Kind{Name: "pbs", New: fromSite}
+
+func fromSite(exec batch.Executor, site batch.Site) (batch.Scheduler, error) {
+	return New(exec, Options{BinDir: site.BinDir, Templates: site.Templates, Location: site.Location}), nil
+}
+
+// scriptFuncs are what jobs/pbs.sh.tmpl has beside the common template
+// functions: -l walltime= takes HH:MM:SS, hours beyond 24 included.
+var scriptFuncs = template.FuncMap{"walltime": batch.FormatWalltime}
 
 // Kind is "pbs".
 func (s *Scheduler) Kind() string { return "pbs" }
@@ -105,7 +119,7 @@ func checkIDs(ids []string) error {
 // command line. A held job (spec.Hold) is submitted with -h.
 func (s *Scheduler) Submit(ctx context.Context, spec batch.JobSpec) (string, error) {
 	what := fmt.Sprintf("submit job %s for %s", spec.Name, spec.User)
-	script, err := batch.Script(s.opts.Templates, ScriptTemplate, spec)
+	script, err := batch.Script(s.opts.Templates, ScriptTemplate, spec, scriptFuncs)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}

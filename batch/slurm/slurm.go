@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"text/template"
 	"time"
 
 	"hpcgate/batch"
@@ -48,12 +49,13 @@ type Scheduler struct {
 }
 
 var (
-	_ batch.Scheduler      = (*Scheduler)(nil)
-	_ batch.History        = (*Scheduler)(nil)
-	_ batch.StartEstimator = (*Scheduler)(nil)
-	_ batch.Lister         = (*Scheduler)(nil)
-	_ batch.QueueReader    = (*Scheduler)(nil)
-	_ batch.Releaser       = (*Scheduler)(nil)
+	_ batch.Scheduler       = (*Scheduler)(nil)
+	_ batch.History         = (*Scheduler)(nil)
+	_ batch.StartEstimator  = (*Scheduler)(nil)
+	_ batch.Lister          = (*Scheduler)(nil)
+	_ batch.QueueReader     = (*Scheduler)(nil)
+	_ batch.Releaser        = (*Scheduler)(nil)
+	_ batch.ReasonExplainer = (*Scheduler)(nil)
 )
 
 // New returns a Slurm scheduler that runs its commands with exec.
@@ -66,6 +68,18 @@ func New(exec batch.Executor, opts Options) *Scheduler {
 	}
 	return &Scheduler{exec: exec, opts: opts}
 }
+
+// Kind registers Slurm in batch/schedulers' table ("scheduler: slurm"
+// in the site file). Slurm takes no scheduler_options.
+var Kind = batch.Kind{Name: "slurm", New: fromSite}
+
+func fromSite(exec batch.Executor, site batch.Site) (batch.Scheduler, error) {
+	return New(exec, Options{BinDir: site.BinDir, Templates: site.Templates, Location: site.Location}), nil
+}
+
+// scriptFuncs are what jobs/slurm.sh.tmpl has beside the common template
+// functions: --time takes HH:MM:SS, hours beyond 24 included.
+var scriptFuncs = template.FuncMap{"walltime": batch.FormatWalltime}
 
 // Kind is "slurm".
 func (s *Scheduler) Kind() string { return "slurm" }
@@ -90,7 +104,7 @@ func (s *Scheduler) run(ctx context.Context, user string, stdin []byte, argv ...
 // command line. A held job (spec.Hold) is submitted with --hold.
 func (s *Scheduler) Submit(ctx context.Context, spec batch.JobSpec) (string, error) {
 	what := fmt.Sprintf("submit job %s for %s", spec.Name, spec.User)
-	script, err := batch.Script(s.opts.Templates, ScriptTemplate, spec)
+	script, err := batch.Script(s.opts.Templates, ScriptTemplate, spec, scriptFuncs)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}
