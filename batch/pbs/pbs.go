@@ -29,6 +29,9 @@ import (
 // ScriptTemplate is the job script template's name in Options.Templates.
 const ScriptTemplate = "jobs/pbs.sh.tmpl"
 
+// scriptFuncs: "walltime" writes -l walltime= as HH:MM:SS, PBS's form.
+var scriptFuncs = template.FuncMap{"walltime": batch.FormatWalltime}
+
 // PBS exit statuses (pbs_errno & 0xff) the adapter relies on.
 const (
 	exitUnknownJob = 153 // PBSE_UNKJOBID: "Unknown Job Id"
@@ -56,13 +59,12 @@ type Scheduler struct {
 }
 
 var (
-	_ batch.Scheduler       = (*Scheduler)(nil)
-	_ batch.History         = (*Scheduler)(nil)
-	_ batch.StartEstimator  = (*Scheduler)(nil)
-	_ batch.Lister          = (*Scheduler)(nil)
-	_ batch.QueueReader     = (*Scheduler)(nil)
-	_ batch.Releaser        = (*Scheduler)(nil)
-	_ batch.ReasonExplainer = (*Scheduler)(nil)
+	_ batch.Scheduler      = (*Scheduler)(nil)
+	_ batch.History        = (*Scheduler)(nil)
+	_ batch.StartEstimator = (*Scheduler)(nil)
+	_ batch.Lister         = (*Scheduler)(nil)
+	_ batch.QueueReader    = (*Scheduler)(nil)
+	_ batch.Releaser       = (*Scheduler)(nil)
 )
 
 // New returns a PBS scheduler that runs its commands with exec.
@@ -76,17 +78,13 @@ func New(exec batch.Executor, opts Options) *Scheduler {
 	return &Scheduler{exec: exec, opts: opts}
 }
 
-// Kind registers PBS in batch/schedulers' table ("scheduler: pbs"
-// in the site file). PBS takes no scheduler_options.
+// Kind registers PBS with batch/schedulers ("scheduler: pbs"); PBS needs
+// no options of its own.
 var Kind = batch.Kind{Name: "pbs", New: fromSite}
 
 func fromSite(exec batch.Executor, site batch.Site) (batch.Scheduler, error) {
 	return New(exec, Options{BinDir: site.BinDir, Templates: site.Templates, Location: site.Location}), nil
 }
-
-// scriptFuncs are what jobs/pbs.sh.tmpl has beside the common template
-// functions: -l walltime= takes HH:MM:SS, hours beyond 24 included.
-var scriptFuncs = template.FuncMap{"walltime": batch.FormatWalltime}
 
 // Kind is "pbs".
 func (s *Scheduler) Kind() string { return "pbs" }

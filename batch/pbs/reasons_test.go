@@ -1,6 +1,9 @@
 package pbs
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestExplainReason(t *testing.T) {
 	tests := []struct{ raw, want string }{
@@ -18,6 +21,18 @@ func TestExplainReason(t *testing.T) {
 	for _, tt := range tests {
 		if got := s.ExplainReason(tt.raw); got != tt.want {
 			t.Errorf("ExplainReason(%q) = %q, want %q", tt.raw, got, tt.want)
+		}
+	}
+}
+
+// TestCommentWordsOrder: a phrase never follows a shorter one it starts
+// with, which would match first and hide it.
+func TestCommentWordsOrder(t *testing.T) {
+	for i, earlier := range commentWords {
+		for _, later := range commentWords[i+1:] {
+			if strings.HasPrefix(later.phrase, earlier.phrase) {
+				t.Errorf("%q comes after %q, which matches first", later.phrase, earlier.phrase)
+			}
 		}
 	}
 }

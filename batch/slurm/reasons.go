@@ -1,6 +1,12 @@
 package slurm
 
-import "strings"
+import (
+	"strings"
+
+	"hpcgate/batch"
+)
+
+var _ batch.ReasonExplainer = (*Scheduler)(nil)
 
 // reasonWords says in plain words why Slurm keeps a job waiting, keyed by
 // squeue's reason code (%r). A code not here is shown raw.
@@ -47,9 +53,9 @@ var reasonWords = map[string]string{
 	"Configuring":                   "nodes are being prepared for it",
 }
 
-// ExplainReason turns a pending reason into plain words, or "" when there
-// are none. A code may carry detail after it ("ReqNodeNotAvail,
-// UnavailableNodes:n1"); the code alone decides.
+// ExplainReason looks the reason code up; a code may carry detail after
+// it ("ReqNodeNotAvail, UnavailableNodes:n1"), and the code alone decides.
+// "" for a code without words.
 func (s *Scheduler) ExplainReason(raw string) string {
 	raw = strings.TrimSpace(raw)
 	if w, ok := reasonWords[raw]; ok {

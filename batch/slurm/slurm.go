@@ -29,6 +29,10 @@ import (
 // ScriptTemplate is the job script template's name in Options.Templates.
 const ScriptTemplate = "jobs/slurm.sh.tmpl"
 
+// scriptFuncs are the template functions of jobs/slurm.sh.tmpl beyond the
+// common ones: sbatch --time reads HH:MM:SS with hours past 24.
+var scriptFuncs = template.FuncMap{"walltime": batch.FormatWalltime}
+
 // Options configure the adapter. The zero value works for a login node with
 // the Slurm commands on its PATH.
 type Options struct {
@@ -49,13 +53,12 @@ type Scheduler struct {
 }
 
 var (
-	_ batch.Scheduler       = (*Scheduler)(nil)
-	_ batch.History         = (*Scheduler)(nil)
-	_ batch.StartEstimator  = (*Scheduler)(nil)
-	_ batch.Lister          = (*Scheduler)(nil)
-	_ batch.QueueReader     = (*Scheduler)(nil)
-	_ batch.Releaser        = (*Scheduler)(nil)
-	_ batch.ReasonExplainer = (*Scheduler)(nil)
+	_ batch.Scheduler      = (*Scheduler)(nil)
+	_ batch.History        = (*Scheduler)(nil)
+	_ batch.StartEstimator = (*Scheduler)(nil)
+	_ batch.Lister         = (*Scheduler)(nil)
+	_ batch.QueueReader    = (*Scheduler)(nil)
+	_ batch.Releaser       = (*Scheduler)(nil)
 )
 
 // New returns a Slurm scheduler that runs its commands with exec.
@@ -69,17 +72,13 @@ func New(exec batch.Executor, opts Options) *Scheduler {
 	return &Scheduler{exec: exec, opts: opts}
 }
 
-// Kind registers Slurm in batch/schedulers' table ("scheduler: slurm"
-// in the site file). Slurm takes no scheduler_options.
+// Kind puts Slurm in the table of batch/schedulers: "scheduler: slurm" in
+// a site file. It has no scheduler_options.
 var Kind = batch.Kind{Name: "slurm", New: fromSite}
 
 func fromSite(exec batch.Executor, site batch.Site) (batch.Scheduler, error) {
 	return New(exec, Options{BinDir: site.BinDir, Templates: site.Templates, Location: site.Location}), nil
 }
-
-// scriptFuncs are what jobs/slurm.sh.tmpl has beside the common template
-// functions: --time takes HH:MM:SS, hours beyond 24 included.
-var scriptFuncs = template.FuncMap{"walltime": batch.FormatWalltime}
 
 // Kind is "slurm".
 func (s *Scheduler) Kind() string { return "slurm" }
