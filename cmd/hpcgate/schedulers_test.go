@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,9 @@ func TestConfigSchedulerTable(t *testing.T) {
 			if _, err := fs.Stat(templates.FS, "jobs/"+k.Name+".sh.tmpl"); err != nil {
 				t.Errorf("no job template for %s: %v", k.Name, err)
 			}
+			if k.Options != nil {
+				checkOptionsType(t, reflect.TypeOf(k.Options()))
+			}
 			cfg, err := config.Parse("site.yaml", []byte(siteOn(k.Name)), schedulers.Kinds...)
 			if err != nil {
 				t.Fatalf("a site on %s with its default options: %v", k.Name, err)
@@ -54,6 +58,29 @@ func TestConfigSchedulerTable(t *testing.T) {
 				t.Errorf("the %s kind built a scheduler of kind %q", k.Name, s.Kind())
 			}
 		})
+	}
+}
+
+// checkOptionsType: a kind's options are a pointer to a struct whose
+// yaml fields the site file's decoder can fill (batch.Kind.Options).
+func checkOptionsType(t *testing.T, typ reflect.Type) {
+	t.Helper()
+	if typ.Kind() != reflect.Pointer || typ.Elem().Kind() != reflect.Struct {
+		t.Fatalf("Options returns %s, not a pointer to a struct", typ)
+	}
+	plain := func(k reflect.Kind) bool { return k == reflect.String || k == reflect.Bool || k == reflect.Int }
+	st := typ.Elem()
+	for i := 0; i < st.NumField(); i++ {
+		f := st.Field(i)
+		if !f.IsExported() || f.Tag.Get("yaml") == "" || f.Tag.Get("yaml") == "-" {
+			continue
+		}
+		ok := plain(f.Type.Kind()) ||
+			(f.Type.Kind() == reflect.Slice && plain(f.Type.Elem().Kind())) ||
+			(f.Type.Kind() == reflect.Map && f.Type.Key().Kind() == reflect.String && plain(f.Type.Elem().Kind()))
+		if !ok {
+			t.Errorf("option %s is a %s: a site file can set only strings, booleans, whole numbers and lists or maps of those", f.Name, f.Type)
+		}
 	}
 }
 
