@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"hpcgate/batch/schedulers"
 	"hpcgate/gateway"
 	"hpcgate/gateway/config"
 	"hpcgate/gateway/ldapauth"
@@ -31,7 +32,7 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*site)
+	cfg, err := config.Load(*site, schedulers.Kinds...)
 	if err != nil {
 		fmt.Fprintln(m.Stderr, err)
 		return exitError{1}

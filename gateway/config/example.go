@@ -162,10 +162,14 @@ clusters:
   - name: main
     # Label on the spawn form; "" uses the name.
     title: {{y .C.Title}}
-    # Required. Example. The batch system: slurm or pbs.
+    # Required. Example. The batch system: slurm or pbs ("hpcgate check-config" names those this build knows).
     scheduler: slurm
+    # Settings only this cluster's scheduler takes; its adapter names the keys (slurm and pbs take none).
+    scheduler_options: {}
     # Directory of the scheduler's commands on the login node; "" uses the PATH.
     bin_dir: {{y .C.BinDir}}
+    # The login node's time zone, an IANA name such as Europe/Berlin; "" is the hub's own.
+    time_zone: {{y .C.TimeZone}}
     # How the hub reaches the login node over SSH.
     login:
       # Required. Example. The login node's host name or address.

@@ -59,7 +59,7 @@ func (s *Server) event(p gateway.Progress, info *gateway.ServerInfo) progressEve
 		e.Progress.Message = "Spawn failed: " + why
 		e.HTMLMessage = "Spawn failed: " + html.EscapeString(why)
 	case p.State == gateway.StateQueued:
-		e.ReasonText = explainReason(p.Reason)
+		e.ReasonText = s.hub.ExplainReason(info.Cluster, p.Reason)
 	}
 	return e
 }

@@ -59,6 +59,9 @@ type Hub interface {
 	// Clusters are the clusters the hub runs servers on, in the site
 	// file's order.
 	Clusters() []*config.Cluster
+	// ExplainReason is the cluster's scheduler's plain words for one of
+	// its pending reasons, "" when it has none.
+	ExplainReason(cluster, raw string) string
 }
 
 // Authenticator checks a login against the directory (ldapauth).
