@@ -2,6 +2,8 @@
 // (go-ldap/v3): it checks the password by binding as the user, found by a
 // search with a service account or built from a DN template, reads the
 // user's groups and decides whether they may use the hub and are admins.
+// Refresh makes the same decision again later, with the service account,
+// for users who are already logged in.
 //
 // It imports no other hpcgate package: cmd maps the site's configuration
 // onto Config and the web package maps the sentinel errors onto what the
