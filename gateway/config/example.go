@@ -155,6 +155,16 @@ ldap:
   admin_users: {{y .LDAP.AdminUsers}}
   # Bounds connecting and each request.
   timeout: {{y .LDAP.Timeout}}
+  # Rights of users with a session or token are looked up again this often with the
+  # service account: removed, disabled (no longer matched by user_filter) or demoted
+  # users lose access within one interval. 0s turns it off. Needs user_base_dn.
+  refresh_interval: {{y .LDAP.RefreshInterval}}
+  # Accounts whose uid is below this (or who have none) may not log in: system
+  # accounts. 0 turns the check off. The service accounts (bind_dn's cn, every
+  # cluster's service_user) are always refused.
+  min_uid: {{y .LDAP.MinUID}}
+  # Attribute holding the account's Unix uid.
+  uid_attribute: {{y .LDAP.UIDAttribute}}
 
 # Required: at least one cluster.
 clusters:

@@ -21,6 +21,7 @@ const (
 	msgNotAllowed   = "Your account is not allowed to use this service; ask your centre's support"
 	msgUnavailable  = "The login service cannot reach the directory right now; please try again in a few minutes"
 	msgFormExpired  = "The login form had expired; please try again"
+	msgSystem       = "System and service accounts may not log in to this service; log in with your personal account"
 )
 
 // loginCookieLifetime bounds how long a login form stays usable.
@@ -115,6 +116,13 @@ func (s *Server) login(c *gin.Context) {
 		s.log.InfoContext(ctx, "login failed", "user", name, "remote", ip)
 		s.metrics.Login("invalid")
 		d.Error = msgInvalidLogin
+		s.renderLogin(c, http.StatusForbidden, d)
+		return
+	case errors.Is(err, ldapauth.ErrSystemAccount):
+		// Before any session: no job, and so no SSH certificate, for it.
+		s.log.WarnContext(ctx, "login refused: system or service account", "user", name, "remote", ip, "err", err)
+		s.metrics.Login("not_allowed")
+		d.Error = msgSystem
 		s.renderLogin(c, http.StatusForbidden, d)
 		return
 	case errors.Is(err, ldapauth.ErrNotAllowed):
