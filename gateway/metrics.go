@@ -21,7 +21,12 @@ type Metrics struct {
 	cmdDuration *prometheus.HistogramVec
 	cmdErrors   *prometheus.CounterVec
 	logins      *prometheus.CounterVec
+	refused     *prometheus.CounterVec
 }
+
+// Limits a request can be refused by, the label values of
+// hpcgate_requests_refused_total.
+var refusalLimits = []string{"username", "max_body_bytes", "streams_per_user", "websockets_per_user"}
 
 // NewMetrics registers the hub's metrics (and the Go runtime's) in a new
 // registry.
@@ -54,13 +59,19 @@ func NewMetrics() *Metrics {
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpcgate_logins_total", Help: "LDAP logins by outcome: ok, invalid, not_allowed, unavailable, rate_limited.",
 		}, []string{"outcome"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hpcgate_requests_refused_total", Help: "Requests refused by a limit: username (not a valid login name), max_body_bytes, streams_per_user, websockets_per_user.",
+		}, []string{"limit"}),
 	}
 	// Known label values start at zero, so dashboards and rate() see
 	// the series before the first event.
 	for _, o := range []string{"ok", "invalid", "not_allowed", "unavailable", "rate_limited"} {
 		m.logins.WithLabelValues(o)
 	}
-	m.Registry.MustRegister(m.spawns, m.ends, m.queueWait, m.toReady, m.servers, m.cmdDuration, m.cmdErrors, m.logins,
+	for _, l := range refusalLimits {
+		m.refused.WithLabelValues(l)
+	}
+	m.Registry.MustRegister(m.spawns, m.ends, m.queueWait, m.toReady, m.servers, m.cmdDuration, m.cmdErrors, m.logins, m.refused,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -126,5 +137,12 @@ func (m *Metrics) tracked(cluster string, servers []*store.Server) {
 func (m *Metrics) Login(outcome string) {
 	if m != nil {
 		m.logins.WithLabelValues(outcome).Inc()
+	}
+}
+
+// Refused counts one request refused by limit (one of refusalLimits).
+func (m *Metrics) Refused(limit string) {
+	if m != nil {
+		m.refused.WithLabelValues(limit).Inc()
 	}
 }

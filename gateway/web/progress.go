@@ -100,6 +100,10 @@ func (s *Server) apiProgress(c *gin.Context) {
 		return
 	}
 
+	if !s.takeStream(c, id.Name) {
+		return
+	}
+	defer s.streams.give(id.Name)
 	events, done := s.hub.Subscribe(user, "")
 	defer done()
 	s.startStream(c)
@@ -113,6 +117,7 @@ func (s *Server) apiProgress(c *gin.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			s.writeDeadline(c)
 			if _, err := c.Writer.WriteString(":keepalive\n\n"); err != nil {
 				return
 			}
@@ -129,7 +134,12 @@ func (s *Server) apiProgress(c *gin.Context) {
 	}
 }
 
+// startStream sends the stream's headers. A stream may last for hours,
+// so the server's read and write deadlines come off; each write is bounded
+// by write_timeout instead, so a client that stops reading is let go.
 func (s *Server) startStream(c *gin.Context) {
+	liftDeadlines(c.Writer)
+	s.writeDeadline(c)
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -146,9 +156,16 @@ func (s *Server) send(c *gin.Context, v any) bool {
 		s.log.Error("encode progress event", "err", err)
 		return false
 	}
+	s.writeDeadline(c)
 	if _, err := fmt.Fprintf(c.Writer, "data: %s\n\n", data); err != nil {
 		return false
 	}
 	c.Writer.Flush()
 	return true
+}
+
+// writeDeadline gives the stream's next write hub.limits.write_timeout,
+// on the wall clock (Options.Now may be a test's fixed clock).
+func (s *Server) writeDeadline(c *gin.Context) {
+	_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout.D()))
 }
