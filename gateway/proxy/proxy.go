@@ -159,10 +159,10 @@ func (p *Proxy) ServeRoute(w http.ResponseWriter, r *http.Request, user, server 
 	p.touch(rt)
 	defer p.touch(rt)
 
-	// Responses, uploads and WebSockets may last for hours; the hub
-	// server's ReadTimeout and WriteTimeout are meant for its pages, and a
-	// hijacked connection would keep them. Not every ResponseWriter
-	// supports this.
+	// Uploads, downloads and WebSockets may last for hours; the hub
+	// server's ReadTimeout (the request body) and WriteTimeout (the
+	// response, and a hijacked connection keeps it) are meant for its
+	// pages. Not every ResponseWriter supports this.
 	rc := http.NewResponseController(w)
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})

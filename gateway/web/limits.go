@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -18,8 +17,8 @@ import (
 
 // HTTPServer is the http.Server for the hub's handler with the site's
 // limits (hub.limits): header, read, write and idle timeouts and the
-// largest headers. Event streams and proxied requests lift their own
-// deadlines once authorized (see liftDeadlines).
+// largest headers. Event streams extend their write deadline at each
+// write; the proxy lifts the deadlines of requests it carries.
 func (s *Server) HTTPServer(addr string, errorLog *log.Logger) *http.Server {
 	l := s.limits
 	return &http.Server{
@@ -111,17 +110,6 @@ func (s *Server) bodyTooLarge(c *gin.Context) {
 		return
 	}
 	jsonError(c, http.StatusRequestEntityTooLarge, msg)
-}
-
-// liftDeadlines takes the server's read and write deadlines off a request
-// that may rightly last for hours once it is authorized: an event stream
-// (which then bounds each write itself) or a proxied WebSocket, upload or
-// download. A hijacked connection keeps the deadlines it had, and an
-// expired read deadline would also end the request's context.
-func liftDeadlines(w http.ResponseWriter) {
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
 }
 
 // userSlots counts one kind of long-lived connection per user, up to max.

@@ -135,10 +135,9 @@ func (s *Server) apiProgress(c *gin.Context) {
 }
 
 // startStream sends the stream's headers. A stream may last for hours,
-// so the server's read and write deadlines come off; each write is bounded
-// by write_timeout instead, so a client that stops reading is let go.
+// past the server's WriteTimeout, so each write gets write_timeout of its
+// own instead: a client that stops reading is still let go.
 func (s *Server) startStream(c *gin.Context) {
-	liftDeadlines(c.Writer)
 	s.writeDeadline(c)
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
