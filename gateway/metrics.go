@@ -35,7 +35,7 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		spawns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hpcgate_spawns_total", Help: "Spawn outcomes: ready, submit_failed, job_failed, queue-timeout, start-timeout.",
+			Name: "hpcgate_spawns_total", Help: "Spawn outcomes: ready, submit_failed, job_failed, queue-timeout, start-timeout, bad_address.",
 		}, []string{"cluster", "outcome"}),
 		ends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpcgate_servers_ended_total", Help: "Servers that ended, by what ended them (user, walltime, exit, scheduler, cull, ...).",
@@ -81,7 +81,7 @@ func (m *Metrics) cluster(name string) {
 	if m == nil {
 		return
 	}
-	for _, o := range []string{"ready", "submit_failed", "job_failed", "queue-timeout", "start-timeout"} {
+	for _, o := range []string{"ready", "submit_failed", "job_failed", "queue-timeout", "start-timeout", "bad_address"} {
 		m.spawns.WithLabelValues(name, o)
 	}
 }
