@@ -23,7 +23,12 @@ type Metrics struct {
 	logins      *prometheus.CounterVec
 	refreshes   *prometheus.CounterVec
 	revocations *prometheus.CounterVec
+	refused     *prometheus.CounterVec
 }
+
+// Limits a request can be refused by, the label values of
+// hpcgate_requests_refused_total.
+var refusalLimits = []string{"username", "max_body_bytes", "streams_per_user", "websockets_per_user"}
 
 // NewMetrics registers the hub's metrics (and the Go runtime's) in a new
 // registry.
@@ -32,7 +37,7 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		spawns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hpcgate_spawns_total", Help: "Spawn outcomes: ready, submit_failed, job_failed, queue-timeout, start-timeout.",
+			Name: "hpcgate_spawns_total", Help: "Spawn outcomes: ready, submit_failed, job_failed, queue-timeout, start-timeout, bad_address.",
 		}, []string{"cluster", "outcome"}),
 		ends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpcgate_servers_ended_total", Help: "Servers that ended, by what ended them (user, walltime, exit, scheduler, cull, ...).",
@@ -62,6 +67,9 @@ func NewMetrics() *Metrics {
 		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpcgate_access_revoked_total", Help: "Users whose access the directory refresh ended (not_found, not_allowed, system_account) or whose admin rights it removed (demoted).",
 		}, []string{"reason"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hpcgate_requests_refused_total", Help: "Requests refused by a limit: username (not a valid login name), max_body_bytes, streams_per_user, websockets_per_user.",
+		}, []string{"limit"}),
 	}
 	// Known label values start at zero, so dashboards and rate() see
 	// the series before the first event.
@@ -74,8 +82,11 @@ func NewMetrics() *Metrics {
 	for _, r := range []string{"not_found", "not_allowed", "system_account", "demoted"} {
 		m.revocations.WithLabelValues(r)
 	}
+	for _, l := range refusalLimits {
+		m.refused.WithLabelValues(l)
+	}
 	m.Registry.MustRegister(m.spawns, m.ends, m.queueWait, m.toReady, m.servers, m.cmdDuration, m.cmdErrors, m.logins,
-		m.refreshes, m.revocations,
+		m.refreshes, m.revocations, m.refused,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -85,7 +96,7 @@ func (m *Metrics) cluster(name string) {
 	if m == nil {
 		return
 	}
-	for _, o := range []string{"ready", "submit_failed", "job_failed", "queue-timeout", "start-timeout"} {
+	for _, o := range []string{"ready", "submit_failed", "job_failed", "queue-timeout", "start-timeout", "bad_address"} {
 		m.spawns.WithLabelValues(name, o)
 	}
 }
@@ -153,5 +164,12 @@ func (m *Metrics) refresh(outcome string) {
 func (m *Metrics) revoked(reason string) {
 	if m != nil {
 		m.revocations.WithLabelValues(reason).Inc()
+	}
+}
+
+// Refused counts one request refused by limit (one of refusalLimits).
+func (m *Metrics) Refused(limit string) {
+	if m != nil {
+		m.refused.WithLabelValues(limit).Inc()
 	}
 }

@@ -125,12 +125,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Addr:              cfg.Hub.Listen,
-		Handler:           w.Handler(),
-		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := w.HTTPServer(cfg.Hub.Listen, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	ln, err := net.Listen("tcp", cfg.Hub.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

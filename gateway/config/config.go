@@ -88,6 +88,9 @@ type Hub struct {
 	TemplatesDir string `yaml:"templates_dir"`
 	// MetricsPublic serves /hub/metrics without a token. Default: false.
 	MetricsPublic bool `yaml:"metrics_public"`
+	// Limits bound what a client may take of the hub (timeouts, sizes,
+	// concurrent streams and WebSockets per user).
+	Limits Limits `yaml:"limits"`
 }
 
 // LDAP is the directory users log in with. The settings mirror
@@ -191,6 +194,7 @@ func Default() *Config {
 			SessionLifetime: Duration(24 * time.Hour),
 			LogFormat:       "text",
 			LogLevel:        "info",
+			Limits:          defaultLimits(),
 		},
 		LDAP: LDAP{
 			StartTLS:             true,

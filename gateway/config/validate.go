@@ -81,6 +81,7 @@ func (h *Hub) Validate() []Problem {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, h.LogLevel) {
 		ps.add("log_level", "%q is not debug, info, warn or error", h.LogLevel)
 	}
+	ps.addAll("limits", h.Limits.Validate())
 	return ps
 }
 

@@ -119,11 +119,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, username, password str
 	// itself (servers would treat them as an anonymous bind).
 	name, ok := NormalizeUsername(username)
 	if !ok {
-		// The name is not logged: it may be a password typed in the wrong box.
-		return nil, a.refuse("", "not a valid user name")
+		return nil, a.refuseUnconfirmed(username, "not a valid user name")
 	}
 	if password == "" {
-		return nil, a.refuse(name, "empty password")
+		// A password typed in the name box, then Enter.
+		return nil, a.refuseUnconfirmed(name, "empty password")
 	}
 	// Before any traffic: the service account's password is never tried.
 	if err := a.serviceUser(name); err != nil {
@@ -138,6 +138,11 @@ func (a *Authenticator) Authenticate(ctx context.Context, username, password str
 		u, err = a.searchAndBind(ctx, name, password)
 	}
 	if r := refusal(""); errors.As(err, &r) {
+		if r == noSuchUser || a.cfg.DNTemplate != "" {
+			// With a template, a failed bind cannot tell a wrong password
+			// from a name that is no entry.
+			return nil, a.refuseUnconfirmed(name, "no such user, or wrong password")
+		}
 		return nil, a.refuse(name, r)
 	}
 	if err != nil {
@@ -146,10 +151,22 @@ func (a *Authenticator) Authenticate(ctx context.Context, username, password str
 	return a.decide(u)
 }
 
+// refuse logs the refusal of a name the directory holds.
 func (a *Authenticator) refuse(name string, why refusal) error {
 	a.log.Info("ldap: login refused", "user", name, "reason", string(why))
 	return ErrInvalidCredentials
 }
+
+// refuseUnconfirmed logs the refusal of a name the directory has not
+// confirmed, by its length only: it may be a password typed in the wrong
+// box, and it may be megabytes long.
+func (a *Authenticator) refuseUnconfirmed(name, why string) error {
+	a.log.Info("ldap: login refused", "user_length", len(name), "reason", why)
+	return ErrInvalidCredentials
+}
+
+// noSuchUser is the refusal of a name no entry has.
+const noSuchUser refusal = "no such user"
 
 // searchAndBind finds the user's entry with the service account, then
 // binds as it on a fresh connection, so that pooled connections stay bound
@@ -180,7 +197,7 @@ func (a *Authenticator) searchAndBind(ctx context.Context, name, password string
 	}
 	switch len(entries) {
 	case 0:
-		return nil, refusal("no such user")
+		return nil, noSuchUser
 	case 1:
 	default:
 		return nil, fmt.Errorf("search for user %s: user_filter %s matches several entries under %s", name, filter, a.cfg.UserBaseDN)
