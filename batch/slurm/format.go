@@ -133,35 +133,49 @@ type Malformed struct {
 
 // parseStatus parses the output of squeue -O statusFormat(nonce). Times are
 // read in loc, the login node's time zone (squeue prints local times without
-// one). A malformed record is dropped and reported in bad; it costs nothing
-// but itself. Two records with one job id are both dropped: one of them
-// cannot be Slurm's.
+// one). A malformed record costs nothing but itself: it is reported in bad,
+// and if its job id is still readable the job is listed as unreadable
+// (unreadable), so the job is neither guessed at nor taken for gone. Two
+// records with one job id make that job unreadable too: one of them cannot
+// be Slurm's.
 func parseStatus(out []byte, nonce string, loc *time.Location) (jobs []batch.JobStatus, bad []Malformed) {
 	recs := records(out, recordSep+nonce)
 	jobs = make([]batch.JobStatus, 0, len(recs))
-	index := make([]int, 0, len(recs))
-	seen := map[string]int{}
+	at := map[string]int{} // job id → index in jobs
+	add := func(js batch.JobStatus) {
+		if i, dup := at[js.ID]; dup {
+			jobs[i] = unreadable(js.ID, "listed more than once")
+			return
+		}
+		at[js.ID] = len(jobs)
+		jobs = append(jobs, js)
+	}
 	for i, rec := range recs {
 		fixed, name, reason, err := splitRecord(rec, nonce)
 		if err == nil {
 			var js batch.JobStatus
 			if js, err = parseRecord(fixed, name, reason, loc); err == nil {
-				seen[js.ID]++
-				jobs, index = append(jobs, js), append(index, i)
+				if _, dup := at[js.ID]; dup {
+					bad = append(bad, Malformed{Index: i, Err: fmt.Errorf("job %s is listed more than once", js.ID)})
+				}
+				add(js)
 				continue
 			}
 		}
 		bad = append(bad, Malformed{Index: i, Err: err})
-	}
-	kept := jobs[:0]
-	for k, js := range jobs {
-		if seen[js.ID] > 1 {
-			bad = append(bad, Malformed{Index: index[k], Err: fmt.Errorf("job %s is listed %d times", js.ID, seen[js.ID])})
-			continue
+		if id, _, _ := strings.Cut(rec, unitSep); reListedID.MatchString(strings.TrimPrefix(id, "\n")) {
+			add(unreadable(strings.TrimPrefix(id, "\n"), "malformed"))
 		}
-		kept = append(kept, js)
 	}
-	return kept, bad
+	return jobs, bad
+}
+
+// unreadable is a job squeue listed in a record that could not be read:
+// listed, so not gone, and in no state the hub may act on. It has no owner
+// or name, so the hub does not take it for any server's job.
+func unreadable(id, why string) batch.JobStatus {
+	return batch.JobStatus{ID: id, State: batch.StateUnrecognised, RawState: "UNREADABLE",
+		Reason: "squeue's record of this job was " + why + " and was not read"}
 }
 
 var (

@@ -131,26 +131,42 @@ func TestMalformedRecordCostsOnlyItself(t *testing.T) {
 		name    string
 		out     []byte
 		dropped int
+		stub    bool // the victim's id is still readable: listed as unreadable
 	}{
-		{"state word not a word", with(vi, strings.Replace(v, unitSep+"PENDING"+unitSep, unitSep+"PEND ING"+unitSep, 1)), 1},
-		{"owner not a user name", with(vi, strings.Replace(v, unitSep+"alice"+unitSep, unitSep+"al ice"+unitSep, 1)), 1},
-		{"job id not an id", with(vi, strings.Replace(v, victim+unitSep, "-"+victim+unitSep, 1)), 1},
-		{"a fixed field missing", with(vi, strings.Replace(v, unitSep+"debug", "", 1)), 1},
-		{"separator nonce wrong", with(vi, strings.Replace(v, unitSep+n, unitSep+"0000000000000000", 1)), 1},
-		{"time not a time", with(vi, strings.Replace(v, "T", " ", 1)), 1},
-		{"record too long", with(vi, v+strings.Repeat("x", maxRecord)), 1},
-		{"one job listed twice", join(append(append([]string(nil), recs...), v)), 2},
+		{"state word not a word", with(vi, strings.Replace(v, unitSep+"PENDING"+unitSep, unitSep+"PEND ING"+unitSep, 1)), 1, true},
+		{"owner not a user name", with(vi, strings.Replace(v, unitSep+"alice"+unitSep, unitSep+"al ice"+unitSep, 1)), 1, true},
+		{"job id not an id", with(vi, strings.Replace(v, victim+unitSep, "-"+victim+unitSep, 1)), 1, false},
+		{"a fixed field missing", with(vi, strings.Replace(v, unitSep+"debug", "", 1)), 1, true},
+		{"separator nonce wrong", with(vi, strings.Replace(v, unitSep+n, unitSep+"0000000000000000", 1)), 1, true},
+		{"time not a time", with(vi, strings.Replace(v, "T", " ", 1)), 1, true},
+		{"record too long", with(vi, v+strings.Repeat("x", maxRecord)), 1, true},
+		{"one job listed twice", join(append(append([]string(nil), recs...), v)), 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			jobs, bad := parseStatus(tt.out, n, time.UTC)
-			if len(bad) != tt.dropped || len(jobs) != len(recs)-1 {
-				t.Fatalf("kept %d, dropped %v; want %d kept, %d dropped", len(jobs), bad, len(recs)-1, tt.dropped)
+			want := len(recs) - 1
+			if tt.stub {
+				want++
 			}
+			if len(bad) != tt.dropped || len(jobs) != want {
+				t.Fatalf("kept %d, dropped %v; want %d kept, %d dropped", len(jobs), bad, want, tt.dropped)
+			}
+			stub := false
 			for _, js := range jobs {
-				if js.ID == victim {
-					t.Errorf("the broken record was kept: %+v", js)
+				switch {
+				case js.ID != victim:
+					if js.State != batch.StatePending || js.User == "" {
+						t.Errorf("another record was affected: %+v", js)
+					}
+				case js.State != batch.StateUnrecognised || js.User != "" || js.Name != "":
+					t.Errorf("the broken record was read: %+v", js)
+				default:
+					stub = true
 				}
+			}
+			if stub != tt.stub {
+				t.Errorf("victim listed as unreadable: %v, want %v", stub, tt.stub)
 			}
 			for _, m := range bad {
 				if len(m.Err.Error()) > 200 {
@@ -170,9 +186,15 @@ func TestMalformedRecordLogged(t *testing.T) {
 	var logs bytes.Buffer
 	s := New(r, Options{Location: time.UTC, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	s.nonce = func() string { return fixtureNonce }
-	st, err := s.Status(context.Background(), jobIDs(t, r.Fixtures[0]))
-	if err != nil || len(st) != 0 {
-		t.Fatalf("Status = %v, %v; want no jobs and no error", st, err)
+	ids := jobIDs(t, r.Fixtures[0])
+	st, err := s.Status(context.Background(), ids)
+	if err != nil || len(st) != len(ids) {
+		t.Fatalf("Status = %v, %v; want every job listed, unreadable, and no error", st, err)
+	}
+	for id, js := range st {
+		if js.State != batch.StateUnrecognised || js.User != "" {
+			t.Errorf("malformed record of job %s read as %+v", id, js)
+		}
 	}
 	if lines := strings.Count(logs.String(), "\n"); lines != 1 || logs.Len() > 2048 || !strings.Contains(logs.String(), "dropped=5") {
 		t.Errorf("log: %d lines, %d bytes, want one bounded line with dropped=5: %.400s", lines, logs.Len(), logs.String())
