@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"regexp"
 	"strings"
@@ -46,6 +47,9 @@ type Options struct {
 	// Location is the login node's time zone: qstat prints local times
 	// without one. Default: time.Local.
 	Location *time.Location
+	// Logger receives one line per query with unreadable job records.
+	// Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // Scheduler runs PBS's commands through an Executor.
@@ -70,6 +74,9 @@ func New(exec batch.Executor, opts Options) *Scheduler {
 	}
 	if opts.Location == nil {
 		opts.Location = time.Local
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	return &Scheduler{exec: exec, opts: opts}
 }
