@@ -35,9 +35,9 @@ func openClusters(cfg *config.Config, templates fs.FS, log *slog.Logger) (map[st
 		var sched batch.Scheduler
 		switch c.Scheduler {
 		case "slurm":
-			sched = slurm.New(pool, slurm.Options{BinDir: c.BinDir, Templates: templates})
+			sched = slurm.New(pool, slurm.Options{BinDir: c.BinDir, Templates: templates, Logger: log.With("cluster", c.Name)})
 		case "pbs":
-			sched = pbs.New(pool, pbs.Options{BinDir: c.BinDir, Templates: templates})
+			sched = pbs.New(pool, pbs.Options{BinDir: c.BinDir, Templates: templates, Logger: log.With("cluster", c.Name)})
 		default:
 			closeAll()
 			return nil, nil, fmt.Errorf("cluster %q: unknown scheduler %q", c.Name, c.Scheduler)
