@@ -1,9 +1,12 @@
 // Package batch is the scheduler domain: what a job is, what state it is in,
 // and the small interfaces every scheduler (Slurm, PBS) and every way of
-// reaching a login node (SSH) implement.
+// reaching a login node (SSH) implement. Each scheduler adapter exports a
+// Kind (its name, its own site options, its constructor); the table of
+// them is batch/schedulers.
 //
 // batch never imports gateway, and the adapters under it (sshexec, slurm,
-// pbs) never import each other; cmd wires them together.
+// pbs) never import each other; cmd wires them together, and only cmd
+// imports batch/schedulers.
 package batch
 
 import (
@@ -133,7 +136,8 @@ var ErrNotFound = errors.New("job not found")
 // business logic: they translate to one scheduler's commands and parse its
 // output, and they return an error rather than partial data.
 type Scheduler interface {
-	// Kind is "slurm" or "pbs".
+	// Kind is the name the scheduler is registered under (its
+	// batch.Kind's Name: "slurm", "pbs").
 	Kind() string
 	// Submit renders spec's script and submits it as spec.User; it returns the
 	// job id the scheduler assigned.

@@ -7,19 +7,30 @@ import (
 	"text/template"
 )
 
+// scriptFuncs are the template functions every job template has: the ones
+// that keep values from the site and the user to one shell word each.
+var scriptFuncs = template.FuncMap{
+	"quote": Quote,
+	"argv":  QuoteArgv,
+	"word":  ShellWord,
+}
+
 // Script renders the job template named name (e.g. "jobs/slurm.sh.tmpl")
 // from fsys for spec. The spec is validated first; the template sees only
 // validated values and must pass every string through the quote function.
-func Script(fsys fs.FS, name string, spec JobSpec) ([]byte, error) {
+// funcs are the adapter's own template functions (its walltime format, its
+// resource syntax); they may add to quote, argv and word but not replace
+// them.
+func Script(fsys fs.FS, name string, spec JobSpec, funcs template.FuncMap) ([]byte, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
-	t, err := template.New("").Option("missingkey=error").Funcs(template.FuncMap{
-		"quote":    Quote,
-		"argv":     QuoteArgv,
-		"walltime": FormatWalltime,
-		"word":     ShellWord,
-	}).ParseFS(fsys, name)
+	for fn := range funcs {
+		if _, ok := scriptFuncs[fn]; ok {
+			return nil, fmt.Errorf("job template %s: the adapter redefines the common function %s", name, fn)
+		}
+	}
+	t, err := template.New("").Option("missingkey=error").Funcs(scriptFuncs).Funcs(funcs).ParseFS(fsys, name)
 	if err != nil {
 		return nil, fmt.Errorf("job template %s: %w", name, err)
 	}

@@ -120,7 +120,7 @@ func ended(j job, st batch.JobStatus) verdict {
 			Reason: fmt.Sprintf("The job reached the end of its walltime (%s) and the scheduler ended it.", roundDur(j.Walltime))}
 	case batch.StateCancelled:
 		return verdict{To: StateStopped, EndedBy: "scheduler",
-			Reason: "The job was cancelled outside hpcgate (by you with scancel/qdel, or by an administrator)." + reasonSuffix(st)}
+			Reason: "The job was cancelled outside hpcgate (by you with the scheduler's own command, or by an administrator)." + reasonSuffix(st)}
 	case batch.StateCompleted:
 		if wasUp {
 			return verdict{To: StateStopped, EndedBy: "exit", Reason: "The app exited and the job ended."}
@@ -141,7 +141,7 @@ func ended(j job, st batch.JobStatus) verdict {
 
 func reasonSuffix(st batch.JobStatus) string {
 	r := strings.TrimSpace(st.Reason)
-	if r == "" || r == "None" {
+	if r == "" {
 		return ""
 	}
 	return " The scheduler says: " + r + "."

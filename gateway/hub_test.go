@@ -153,7 +153,7 @@ clusters:
 func newTestHub(t *testing.T) (*Hub, *fakeScheduler, *poller, *time.Time) {
 	t.Helper()
 	dir := t.TempDir()
-	cfg, err := config.Parse(filepath.Join(dir, "site.yaml"), []byte(fmt.Sprintf(testSite, dir)))
+	cfg, err := config.Parse(filepath.Join(dir, "site.yaml"), []byte(fmt.Sprintf(testSite, dir)), batch.Kind{Name: "slurm"})
 	if err != nil {
 		t.Fatal(err)
 	}

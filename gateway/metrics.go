@@ -21,6 +21,8 @@ type Metrics struct {
 	cmdDuration *prometheus.HistogramVec
 	cmdErrors   *prometheus.CounterVec
 	logins      *prometheus.CounterVec
+	refreshes   *prometheus.CounterVec
+	revocations *prometheus.CounterVec
 }
 
 // NewMetrics registers the hub's metrics (and the Go runtime's) in a new
@@ -54,13 +56,26 @@ func NewMetrics() *Metrics {
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpcgate_logins_total", Help: "LDAP logins by outcome: ok, invalid, not_allowed, unavailable, rate_limited.",
 		}, []string{"outcome"}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hpcgate_ldap_refreshes_total", Help: "Refreshes of users' rights from the directory: ok, unavailable (nothing changed).",
+		}, []string{"outcome"}),
+		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hpcgate_access_revoked_total", Help: "Users whose access the directory refresh ended (not_found, not_allowed, system_account) or whose admin rights it removed (demoted).",
+		}, []string{"reason"}),
 	}
 	// Known label values start at zero, so dashboards and rate() see
 	// the series before the first event.
 	for _, o := range []string{"ok", "invalid", "not_allowed", "unavailable", "rate_limited"} {
 		m.logins.WithLabelValues(o)
 	}
+	for _, o := range []string{"ok", "unavailable"} {
+		m.refreshes.WithLabelValues(o)
+	}
+	for _, r := range []string{"not_found", "not_allowed", "system_account", "demoted"} {
+		m.revocations.WithLabelValues(r)
+	}
 	m.Registry.MustRegister(m.spawns, m.ends, m.queueWait, m.toReady, m.servers, m.cmdDuration, m.cmdErrors, m.logins,
+		m.refreshes, m.revocations,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -126,5 +141,17 @@ func (m *Metrics) tracked(cluster string, servers []*store.Server) {
 func (m *Metrics) Login(outcome string) {
 	if m != nil {
 		m.logins.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *Metrics) refresh(outcome string) {
+	if m != nil {
+		m.refreshes.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *Metrics) revoked(reason string) {
+	if m != nil {
+		m.revocations.WithLabelValues(reason).Inc()
 	}
 }

@@ -1,6 +1,8 @@
 // Package batchtest holds what tests share about the batch layer: the
-// loopback cluster's settings and the conformance suite every Scheduler
-// passes. It is imported only from _test files.
+// loopback cluster's settings, the conformance suite every Scheduler
+// passes (Conformance) and the one every job template passes (Scripts).
+// A new scheduler's package calls both unchanged. It is imported only
+// from _test files.
 package batchtest
 
 import (

@@ -175,7 +175,7 @@ func TestSubmit(t *testing.T) {
 					t.Fatalf("Submit = %q, %v; want a CommandError saying %q", id, err, tt.words)
 				}
 			}
-			script, err := batch.Script(s.opts.Templates, ScriptTemplate, spec)
+			script, err := batch.Script(s.opts.Templates, ScriptTemplate, spec, scriptFuncs)
 			if err != nil {
 				t.Fatal(err)
 			}

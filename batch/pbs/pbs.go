@@ -20,6 +20,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"text/template"
 	"time"
 
 	"hpcgate/batch"
@@ -28,6 +29,9 @@ import (
 
 // ScriptTemplate is the job script template's name in Options.Templates.
 const ScriptTemplate = "jobs/pbs.sh.tmpl"
+
+// scriptFuncs: "walltime" writes -l walltime= as HH:MM:SS, PBS's form.
+var scriptFuncs = template.FuncMap{"walltime": batch.FormatWalltime}
 
 // PBS exit statuses (pbs_errno & 0xff) the adapter relies on.
 const (
@@ -81,6 +85,14 @@ func New(exec batch.Executor, opts Options) *Scheduler {
 	return &Scheduler{exec: exec, opts: opts}
 }
 
+// Kind registers PBS with batch/schedulers ("scheduler: pbs"); PBS needs
+// no options of its own.
+var Kind = batch.Kind{Name: "pbs", New: fromSite}
+
+func fromSite(exec batch.Executor, site batch.Site) (batch.Scheduler, error) {
+	return New(exec, Options{BinDir: site.BinDir, Templates: site.Templates, Location: site.Location, Logger: site.Logger}), nil
+}
+
 // Kind is "pbs".
 func (s *Scheduler) Kind() string { return "pbs" }
 
@@ -112,7 +124,7 @@ func checkIDs(ids []string) error {
 // command line. A held job (spec.Hold) is submitted with -h.
 func (s *Scheduler) Submit(ctx context.Context, spec batch.JobSpec) (string, error) {
 	what := fmt.Sprintf("submit job %s for %s", spec.Name, spec.User)
-	script, err := batch.Script(s.opts.Templates, ScriptTemplate, spec)
+	script, err := batch.Script(s.opts.Templates, ScriptTemplate, spec, scriptFuncs)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}

@@ -56,3 +56,20 @@ func hostileSubmitter(pool batch.Executor) func(ctx context.Context, forge strin
 		return id, cancel, nil
 	}
 }
+
+// TestConformanceCoreOnly runs the suite on Slurm showing only the three
+// methods of batch.Scheduler, as a new scheduler without any optional
+// capability (release, history, listing, estimates) would: the suite must
+// pass it without asking for them.
+func TestConformanceCoreOnly(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	pool := sshtest.Pool(t, c, sshexec.ModeCertificate)
+	batchtest.Conformance(t, func(t *testing.T, exec batch.Executor) batch.Scheduler {
+		return struct{ batch.Scheduler }{New(exec, Options{})}
+	}, batchtest.Options{
+		Executor:  pool,
+		Dial:      pool.DialContext,
+		Partition: "debug",
+		UnknownID: "999999999",
+	})
+}

@@ -1,14 +1,8 @@
 package slurm
 
 import (
-	"bytes"
 	"flag"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"hpcgate/batch"
 	"hpcgate/batch/batchtest"
@@ -17,94 +11,20 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-// scriptSpecs are the golden cases: the smallest job and one using every
-// field.
-var scriptSpecs = map[string]batch.JobSpec{
-	"minimal": {
-		Name: "hpcgate-alice-default-1a2b", User: "alice", Cores: 1, Walltime: time.Hour,
-		App: batch.App{Argv: []string{"jupyterhub-singleuser", "--ip=0.0.0.0", "--port={port}"}},
-	},
-	"full": {
-		Name: "hpcgate-bob-gpu-9f8e", User: "bob", Partition: "long", Account: "proj-x",
-		Cores: 4, MemoryMB: 8192, GPUs: 2, Walltime: 72*time.Hour + 30*time.Second,
-		Hold:   true,
-		Extra:  []string{"--qos=interactive", "--constraint=haswell"},
-		RunDir: "jobs/hpcgate",
-		App: batch.App{
-			Argv: []string{"jupyterhub-singleuser", "--ip={host}", "--port={port}", "--notebook-dir=~/my notebooks"},
-			Env: map[string]string{
-				"JUPYTERHUB_API_TOKEN":   "s3cr3t'tok\"en$x",
-				"JUPYTERHUB_SERVICE_URL": "http://{host}:{port}/user/bob/",
-			},
-			Setup: []string{"module load python/3.11", "source /opt/site/env.sh"},
+// TestScripts runs the shared job template suite on jobs/slurm.sh.tmpl, as
+// slurmd starts a script: bash with the script as its file,
+// SLURMD_NODENAME naming the node.
+func TestScripts(t *testing.T) {
+	batchtest.Scripts(t, batchtest.ScriptSuite{
+		Render: func(spec batch.JobSpec) ([]byte, error) {
+			return batch.Script(templates.FS, ScriptTemplate, spec, scriptFuncs)
 		},
-	},
-}
-
-func TestScriptGolden(t *testing.T) {
-	for name, spec := range scriptSpecs {
-		t.Run(name, func(t *testing.T) {
-			got, err := batch.Script(templates.FS, ScriptTemplate, spec)
-			if err != nil {
-				t.Fatal(err)
-			}
-			path := filepath.Join("testdata", name+".sh.golden")
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("rendered script differs from %s (go test -update rewrites it):\n%s", path, got)
-			}
-			if out, err := exec.Command("bash", "-n", "-c", string(got)).CombinedOutput(); err != nil {
-				t.Errorf("bash -n: %v\n%s", err, out)
-			}
-			// Hold is sbatch's command-line option, never a directive.
-			if strings.Contains(string(got), "--hold") {
-				t.Error("the script holds the job itself")
-			}
-			checkDirectives(t, got)
-		})
-	}
-}
-
-// checkDirectives: sbatch reads #SBATCH lines only before the first
-// command, so all must come first, and each must be one option.
-func checkDirectives(t *testing.T, script []byte) {
-	t.Helper()
-	inHeader := true
-	for i, line := range strings.Split(string(script), "\n") {
-		if i == 0 {
-			continue
-		}
-		isDirective := strings.HasPrefix(line, "#SBATCH ")
-		if isDirective && !inHeader {
-			t.Errorf("line %d: #SBATCH after the first command: %q", i+1, line)
-		}
-		if isDirective && strings.ContainsAny(strings.TrimPrefix(line, "#SBATCH "), " '\"") {
-			t.Errorf("line %d: directive is not one plain option: %q", i+1, line)
-		}
-		if !isDirective && line != "" && !strings.HasPrefix(line, "#") {
-			inHeader = false
-		}
-	}
-}
-
-// The rendered script keeps its contract when bash runs it as Slurm would
-// on the node (SLURMD_NODENAME set).
-func TestScriptBehaviour(t *testing.T) {
-	spec := batch.JobSpec{
-		Name: "hpcgate-alice-script-1", User: "alice", Cores: 1, Walltime: time.Hour,
-		RunDir: "run/hpcgate", App: batchtest.ScriptApp,
-	}
-	script, err := batch.Script(templates.FS, ScriptTemplate, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	batchtest.CheckScript(t, script, spec, batchtest.Node{Env: []string{"SLURMD_NODENAME=node7", "SLURM_JOB_ID=42"}, Host: "node7"})
+		Directive: "#SBATCH ",
+		Hold:      "--hold",
+		Extra:     []string{"--qos=interactive", "--constraint=haswell"},
+		Node: func(*testing.T) batchtest.Node {
+			return batchtest.Node{Env: []string{"SLURMD_NODENAME=node7", "SLURM_JOB_ID=42"}, Host: "node7"}
+		},
+		Update: *update,
+	})
 }

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"path"
 	"strings"
+	"text/template"
 	"time"
 
 	"hpcgate/batch"
@@ -28,6 +29,10 @@ import (
 
 // ScriptTemplate is the job script template's name in Options.Templates.
 const ScriptTemplate = "jobs/slurm.sh.tmpl"
+
+// scriptFuncs are the template functions of jobs/slurm.sh.tmpl beyond the
+// common ones: sbatch --time reads HH:MM:SS with hours past 24.
+var scriptFuncs = template.FuncMap{"walltime": batch.FormatWalltime}
 
 // Options configure the adapter. The zero value works for a login node with
 // the Slurm commands on its PATH.
@@ -77,6 +82,14 @@ func New(exec batch.Executor, opts Options) *Scheduler {
 	return &Scheduler{exec: exec, opts: opts, nonce: newNonce}
 }
 
+// Kind puts Slurm in the table of batch/schedulers: "scheduler: slurm" in
+// a site file. It has no scheduler_options.
+var Kind = batch.Kind{Name: "slurm", New: fromSite}
+
+func fromSite(exec batch.Executor, site batch.Site) (batch.Scheduler, error) {
+	return New(exec, Options{BinDir: site.BinDir, Templates: site.Templates, Location: site.Location, Logger: site.Logger}), nil
+}
+
 // Kind is "slurm".
 func (s *Scheduler) Kind() string { return "slurm" }
 
@@ -100,7 +113,7 @@ func (s *Scheduler) run(ctx context.Context, user string, stdin []byte, argv ...
 // command line. A held job (spec.Hold) is submitted with --hold.
 func (s *Scheduler) Submit(ctx context.Context, spec batch.JobSpec) (string, error) {
 	what := fmt.Sprintf("submit job %s for %s", spec.Name, spec.User)
-	script, err := batch.Script(s.opts.Templates, ScriptTemplate, spec)
+	script, err := batch.Script(s.opts.Templates, ScriptTemplate, spec, scriptFuncs)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
 	}

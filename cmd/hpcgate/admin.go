@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"hpcgate/batch"
+	"hpcgate/batch/schedulers"
 	"hpcgate/gateway/config"
 	"hpcgate/gateway/store"
 )
@@ -19,7 +20,7 @@ func runCheckConfig(_ context.Context, m *Main, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*site)
+	cfg, err := config.Load(*site, schedulers.Kinds...)
 	if err != nil {
 		fmt.Fprintln(m.Stdout, err)
 		return exitError{1}
@@ -47,7 +48,7 @@ func runGenerateConfig(_ context.Context, m *Main, args []string) error {
 
 // openStore opens the site's database for the admin commands.
 func openStore(ctx context.Context, site string, o store.OpenOptions) (*config.Config, *store.Store, error) {
-	cfg, err := config.Load(site)
+	cfg, err := config.Load(site, schedulers.Kinds...)
 	if err != nil {
 		return nil, nil, err
 	}

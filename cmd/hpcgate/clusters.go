@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"hpcgate/batch"
-	"hpcgate/batch/pbs"
-	"hpcgate/batch/slurm"
+	"hpcgate/batch/schedulers"
 	"hpcgate/batch/sshexec"
 	"hpcgate/gateway"
 	"hpcgate/gateway/config"
@@ -32,19 +31,28 @@ func openClusters(cfg *config.Config, templates fs.FS, log *slog.Logger) (map[st
 			return nil, nil, fmt.Errorf("cluster %q: %w", c.Name, err)
 		}
 		pools = append(pools, pool)
-		var sched batch.Scheduler
-		switch c.Scheduler {
-		case "slurm":
-			sched = slurm.New(pool, slurm.Options{BinDir: c.BinDir, Templates: templates, Logger: log.With("cluster", c.Name)})
-		case "pbs":
-			sched = pbs.New(pool, pbs.Options{BinDir: c.BinDir, Templates: templates, Logger: log.With("cluster", c.Name)})
-		default:
+		sched, err := newScheduler(c, pool, templates, log.With("cluster", c.Name))
+		if err != nil {
 			closeAll()
-			return nil, nil, fmt.Errorf("cluster %q: unknown scheduler %q", c.Name, c.Scheduler)
+			return nil, nil, fmt.Errorf("cluster %q: %w", c.Name, err)
 		}
 		out[c.Name] = &gateway.Cluster{Config: c, Scheduler: sched, Exec: pool, Dial: pool.DialContext}
 	}
 	return out, closeAll, nil
+}
+
+// newScheduler builds c's scheduler from the table config.Load checked c
+// against, running its commands over exec.
+func newScheduler(c *config.Cluster, exec batch.Executor, templates fs.FS, log *slog.Logger) (batch.Scheduler, error) {
+	for _, k := range schedulers.Kinds {
+		if k.Name == c.Scheduler {
+			return k.New(exec, batch.Site{
+				BinDir: c.BinDir, Templates: templates, Location: c.Location(), Options: c.SchedulerOptions.Value(),
+				Logger: log,
+			})
+		}
+	}
+	return nil, fmt.Errorf("unknown scheduler %q", c.Scheduler)
 }
 
 func openPool(c *config.Cluster, log *slog.Logger) (*sshexec.Pool, error) {

@@ -1,7 +1,7 @@
 // Command hpcgate is the hub: it serves the web pages, the JupyterHub
 // compatible APIs and the /user/ proxy, and follows every user's batch job.
 // main is the only place that wires the adapters (config, store, sshexec,
-// slurm, pbs, ldapauth, proxy, web) together.
+// the schedulers' table batch/schedulers, ldapauth, proxy, web) together.
 package main
 
 import (
@@ -13,6 +13,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	// A cluster's time_zone is checked and used on hubs without the
+	// system's zoneinfo files too (a minimal container).
+	_ "time/tzdata"
 )
 
 // version is set by the Makefile with -ldflags "-X main.version=...".

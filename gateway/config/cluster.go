@@ -19,12 +19,21 @@ type Cluster struct {
 	Name string `yaml:"name"`
 	// Title is shown on the spawn form. Default: the name.
 	Title string `yaml:"title"`
-	// Scheduler is slurm or pbs. Required.
+	// Scheduler is the batch system: one of the kinds in the table cmd
+	// passes to Load (batch/schedulers: slurm, pbs). Required.
 	Scheduler string `yaml:"scheduler"`
+	// SchedulerOptions are the settings only this cluster's scheduler
+	// takes; its adapter declares the keys (batch.Kind.Options). Default:
+	// the adapter's defaults.
+	SchedulerOptions SchedulerOptions `yaml:"scheduler_options"`
 	// BinDir is where the scheduler's commands are on the login node;
 	// empty uses the login shell's PATH.
 	BinDir string `yaml:"bin_dir"`
-	Login  Login  `yaml:"login"`
+	// TimeZone is the login node's time zone, an IANA name such as
+	// Europe/Berlin: schedulers print times without one. Default: the
+	// hub's local zone.
+	TimeZone string `yaml:"time_zone"`
+	Login    Login  `yaml:"login"`
 	// PollInterval is how often one status query asks for all of the
 	// cluster's jobs. Default: 30s.
 	PollInterval Duration `yaml:"poll_interval"`
@@ -140,11 +149,11 @@ func (c *Cluster) Validate() []Problem {
 	if !reName.MatchString(c.Name) {
 		ps.add("name", "%q must start with a lower-case letter and hold only lower-case letters, digits and dashes", c.Name)
 	}
-	if c.Scheduler != "slurm" && c.Scheduler != "pbs" {
-		ps.add("scheduler", "%q is not slurm or pbs", c.Scheduler)
-	}
 	if c.BinDir != "" && (!strings.HasPrefix(c.BinDir, "/") || !reRemotePath.MatchString(c.BinDir) || strings.Contains(c.BinDir, "..")) {
 		ps.add("bin_dir", "%q must be an absolute path of letters, digits and ._-/", c.BinDir)
+	}
+	if _, err := c.location(); err != nil {
+		ps.add("time_zone", "%s", err)
 	}
 	ps.addAll("login", c.Login.Validate())
 	positive(&ps, "poll_interval", c.PollInterval)

@@ -9,9 +9,14 @@
 // inline values; Validate does not look at the files (an example checks
 // clean anywhere), CheckFiles does, at start-up.
 //
+// Which schedulers a cluster may name, and the keys of each one's
+// scheduler_options block, come from the table of batch.Kinds that cmd
+// passes to Load (batch/schedulers), so config knows no scheduler by name.
+//
 // config is a leaf of the hub: it imports batch (for the rules a job's
-// values must follow) but no other hpcgate package, and no adapter
-// (store, sshexec, slurm, pbs, ldapauth, web) imports it except through cmd.
+// values must follow, and batch.Kind) but no other hpcgate package, and no
+// adapter (store, sshexec, slurm, pbs, ldapauth, web) imports it except
+// through cmd.
 package config
 
 import (
@@ -21,6 +26,8 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
+	"hpcgate/batch"
 )
 
 // Config is one site: a hub, its directory and its clusters.
@@ -128,6 +135,19 @@ type LDAP struct {
 	AdminUsers  []string `yaml:"admin_users"`
 	// Timeout bounds connecting and each request. Default: 10s.
 	Timeout Duration `yaml:"timeout"`
+	// RefreshInterval is how often the rights of users holding a session
+	// or token are looked up again with the service account (JupyterHub's
+	// auth_refresh_age): a user removed from allowed_groups or excluded by
+	// user_filter (disabled) loses sessions, tokens and servers, a demoted
+	// admin their admin rights, within one interval. 0 turns it off (the
+	// hub warns). Needs user_base_dn. Default: 5m.
+	RefreshInterval Duration `yaml:"refresh_interval"`
+	// MinUID refuses accounts whose UIDAttribute is below it, or missing
+	// (system accounts), at login and on refresh; 0 turns the check off.
+	// Default: 1000.
+	MinUID int `yaml:"min_uid"`
+	// UIDAttribute holds the account's Unix uid. Default: uidNumber.
+	UIDAttribute string `yaml:"uid_attribute"`
 }
 
 // UseStartTLS reports whether the connection is upgraded with StartTLS:
@@ -179,6 +199,9 @@ func Default() *Config {
 			GroupAttribute:       "memberOf",
 			GroupMemberAttribute: "member",
 			Timeout:              Duration(10 * time.Second),
+			RefreshInterval:      Duration(5 * time.Minute),
+			MinUID:               1000,
+			UIDAttribute:         "uidNumber",
 		},
 		Cull: Cull{CullAdmins: true},
 		Cron: Cron{
@@ -191,28 +214,30 @@ func Default() *Config {
 	}
 }
 
-// Load reads and checks the site file at path. Relative file paths in it
-// are taken relative to the file's directory. Problems with the content
-// come back as *Errors; a file that cannot be read as a wrapped os error.
-func Load(path string) (*Config, error) {
+// Load reads and checks the site file at path. kinds are the schedulers a
+// cluster may name (batch/schedulers.Kinds). Relative file paths in it are
+// taken relative to the file's directory. Problems with the content come
+// back as *Errors; a file that cannot be read as a wrapped os error.
+func Load(path string, kinds ...batch.Kind) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read site config: %w", err)
 	}
 	if abs, err := filepath.Abs(path); err == nil {
 		// Messages keep the name as given; paths resolve from the real place.
-		return parse(path, filepath.Dir(abs), data)
+		return parse(path, filepath.Dir(abs), data, kinds)
 	}
-	return parse(path, filepath.Dir(path), data)
+	return parse(path, filepath.Dir(path), data, kinds)
 }
 
 // Parse checks data as a site file called name (used in messages, and its
-// directory for relative paths). The error, if any, is *Errors.
-func Parse(name string, data []byte) (*Config, error) {
-	return parse(name, filepath.Dir(name), data)
+// directory for relative paths), with kinds as for Load. The error, if
+// any, is *Errors.
+func Parse(name string, data []byte, kinds ...batch.Kind) (*Config, error) {
+	return parse(name, filepath.Dir(name), data, kinds)
 }
 
-func parse(name, dir string, data []byte) (*Config, error) {
+func parse(name, dir string, data []byte, kinds []batch.Kind) (*Config, error) {
 	d := &decoder{file: name, pos: map[string]position{}}
 	cfg := Default()
 	root := d.document(data)
@@ -225,8 +250,9 @@ func parse(name, dir string, data []byte) (*Config, error) {
 		d.decode(root, reflect.ValueOf(cfg).Elem(), "")
 	}
 	cfg.resolvePaths(dir)
+	invalid := append(cfg.Validate(), d.schedulers(cfg, kinds)...)
 	probs := d.probs
-	for _, p := range cfg.Validate() {
+	for _, p := range invalid {
 		if d.failedAt(p.Path) {
 			continue // the value did not decode; that problem is reported
 		}

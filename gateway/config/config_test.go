@@ -61,6 +61,11 @@ var badConfigs = []struct {
 		`certificate-no-ca.yaml:7:5: clusters[0].login.user_ca_key: required with auth: certificate`,
 		`certificate-no-ca.yaml:15:5: clusters[1].login.service_key: required with auth: sudo`,
 	}},
+	{"ldap-rights.yaml", []string{
+		`ldap-rights.yaml:4:21: ldap.refresh_interval: "-5m" is not a duration (use e.g. 90s, 30m or 2h)`,
+		`ldap-rights.yaml:5:12: ldap.min_uid: must be 0 (no check) or a uid`,
+		`ldap-rights.yaml:6:18: ldap.uid_attribute: "uid number" is not an attribute name`,
+	}},
 	{"bad-cron.yaml", []string{
 		`bad-cron.yaml:14:14: cron.reconcile: "every minute" is not a cron schedule`,
 	}},
@@ -98,6 +103,26 @@ var badConfigs = []struct {
 		`empty.yaml: ldap.user_base_dn: required unless dn_template is set`,
 		`empty.yaml: clusters: at least one cluster is required`,
 	}},
+	{"unknown-scheduler.yaml", []string{
+		`unknown-scheduler.yaml:6:16: clusters[0].scheduler: "sge" is not a scheduler hpcgate knows (one of slurm, pbs, grid)`,
+		// A missing key is reported at its parent, the list item.
+		`unknown-scheduler.yaml:10:5: clusters[1].scheduler: required (one of slurm, pbs, grid)`,
+	}},
+	{"scheduler-options.yaml", []string{
+		`scheduler-options.yaml:8:29: clusters[0].scheduler_options.parallel_environment: required (the parallel environment`,
+		`scheduler-options.yaml:9:7: clusters[0].scheduler_options.gpu_resoruce: unknown key (did you mean gpu_resource?)`,
+		// A missing key of the adapter's is reported at the block.
+		`scheduler-options.yaml:14:5: clusters[1].scheduler_options.parallel_environment: required`,
+		`scheduler-options.yaml:15:21: clusters[1].scheduler_options.gpu_resource: must be one resource name`,
+		`scheduler-options.yaml:16:15: clusters[1].scheduler_options.queues: expected a list, got a single value`,
+		`scheduler-options.yaml:23:5: clusters[2].scheduler_options: the slurm scheduler takes no options`,
+		`scheduler-options.yaml:29:24: clusters[3].scheduler_options: expected a mapping (key: value), got a single value`,
+	}},
+	{"time-zone.yaml", []string{
+		`time-zone.yaml:7:16: clusters[0].time_zone: "Mars/Olympus_Mons" is not a time zone (use an IANA name such as Europe/Berlin, or UTC)`,
+		`time-zone.yaml:13:16: clusters[1].time_zone: "../../etc/passwd" is not a time zone`,
+		`time-zone.yaml:19:16: clusters[2].time_zone: expected a string, got a list`,
+	}},
 	{"syntax.yaml", []string{
 		// Only the syntax error: the defaults' problems would be noise.
 		`syntax.yaml:3: YAML syntax: mapping values are not allowed in this context`,
@@ -113,7 +138,7 @@ func TestBadConfigs(t *testing.T) {
 	for _, tc := range badConfigs {
 		tested[tc.file] = true
 		t.Run(tc.file, func(t *testing.T) {
-			cfg, err := Load(filepath.Join("../../testdata/config/bad", tc.file))
+			cfg, err := Load(filepath.Join("../../testdata/config/bad", tc.file), testKinds...)
 			if cfg != nil {
 				t.Errorf("Load returned a config with an error")
 			}
@@ -158,7 +183,7 @@ func TestGoodConfigs(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			cfg, err := Load(f)
+			cfg, err := Load(f, testKinds...)
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -185,7 +210,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := Load("../../testdata/config/good/minimal.yaml")
+	cfg, err := Load("../../testdata/config/good/minimal.yaml", testKinds...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +247,7 @@ func TestDefaults(t *testing.T) {
 // TestMergeAndShortForms reads profiles that share settings through a YAML
 // anchor, with scalar ranges and Slurm walltimes.
 func TestMergeAndShortForms(t *testing.T) {
-	cfg, err := Load("../../testdata/config/good/anchors.yaml")
+	cfg, err := Load("../../testdata/config/good/anchors.yaml", testKinds...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +294,7 @@ func TestMergeAndShortForms(t *testing.T) {
 }
 
 func TestExampleParses(t *testing.T) {
-	cfg, err := Parse("/etc/hpcgate/site.yaml", []byte(Example()))
+	cfg, err := Parse("/etc/hpcgate/site.yaml", []byte(Example()), testKinds...)
 	if err != nil {
 		t.Fatalf("Example() does not check clean:\n%v", err)
 	}

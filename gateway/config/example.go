@@ -155,6 +155,16 @@ ldap:
   admin_users: {{y .LDAP.AdminUsers}}
   # Bounds connecting and each request.
   timeout: {{y .LDAP.Timeout}}
+  # Rights of users with a session or token are looked up again this often with the
+  # service account: removed, disabled (no longer matched by user_filter) or demoted
+  # users lose access within one interval. 0s turns it off. Needs user_base_dn.
+  refresh_interval: {{y .LDAP.RefreshInterval}}
+  # Accounts whose uid is below this (or who have none) may not log in: system
+  # accounts. 0 turns the check off. The service accounts (bind_dn's cn, every
+  # cluster's service_user) are always refused.
+  min_uid: {{y .LDAP.MinUID}}
+  # Attribute holding the account's Unix uid.
+  uid_attribute: {{y .LDAP.UIDAttribute}}
 
 # Required: at least one cluster.
 clusters:
@@ -162,10 +172,14 @@ clusters:
   - name: main
     # Label on the spawn form; "" uses the name.
     title: {{y .C.Title}}
-    # Required. Example. The batch system: slurm or pbs.
+    # Required. Example. The batch system: slurm or pbs ("hpcgate check-config" names those this build knows).
     scheduler: slurm
+    # Settings only this cluster's scheduler takes; its adapter names the keys (slurm and pbs take none).
+    scheduler_options: {}
     # Directory of the scheduler's commands on the login node; "" uses the PATH.
     bin_dir: {{y .C.BinDir}}
+    # The login node's time zone, an IANA name such as Europe/Berlin; "" is the hub's own.
+    time_zone: {{y .C.TimeZone}}
     # How the hub reaches the login node over SSH.
     login:
       # Required. Example. The login node's host name or address.

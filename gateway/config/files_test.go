@@ -91,7 +91,7 @@ func TestCheckFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			cfg, err := Parse(filepath.Join(dir, "site.yaml"), []byte(siteWithFiles))
+			cfg, err := Parse(filepath.Join(dir, "site.yaml"), []byte(siteWithFiles), testKinds...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,7 +138,7 @@ func TestDatabaseURLWithPassword(t *testing.T) {
   database_url: postgres://hpcgate@127.0.0.1:5433/hpcgate?sslmode=disable
   database_password_file: %s
 %s`, pwFile, strings.TrimPrefix(siteWithFiles, "hub:\n"))
-	cfg, err := Parse(filepath.Join(dir, "site.yaml"), []byte(site))
+	cfg, err := Parse(filepath.Join(dir, "site.yaml"), []byte(site), testKinds...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestDatabaseURLWithPassword(t *testing.T) {
 	if strings.Contains(cfg.Hub.DatabaseURL, "s3cr") {
 		t.Errorf("DatabaseURL holds the password: %s", cfg.Hub.DatabaseURL)
 	}
-	if _, err := Parse("site.yaml", []byte(strings.Replace(site, "hpcgate@127", "hpcgate:inline@127", 1))); err == nil ||
+	if _, err := Parse("site.yaml", []byte(strings.Replace(site, "hpcgate@127", "hpcgate:inline@127", 1)), testKinds...); err == nil ||
 		!strings.Contains(err.Error(), "hub.database_url: holds a password") {
 		t.Errorf("a password in database_url: error %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -55,6 +56,12 @@ type Config struct {
 	// sets them, such as a TLS terminator; otherwise clients could claim
 	// any address. Default: false, the values are the hub's own view.
 	TrustForwardedHeaders bool
+
+	// HubCookie names the hub's own cookies, which are removed from every
+	// request before it reaches a server: the server runs its user's
+	// code, which must never see the hub's session (or anyone else's).
+	// The server's own cookies pass untouched. Default: DefaultHubCookie.
+	HubCookie func(name string) bool
 
 	// OnActivity is told that traffic went through a route: at the start
 	// and end of each request and on WebSocket data in either direction,
@@ -105,6 +112,9 @@ func New(cfg Config) *Proxy {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.HubCookie == nil {
+		cfg.HubCookie = DefaultHubCookie
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -204,6 +214,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// its redirects from it: keep the browser's. Out is a clone of In so
 	// it already is; said here because SetURL would clear it.
 	pr.Out.Host = pr.In.Host
+	dropCookies(pr.Out.Header, p.cfg.HubCookie)
 
 	if p.cfg.TrustForwardedHeaders {
 		pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
@@ -215,6 +226,40 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 				pr.Out.Header.Set(h, v)
 			}
 		}
+	}
+}
+
+// DefaultHubCookie matches the cookies hpcgate's web layer sets, all
+// named hpcgate-*: the session, the /user/ gate's cookie, the login nonce,
+// the admin page's flash message.
+func DefaultHubCookie(name string) bool { return strings.HasPrefix(name, "hpcgate-") }
+
+// dropCookies removes the cookies drop names from h's Cookie lines and
+// leaves the others as the browser wrote them (not re-encoded: a server
+// may read values net/http would refuse).
+func dropCookies(h http.Header, drop func(string) bool) {
+	lines := h.Values("Cookie")
+	if len(lines) == 0 {
+		return
+	}
+	var kept []string
+	for _, line := range lines {
+		for _, c := range strings.Split(line, ";") {
+			c = strings.TrimSpace(c)
+			if c == "" {
+				continue
+			}
+			name, _, _ := strings.Cut(c, "=")
+			if drop(strings.TrimSpace(name)) {
+				continue
+			}
+			kept = append(kept, c)
+		}
+	}
+	h.Del("Cookie")
+	if len(kept) > 0 {
+		// One line, as HTTP/1.1 requires and HTTP/2 allows.
+		h.Set("Cookie", strings.Join(kept, "; "))
 	}
 }
 

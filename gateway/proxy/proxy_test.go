@@ -410,3 +410,41 @@ func TestStatsByStatusClass(t *testing.T) {
 		t.Errorf("Stats() = %+v; want %+v", st, want)
 	}
 }
+
+// TestHubCookiesDropped: the hub's cookies never reach a server, on plain
+// requests and WebSocket upgrades alike; the server's own cookies pass as
+// the browser wrote them.
+func TestHubCookiesDropped(t *testing.T) {
+	up := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, strings.Join(r.Header.Values("Cookie"), "|"))
+	}))
+	p, fr := front(t, Config{})
+	setRoute(t, p, "alice", up)
+	tests := []struct{ in, want string }{
+		{"hpcgate-user=abc; jupyterhub-user-alice=\"x=y\"; _xsrf=2|a|b", "jupyterhub-user-alice=\"x=y\"; _xsrf=2|a|b"},
+		{"hpcgate-session=s; hpcgate-login=n; hpcgate-flash=f; hpcgate-anything=z", ""},
+		{"a=1;b=2", "a=1; b=2"},
+		{"hpcgate-user=abc", ""},
+	}
+	for _, tt := range tests {
+		for _, upgrade := range []bool{false, true} {
+			req, _ := http.NewRequest("GET", fr.URL+"/user/alice/api/kernels", nil)
+			req.Header.Set("Cookie", tt.in)
+			if upgrade {
+				// The server answers without upgrading; what matters is
+				// what the upgrade request carried.
+				req.Header.Set("Connection", "Upgrade")
+				req.Header.Set("Upgrade", "websocket")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(b) != tt.want {
+				t.Errorf("Cookie %q (upgrade %v): server saw %q, want %q", tt.in, upgrade, b, tt.want)
+			}
+		}
+	}
+}

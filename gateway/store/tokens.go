@@ -16,6 +16,14 @@ const (
 	KindOAuth  = "oauth"  // issued to a single-user server for a browser's login session
 )
 
+// ServerScopes are the scopes of a server's own token, as JupyterHub 3.0
+// gives it (role "server"): report the owner's activity and, as its OAuth
+// client's secret, access that one server. Every token may also read its
+// owner's name and groups.
+func ServerScopes(user, server string) []string {
+	return []string{"users:activity!user=" + user, "access:servers!server=" + user + "/" + server}
+}
+
 // usedEvery is how stale a token's last-used time may get: recording every
 // request would turn each API call into a database write.
 const usedEvery = time.Minute

@@ -41,16 +41,6 @@ func (s *Server) requireAdminPage(c *gin.Context) {
 	}
 }
 
-// requireAdminAPI answers 403 in JupyterHub's words to non-admins; it
-// runs after requireAPIUser, so there is an identity.
-func (s *Server) requireAdminAPI(c *gin.Context) {
-	if !who(c).Admin {
-		jsonError(c, http.StatusForbidden, "Action is not authorized with current scopes; requires any of [admin-ui]")
-		return
-	}
-	c.Next()
-}
-
 // adminFilter narrows the admin rows: ?cluster=&state=&user=.
 type adminFilter struct {
 	Cluster string // exact cluster name

@@ -87,7 +87,7 @@ func (s *Server) adminServerInfo(info *gateway.ServerInfo, now time.Time) *admin
 		m.Options = map[string]string{}
 	}
 	if info.State == gateway.StateQueued {
-		m.ReasonText = explainReason(info.Reason)
+		m.ReasonText = s.hub.ExplainReason(info.Cluster, info.Reason)
 	}
 	secs := func(d time.Duration) *int64 { v := int64(d / time.Second); return &v }
 	if t.HasQueued {

@@ -175,7 +175,7 @@ func (s *Server) adminRowView(r adminRow, now time.Time) adminRowView {
 		v.LastActivity = info.LastActivity
 	}
 	if info.State == gateway.StateQueued {
-		v.ReasonText, v.Reason = explainReason(info.Reason), info.Reason
+		v.ReasonText, v.Reason = s.hub.ExplainReason(info.Cluster, info.Reason), info.Reason
 	} else {
 		// A failure's reason may end with the job log's tail; the table
 		// shows its first line (the spawn-pending page has the rest).

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -17,34 +18,68 @@ const (
 // identity is who a request comes from: a browser session (cookie) or an
 // API token.
 type identity struct {
-	Name   string
+	Name string
+	// Admin is the user's admin flag: shown in models and checked by
+	// the admin pages, which take only a session (ViaCookie).
 	Admin  bool
 	Groups []string
 
 	// SessionID is the login session: the cookie's, or the one an OAuth
 	// token was issued under.
 	SessionID string
-	// ViaCookie marks a cookie-authenticated request, which needs an
-	// XSRF token to change anything.
+	// Expires is when a cookie's session ends.
+	Expires time.Time
+	// ViaCookie marks a request with the hub's session cookie, which
+	// needs an XSRF token to change anything. The /user/ gate's cookie
+	// does not set it: that identity holds access:servers only.
 	ViaCookie bool
 	// Token is the API token used, if any.
 	Token *Token
-	// Limited marks a user's API token made with explicit scopes
-	// (hpcgate token -scopes read:metrics): it is good only where a
-	// handler checks for one of its scopes, never as the user at large.
-	Limited bool
+	// Scopes are what this request may do (scopes.go): the user's role
+	// for a session, the token's own scopes for a token. API decisions
+	// ask them, never Admin.
+	Scopes scopeSet
 }
 
-// mayAct reports whether the identity may act on user's account and
-// servers through the REST API: users on themselves, admins on anyone.
-func (id *identity) mayAct(user string) bool {
-	return id != nil && (id.Name == user || id.Admin)
+// may reports whether the identity holds scope on user's resources.
+func (id *identity) may(scope, user string) bool {
+	return id != nil && id.Scopes.allowsUser(scope, user)
 }
 
-// mayAccess reports whether the identity may use user's server through
-// /user/: the owner, or an admin when the site enables admin_access.
+// mayAccess reports whether the identity may use user's default server
+// through /user/: access:servers on it, which the owner's session has,
+// an admin's only when the site enables admin_access, and a token only
+// when it was given it.
 func (s *Server) mayAccess(id *identity, user string) bool {
-	return id != nil && !id.Limited && (id.Name == user || (id.Admin && s.admins))
+	return id != nil && id.Scopes.allowsServer("access:servers", user, "")
+}
+
+// requireServerScope is requireScope for the :user's default server: a
+// scope filtered to the server or to its owner grants it.
+func requireServerScope(scope string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if id := who(c); id != nil && id.Scopes.allowsServer(scope, c.Param("user"), "") {
+			c.Next()
+			return
+		}
+		jsonError(c, http.StatusForbidden, "Action is not authorized with current scopes; requires any of ["+scope+"]")
+	}
+}
+
+// requireScope answers 403 in JupyterHub's words unless the identity
+// holds one of scopes on the :user of the path (or, without one,
+// unfiltered).
+func requireScope(scopes ...string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, user := who(c), c.Param("user")
+		for _, sc := range scopes {
+			if id != nil && (user == "" && id.Scopes.allowsAll(sc) || user != "" && id.may(sc, user)) {
+				c.Next()
+				return
+			}
+		}
+		jsonError(c, http.StatusForbidden, "Action is not authorized with current scopes; requires any of ["+strings.Join(scopes, ", ")+"]")
+	}
 }
 
 func who(c *gin.Context) *identity {
@@ -54,12 +89,19 @@ func who(c *gin.Context) *identity {
 	return nil
 }
 
-// identify finds who sent the request, from a token (Authorization header
-// or ?token=) or else the session cookie, as JupyterHub does, and leaves it
-// in the context. It rejects nothing: the handlers and require* decide. A
-// token the hub does not know falls back to the cookie: a browser's
-// request to /user/ may carry a header meant for the server.
-func (s *Server) identify(c *gin.Context) {
+// identify finds who sent a request to the hub's pages or API, from a
+// token (Authorization header or ?token=) or else the session cookie, as
+// JupyterHub does, and leaves it in the context. It rejects nothing: the
+// handlers and require* decide.
+func (s *Server) identify(c *gin.Context) { s.identifyWith(c, sessionCookie) }
+
+// identifyUser is identify for the /user/ gate, which takes the gate's own
+// cookie instead of the session's. A token the hub does not know falls
+// back to the cookie: a browser's request to /user/ may carry a header
+// meant for the server.
+func (s *Server) identifyUser(c *gin.Context) { s.identifyWith(c, userCookie) }
+
+func (s *Server) identifyWith(c *gin.Context, cookie string) {
 	ctx := c.Request.Context()
 	if tok, ok := requestToken(c.Request); ok {
 		id, err := s.identifyToken(ctx, tok)
@@ -72,7 +114,7 @@ func (s *Server) identify(c *gin.Context) {
 			return
 		}
 	}
-	if id := s.identifyCookie(c); id != nil {
+	if id := s.identifyCookie(c, cookie); id != nil {
 		s.setIdentity(c, id)
 	}
 	c.Next()

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"hpcgate/batch"
+	"hpcgate/batch/schedulers"
 	"hpcgate/gateway"
 	"hpcgate/gateway/config"
 	"hpcgate/gateway/ldapauth"
@@ -36,6 +38,8 @@ type fakeHub struct {
 	QueueFn          func(cluster string) (gateway.QueueSnapshot, error)
 	QueueWaitsFn     func(ctx context.Context, since time.Time) ([]gateway.QueueWait, error)
 	ClustersFn       func() []*config.Cluster
+	// cfg is the test site, whose clusters' schedulers explain reasons.
+	cfg *config.Config
 }
 
 var _ Hub = (*fakeHub)(nil)
@@ -121,6 +125,28 @@ func (h *fakeHub) Clusters() []*config.Cluster {
 		return nil
 	}
 	return h.ClustersFn()
+}
+
+// ExplainReason has the words of the cluster's real scheduler adapter, as
+// the hub has.
+func (h *fakeHub) ExplainReason(cluster, raw string) string {
+	if h.cfg == nil {
+		return ""
+	}
+	c, ok := h.cfg.Cluster(cluster)
+	if !ok {
+		return ""
+	}
+	for _, k := range schedulers.Kinds {
+		if k.Name != c.Scheduler {
+			continue
+		}
+		s, err := k.New(nil, batch.Site{})
+		if e, ok := s.(batch.ReasonExplainer); ok && err == nil {
+			return e.ExplainReason(raw)
+		}
+	}
+	return ""
 }
 
 // fakeAuth is an Authenticator with the test's function.
@@ -266,7 +292,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	for _, f := range opts {
 		f(&o, &site)
 	}
-	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(siteYAML, site.baseURL, site.adminAccess)))
+	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(siteYAML, site.baseURL, site.adminAccess)), schedulers.Kinds...)
 	if err != nil {
 		t.Fatalf("parse test site: %v", err)
 	}
@@ -277,10 +303,12 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Fatalf("open store: %v", err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e := &env{t: t, store: st, hub: &fakeHub{}, clock: clk, cfg: cfg, base: site.baseURL,
+	e := &env{t: t, store: st, hub: &fakeHub{cfg: cfg}, clock: clk, cfg: cfg, base: site.baseURL,
 		secret: []byte("0123456789abcdef0123456789abcdef-test-secret")}
 	o.Config, o.Store, o.Hub = cfg, st, e.hub
-	o.Auth = &fakeAuth{AuthenticateFn: directoryAuth}
+	if o.Auth == nil {
+		o.Auth = &fakeAuth{AuthenticateFn: directoryAuth}
+	}
 	o.Logger = quiet
 	o.CookieSecret = e.secret
 	o.Version = "1.2.3-test"
@@ -423,7 +451,12 @@ func (e *env) serverToken(user string) string {
 	if err != nil {
 		e.t.Fatalf("start server of %s: %v", user, err)
 	}
-	return e.apiToken(user, store.KindServer, srv.ID, time.Time{})
+	plain, _, err := e.store.NewToken(ctx, store.TokenSpec{User: user, Kind: store.KindServer, ServerID: srv.ID,
+		Scopes: store.ServerScopes(user, "")})
+	if err != nil {
+		e.t.Fatalf("new server token for %s: %v", user, err)
+	}
+	return plain
 }
 
 // api sends an API request with a token.

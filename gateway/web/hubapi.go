@@ -28,7 +28,10 @@ func (s *Server) apiRoot(c *gin.Context) {
 // jupyterhub-singleuser intersects with its access scopes. An unknown or
 // expired token is exactly 403, which the single-user server reads as
 // "not logged in" and answers with an OAuth redirect; any other 4xx would
-// become a 500 page there.
+// become a 500 page there. As in JupyterHub 3.0 (SelfAPIHandler), any
+// credential may identify its owner, and the model holds only the fields
+// its scopes may read: a server's or OAuth token learns the name, the
+// admin flag and the groups.
 func (s *Server) apiSelf(c *gin.Context) {
 	id := who(c)
 	if id == nil {
@@ -40,70 +43,28 @@ func (s *Server) apiSelf(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	m.Scopes = s.scopes(id)
+	m.Scopes = id.Scopes.strings()
+	if m.Scopes == nil {
+		m.Scopes = []string{}
+	}
 	if id.SessionID != "" {
 		m.SessionID = &id.SessionID
 	}
-	c.JSON(http.StatusOK, m)
-}
-
-// scopes are the JupyterHub 3.0 scopes an identity holds. Access to a
-// server is what jupyterhub-singleuser checks: its own owner's tokens carry
-// access:servers!server=<user>/ and !user=<user>; an admin's carry the
-// unfiltered access:servers when the site turns admin_access on.
-func (s *Server) scopes(id *identity) []string {
-	u := id.Name
-	sc := []string{
-		"access:servers!server=" + u + "/",
-		"access:servers!user=" + u,
-		"read:users:name!user=" + u,
-		"users:activity!user=" + u,
+	if id.may("read:users", id.Name) {
+		c.JSON(http.StatusOK, m)
+		return
 	}
-	switch kind := tokenKind(id); kind {
-	case TokenServer, TokenOAuth:
-		// A server's own token and the tokens issued to its OAuth client
-		// stay narrow: they live on the compute node.
-	default:
-		sc = append(sc, "read:users!user="+u, "read:servers!user="+u, "servers!user="+u, "tokens!user="+u)
-		if id.Admin {
-			sc = append(sc, "admin:users", "admin:servers", "list:users", "read:users", "read:servers", "servers", "tokens")
-		}
+	out := gin.H{"kind": m.Kind, "name": m.Name, "admin": m.Admin, "session_id": m.SessionID, "scopes": m.Scopes}
+	if id.may("read:users:groups", id.Name) {
+		out["groups"] = m.Groups
 	}
-	if id.Admin && s.admins {
-		sc = append(sc, "access:servers")
+	if id.may("read:users:activity", id.Name) {
+		out["last_activity"] = m.LastActivity
 	}
-	return sc
-}
-
-func tokenKind(id *identity) string {
-	if id.Token == nil {
-		return ""
+	if id.Scopes.allowsServer("read:servers", id.Name, "") {
+		out["servers"] = m.Servers
 	}
-	return id.Token.Kind
-}
-
-// onlyKinds limits an endpoint to cookie sessions and the listed token
-// kinds: a server's token reports activity, an OAuth token only says who
-// it belongs to, and neither may start, stop or mint tokens.
-func onlyKinds(kinds ...string) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		id := who(c)
-		if id == nil || id.Token == nil {
-			c.Next()
-			return
-		}
-		if id.Limited {
-			jsonError(c, http.StatusForbidden, "This token is limited to the scopes "+strings.Join(id.Token.Scopes, ", "))
-			return
-		}
-		for _, k := range kinds {
-			if id.Token.Kind == k {
-				c.Next()
-				return
-			}
-		}
-		jsonError(c, http.StatusForbidden, "This token may not be used for this request")
-	}
+	c.JSON(http.StatusOK, out)
 }
 
 // activityBody is what jupyterhub-singleuser POSTs every five minutes.
@@ -119,12 +80,7 @@ const maxFutureActivity = 59 * time.Minute
 
 // apiActivity is POST /hub/api/users/<name>/activity.
 func (s *Server) apiActivity(c *gin.Context) {
-	id := who(c)
 	user := c.Param("user")
-	if !id.mayAct(user) {
-		jsonError(c, http.StatusForbidden, "Action is not authorized with current scopes; requires any of [users:activity]")
-		return
-	}
 	var body activityBody
 	if err := decodeJSON(c.Request.Body, &body); err != nil {
 		jsonError(c, http.StatusBadRequest, "Invalid JSON body: "+err.Error())

@@ -73,16 +73,20 @@ func TestAPIUserModel(t *testing.T) {
 		query  string
 		scopes []string
 		absent []string
+		// full: the token may read the whole user model; a server's
+		// token gets what JupyterHub 3.0 gives it (name, admin, groups,
+		// activity).
+		full bool
 	}{
 		{"server token", "token " + server, "",
-			[]string{"access:servers!server=alice/", "access:servers!user=alice", "users:activity!user=alice"},
-			[]string{"servers!user=alice", "access:servers"}},
+			[]string{"access:servers!server=alice/", "users:activity!user=alice", "read:users:name!user=alice", "read:users:groups!user=alice"},
+			[]string{"servers!user=alice", "access:servers", "access:servers!user=alice", "read:users!user=alice", "tokens!user=alice"}, false},
 		{"api token, Bearer", "Bearer " + api, "",
-			[]string{"access:servers!server=alice/", "access:servers!user=alice", "servers!user=alice"},
-			[]string{"access:servers", "admin:users"}},
-		{"api token, lower case scheme", "token  " + api, "", []string{"access:servers!server=alice/"}, nil},
-		{"api token, BEARER", "BEARER " + api, "", []string{"access:servers!server=alice/"}, nil},
-		{"token in the query", "", "?token=" + api, []string{"access:servers!server=alice/"}, nil},
+			[]string{"access:servers!user=alice", "servers!user=alice", "tokens!user=alice"},
+			[]string{"access:servers", "admin:users"}, true},
+		{"api token, lower case scheme", "token  " + api, "", []string{"access:servers!user=alice"}, nil, true},
+		{"api token, BEARER", "BEARER " + api, "", []string{"access:servers!user=alice"}, nil, true},
+		{"token in the query", "", "?token=" + api, []string{"access:servers!user=alice"}, nil, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,11 +106,16 @@ func TestAPIUserModel(t *testing.T) {
 			if m.Kind != "user" || m.Name != "alice" || m.Admin || !slices.Equal(m.Groups, []string{"hpc-users", "gpu-users"}) {
 				t.Errorf("model %+v", m)
 			}
-			if m.Server == nil || *m.Server != "/user/alice/" || m.Pending != nil {
+			switch {
+			case !tt.full && (m.Server != nil || m.Servers != nil):
+				t.Errorf("server %v servers %v, want neither for a token without read:users/read:servers", m.Server, m.Servers)
+			case !tt.full:
+			case m.Server == nil || *m.Server != "/user/alice/" || m.Pending != nil:
 				t.Errorf("server %v pending %v, want /user/alice/ and null", m.Server, m.Pending)
-			}
-			if s := m.Servers[""]; s == nil || !s.Ready || s.Node != "c1" || s.JobID != "4242" {
-				t.Errorf("servers[\"\"] = %+v", s)
+			default:
+				if s := m.Servers[""]; s == nil || !s.Ready || s.Node != "c1" || s.JobID != "4242" {
+					t.Errorf("servers[\"\"] = %+v", s)
+				}
 			}
 			for _, sc := range tt.scopes {
 				if !slices.Contains(m.Scopes, sc) {

@@ -3,7 +3,6 @@ package web
 import (
 	"log/slog"
 	"net/http"
-	"slices"
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -50,18 +49,9 @@ func (s *Server) serveMetrics(c *gin.Context) {
 	s.promHTTP.ServeHTTP(c.Writer, c.Request)
 }
 
-// mayReadMetrics: an admin's API token or browser session, or any token
-// granted read:metrics. An admin's server or OAuth token lives on a
-// compute node, and a token made with explicit scopes is good for those
-// only, so neither carries the admin's right.
+// mayReadMetrics: read:metrics unfiltered, which an admin's session and
+// API token hold, and a token granted it. An admin's server or OAuth
+// token lives on a compute node and holds only its own scopes.
 func mayReadMetrics(id *identity) bool {
-	switch {
-	case id == nil:
-		return false
-	case id.Token != nil && slices.Contains(id.Token.Scopes, metricsScope):
-		return true
-	case id.Token != nil:
-		return id.Admin && id.Token.Kind == TokenUser && len(id.Token.Scopes) == 0
-	}
-	return id.Admin && id.ViaCookie
+	return id != nil && id.Scopes.allowsAll(metricsScope)
 }

@@ -87,7 +87,7 @@ func (s *Server) oauthAuthorize(c *gin.Context) {
 		User:        id.Name,
 		SessionID:   id.SessionID,
 		RedirectURI: redirectURI,
-		Scopes:      accessScopes(owner),
+		Scopes:      grantScopes(id.Name, owner),
 		Expires:     s.now().Add(oauthCodeLifetime),
 	})
 	if err != nil {
@@ -200,6 +200,19 @@ func (s *Server) oauthToken(c *gin.Context) {
 // it lists in JUPYTERHUB_OAUTH_ACCESS_SCOPES.
 func accessScopes(owner string) []string {
 	return []string{"access:servers!server=" + owner + "/", "access:servers!user=" + owner}
+}
+
+// grantScopes are the scopes of a token issued to owner's server for
+// user's browser: the server's access scopes that user holds as written,
+// as JupyterHub 3.0's authorize handler intersects raw scopes. The owner
+// gets both; an admin (admin_access) only access:servers!server=owner/,
+// so the token the server keeps opens that one server and nothing of the
+// admin's. Each use intersects them with the user's rights again.
+func grantScopes(user, owner string) []string {
+	if user == owner {
+		return accessScopes(owner)
+	}
+	return accessScopes(owner)[:1]
 }
 
 // isServerToken reports whether tok is the API token of owner's default

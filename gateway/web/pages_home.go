@@ -45,7 +45,7 @@ func (s *Server) pathUser(c *gin.Context) string {
 	if user == "" {
 		return who(c).Name
 	}
-	if !who(c).mayAct(user) {
+	if !who(c).may("servers", user) {
 		s.errorPage(c, http.StatusForbidden, "You may not act on the servers of "+user+".")
 		return ""
 	}

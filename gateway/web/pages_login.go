@@ -21,6 +21,7 @@ const (
 	msgNotAllowed   = "Your account is not allowed to use this service; ask your centre's support"
 	msgUnavailable  = "The login service cannot reach the directory right now; please try again in a few minutes"
 	msgFormExpired  = "The login form had expired; please try again"
+	msgSystem       = "System and service accounts may not log in to this service; log in with your personal account"
 )
 
 // loginCookieLifetime bounds how long a login form stays usable.
@@ -44,6 +45,12 @@ func (s *Server) hubRoot(c *gin.Context) {
 func (s *Server) loginPage(c *gin.Context) {
 	next := s.safeNext(c.Query("next"))
 	if id := who(c); id != nil && id.ViaCookie {
+		// A session from before the /user/ gate had its own cookie comes
+		// here from /user/ to get one.
+		if err := s.setUserCookie(c, id.SessionID, id.Expires); err != nil {
+			s.failPage(c, fmt.Errorf("set the /user/ cookie of %s: %w", id.Name, err))
+			return
+		}
 		c.Redirect(http.StatusFound, s.afterLogin(next))
 		return
 	}
@@ -58,7 +65,7 @@ func (s *Server) renderLogin(c *gin.Context, status int, d loginData) {
 		s.failPage(c, err)
 		return
 	}
-	s.setCookie(c, loginCookie, nonce, loginCookieLifetime)
+	s.setCookie(c, loginCookie, s.hubCookiePath(), nonce, loginCookieLifetime)
 	c.Set(ctxLoginXSRF, s.keys.xsrfToken(xsrfLogin, nonce))
 	s.render(c, status, "login.html", "Log in", d)
 }
@@ -111,6 +118,13 @@ func (s *Server) login(c *gin.Context) {
 		d.Error = msgInvalidLogin
 		s.renderLogin(c, http.StatusForbidden, d)
 		return
+	case errors.Is(err, ldapauth.ErrSystemAccount):
+		// Before any session: no job, and so no SSH certificate, for it.
+		s.log.WarnContext(ctx, "login refused: system or service account", "user", name, "remote", ip, "err", err)
+		s.metrics.Login("not_allowed")
+		d.Error = msgSystem
+		s.renderLogin(c, http.StatusForbidden, d)
+		return
 	case errors.Is(err, ldapauth.ErrNotAllowed):
 		s.log.InfoContext(ctx, "login refused: not in an allowed group", "user", name, "remote", ip)
 		s.metrics.Login("not_allowed")
@@ -148,7 +162,7 @@ func (s *Server) login(c *gin.Context) {
 		s.failPage(c, fmt.Errorf("start session for %s: %w", u.Name, err))
 		return
 	}
-	s.clearCookie(c, loginCookie)
+	s.clearCookie(c, loginCookie, s.hubCookiePath())
 	c.Set(ctxUserName, u.Name)
 	s.log.InfoContext(ctx, "login", "user", u.Name, "admin", u.Admin, "remote", ip)
 	c.Redirect(http.StatusFound, s.afterLogin(next))
@@ -200,7 +214,7 @@ func (s *Server) logout(c *gin.Context) {
 		s.failPage(c, fmt.Errorf("log out %s: %w", id.Name, err))
 		return
 	}
-	s.clearCookie(c, sessionCookie)
+	s.clearSessionCookies(c)
 	s.log.InfoContext(ctx, "logout", "user", id.Name)
 	c.Redirect(http.StatusFound, s.hubPrefix+"login")
 }

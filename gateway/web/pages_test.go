@@ -152,28 +152,6 @@ func TestStopFromHome(t *testing.T) {
 	}
 }
 
-func TestExplainReason(t *testing.T) {
-	tests := []struct{ raw, want string }{
-		{"Resources", "waiting for free nodes"},
-		{"Priority", "other jobs have priority"},
-		{"JobHeldUser", "held (by you or on your behalf); release it or cancel"},
-		{"BeginTime", "waiting for its requested start time"},
-		{"QOSMaxJobsPerUserLimit", "you already have the most jobs your QOS allows running"},
-		{"AssocGrpCPULimit", "your account's group has used all its cores for now"},
-		{"ReqNodeNotAvail, UnavailableNodes:c[1-2]", "the nodes it needs are unavailable (down, drained or reserved)"},
-		{"PartitionTimeLimit", "the walltime asked for is above the partition's limit; it will not start"},
-		{"Not Running: Insufficient amount of resource: ncpus (R: 64 A: 8 T: 8)", "waiting for free nodes"},
-		{"  Priority ", "other jobs have priority"},
-		{"SomethingNew", ""},
-		{"", ""},
-	}
-	for _, tt := range tests {
-		if got := explainReason(tt.raw); got != tt.want {
-			t.Errorf("explainReason(%q) = %q, want %q", tt.raw, got, tt.want)
-		}
-	}
-}
-
 func TestFormatDuration(t *testing.T) {
 	tests := []struct {
 		d    time.Duration

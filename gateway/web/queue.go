@@ -129,7 +129,7 @@ func (s *Server) loadQueue(ctx context.Context, cl *config.Cluster) (*queueView,
 			TimeLimitSeconds: int64(js.TimeLimit / time.Second),
 		}
 		if j.State == jobPending {
-			j.ReasonText = explainReason(js.Reason)
+			j.ReasonText = s.hub.ExplainReason(cl.Name, js.Reason)
 			if !js.Submitted.IsZero() {
 				j.WaitedSeconds = int64(max(snap.Time.Sub(js.Submitted), 0) / time.Second)
 			}

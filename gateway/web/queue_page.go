@@ -149,10 +149,9 @@ func (s *Server) queuePage(c *gin.Context) {
 	s.render(c, http.StatusOK, "queue.html", "Queue of "+cl.Title, d, "admin.js")
 }
 
-// ShowReason: Slurm gives running jobs the reason "None", which says
-// nothing; other reasons (a node failure, a pending code without words)
-// are shown raw.
-func (v queueJobView) ShowReason() bool { return v.Reason != "" && v.Reason != "None" }
+// ShowReason: a reason without words (a node failure, a pending code the
+// scheduler's adapter has no words for) is shown raw.
+func (v queueJobView) ShowReason() bool { return v.Reason != "" }
 
 func jobView(j queueJob) queueJobView {
 	v := queueJobView{queueJob: j}

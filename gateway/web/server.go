@@ -59,6 +59,9 @@ type Hub interface {
 	// Clusters are the clusters the hub runs servers on, in the site
 	// file's order.
 	Clusters() []*config.Cluster
+	// ExplainReason is the cluster's scheduler's plain words for one of
+	// its pending reasons, "" when it has none.
+	ExplainReason(cluster, raw string) string
 }
 
 // Authenticator checks a login against the directory (ldapauth).
@@ -263,19 +266,21 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/user", s.apiSelf)
 	api.GET("/oauth2/authorize", s.oauthAuthorize)
 	api.POST("/oauth2/token", s.oauthToken)
-	api.POST("/users/:user/activity", s.requireAPIUser, onlyKinds(TokenUser, TokenServer), s.apiActivity)
-	// The REST API proper takes sessions and users' API tokens, not the
-	// tokens that live on compute nodes (servers' own and OAuth tokens).
-	authed := api.Group("", s.requireAPIUser, onlyKinds(TokenUser))
-	authed.GET("/users", s.apiUsers)
-	authed.GET("/users/:user", s.apiUser)
-	authed.POST("/users/:user/server", s.requireAPIXSRF, s.apiStartServer)
-	authed.DELETE("/users/:user/server", s.requireAPIXSRF, s.apiStopServer)
-	authed.GET("/users/:user/server/progress", s.apiProgress)
-	authed.GET("/users/:user/tokens", s.apiTokens)
-	authed.POST("/users/:user/tokens", s.requireAPIXSRF, s.apiCreateToken)
-	authed.GET("/users/:user/tokens/:id", s.apiToken)
-	authed.DELETE("/users/:user/tokens/:id", s.requireAPIXSRF, s.apiDeleteToken)
+	// Every API route names the scope it needs (JupyterHub 3.0's), on
+	// the :user of its path; the identity's scopes decide (scopes.go),
+	// so a server's own token and OAuth tokens, which live on compute
+	// nodes, do only what they were given.
+	api.POST("/users/:user/activity", s.requireAPIUser, requireScope("users:activity"), s.apiActivity)
+	authed := api.Group("", s.requireAPIUser)
+	authed.GET("/users", requireScope("list:users"), s.apiUsers)
+	authed.GET("/users/:user", requireScope("read:users"), s.apiUser)
+	authed.POST("/users/:user/server", requireServerScope("servers"), s.requireAPIXSRF, s.apiStartServer)
+	authed.DELETE("/users/:user/server", requireServerScope("delete:servers"), s.requireAPIXSRF, s.apiStopServer)
+	authed.GET("/users/:user/server/progress", requireServerScope("read:servers"), s.apiProgress)
+	authed.GET("/users/:user/tokens", requireScope("read:tokens"), s.apiTokens)
+	authed.POST("/users/:user/tokens", requireScope("tokens"), s.requireAPIXSRF, s.apiCreateToken)
+	authed.GET("/users/:user/tokens/:id", requireScope("read:tokens"), s.apiToken)
+	authed.DELETE("/users/:user/tokens/:id", requireScope("tokens"), s.requireAPIXSRF, s.apiDeleteToken)
 
 	// Admins only: every user's servers, the clusters' queues, and
 	// actions on anyone's server. A page view reads the hub's state and
@@ -285,15 +290,17 @@ func (s *Server) routes() *gin.Engine {
 	admin.POST("/start", s.requireForm, s.adminStart)
 	admin.POST("/users/:user/stop", s.requireForm, s.adminStop)
 	admin.GET("/queue/:cluster", s.queuePage)
-	adminAPI := authed.Group("", s.requireAdminAPI)
+	// admin-ui: these serve the admin page's views of every user and
+	// the clusters' queues.
+	adminAPI := authed.Group("", requireScope("admin-ui"))
 	adminAPI.GET("/admin/servers", s.apiAdminServers)
 	adminAPI.GET("/clusters", s.apiClusters)
 	adminAPI.GET("/clusters/:cluster/queue", s.apiQueue)
 	adminAPI.GET("/clusters/:cluster/queue-waits", s.apiQueueWaits)
 	hub.GET("/metrics", s.identify, s.serveMetrics)
 
-	root.Any("/user/:user", s.identify, s.userProxy)
-	root.Any("/user/:user/*path", s.identify, s.userProxy)
+	root.Any("/user/:user", s.identifyUser, s.userProxy)
+	root.Any("/user/:user/*path", s.identifyUser, s.userProxy)
 
 	e.NoRoute(s.notFound)
 	e.NoMethod(s.methodNotAllowed)

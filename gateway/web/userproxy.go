@@ -1,8 +1,10 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 )
@@ -13,8 +15,11 @@ import (
 // comes back; an API client without credentials gets 403 JSON.
 //
 // The single-user server still does its own OAuth and checks every token
-// itself, so the request is passed on untouched: the Authorization header
-// and ?token= stay, cookies stay.
+// itself, so the owner's credentials pass on. What the owner's code must
+// not see is removed: every hpcgate-* cookie (the proxy drops them), and
+// any hub token of someone else (an admin's, with admin_access) in the
+// Authorization header or ?token=. An admin uses the server through the
+// browser's OAuth flow, whose token opens that one server only.
 func (s *Server) userProxy(c *gin.Context) {
 	user := c.Param("user")
 	// The hub's own answers here carry its headers; a proxied response
@@ -47,9 +52,65 @@ func (s *Server) userProxy(c *gin.Context) {
 		jsonError(c, http.StatusForbidden, "user "+id.Name+" is not allowed to access the server of "+user)
 		return
 	}
+	if err := s.dropForeignTokens(c.Request, user); err != nil {
+		s.fail(c, fmt.Errorf("check the credentials sent to the server of %s: %w", user, err))
+		return
+	}
 	c.Abort() // the proxy writes the response; nothing else may
 	h := c.Writer.Header()
 	h.Del("X-JupyterHub-Version")
 	h.Del("Cache-Control")
 	s.hub.ServeProxy(c.Writer, c.Request, user, "")
+}
+
+// dropForeignTokens removes from r the hub tokens that belong to someone
+// other than owner: the Authorization header, and each token= of the
+// query (the rest of the query goes on byte for byte). A token the hub
+// does not know is the server's business and stays.
+func (s *Server) dropForeignTokens(r *http.Request, owner string) error {
+	foreign := func(plain string) (bool, error) {
+		t, err := s.store.LookupToken(r.Context(), plain)
+		switch {
+		case isNotFound(err):
+			return false, nil
+		case err != nil:
+			return false, err
+		}
+		return t.User != owner, nil
+	}
+	if h := r.Header.Get("Authorization"); h != "" {
+		if scheme, rest, ok := strings.Cut(strings.TrimSpace(h), " "); ok &&
+			(strings.EqualFold(scheme, "token") || strings.EqualFold(scheme, "bearer")) {
+			drop, err := foreign(strings.TrimSpace(rest))
+			if err != nil {
+				return err
+			}
+			if drop {
+				r.Header.Del("Authorization")
+			}
+		}
+	}
+	if !strings.Contains(r.URL.RawQuery, "token=") {
+		return nil
+	}
+	parts := strings.Split(r.URL.RawQuery, "&")
+	kept := parts[:0]
+	for _, p := range parts {
+		if k, v, ok := strings.Cut(p, "="); ok && k == "token" {
+			plain, err := url.QueryUnescape(v)
+			if err == nil {
+				drop, err := foreign(plain)
+				if err != nil {
+					return err
+				}
+				if drop {
+					continue
+				}
+			}
+		}
+		kept = append(kept, p)
+	}
+	r.URL.RawQuery = strings.Join(kept, "&")
+	r.RequestURI = r.URL.RequestURI()
+	return nil
 }

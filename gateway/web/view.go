@@ -96,7 +96,7 @@ func (s *Server) serverView(info *gateway.ServerInfo, viewer string, xsrf string
 		v.SpawnURL = s.hubPrefix + "spawn/" + url.PathEscape(info.User)
 	}
 	if info.State == gateway.StateQueued {
-		v.ReasonText = explainReason(info.Reason)
+		v.ReasonText = s.hub.ExplainReason(info.Cluster, info.Reason)
 		v.EstimatedStart = info.EstimatedStart
 	}
 	if !info.Submitted.IsZero() {

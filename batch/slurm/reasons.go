@@ -1,14 +1,16 @@
-package web
+package slurm
 
-import "strings"
+import (
+	"strings"
 
-// pendingReasons says in plain words why the scheduler keeps a job waiting.
-// Keys are Slurm's reason codes (squeue %r) and PBS's comment prefixes; the
-// pending page shows the words and, beside them, the raw reason, so support
-// staff still see exactly what the scheduler said.
-var pendingReasons = map[string]string{
-	// Slurm
-	"None":                          "waiting to be scheduled",
+	"hpcgate/batch"
+)
+
+var _ batch.ReasonExplainer = (*Scheduler)(nil)
+
+// reasonWords says in plain words why Slurm keeps a job waiting, keyed by
+// squeue's reason code (%r). A code not here is shown raw.
+var reasonWords = map[string]string{
 	"Resources":                     "waiting for free nodes",
 	"Priority":                      "other jobs have priority",
 	"Dependency":                    "waiting for another job to finish",
@@ -49,45 +51,18 @@ var pendingReasons = map[string]string{
 	"Cleaning":                      "the node is cleaning up after a previous job",
 	"Prolog":                        "the node is running its prolog",
 	"Configuring":                   "nodes are being prepared for it",
-	// PBS (job comments; see anchors-ood-hpc §4)
-	"Not Running: Insufficient amount of resource":           "waiting for free nodes",
-	"Not Running: Job would exceed queue limit":              "the queue's limit for you is reached",
-	"Not Running: User has reached server running job limit": "you already have the most jobs allowed running",
-	"Not Running: Queue not started":                         "the queue is stopped",
-	"Not Running: Server is not started":                     "the scheduler is not running jobs",
-	"Job held by":                                            "held",
-	"Job held":                                               "held",
 }
 
-// explainReason turns a scheduler's pending reason into plain words, or ""
-// when it has none to offer. Slurm reasons may carry detail in
-// parentheses ("ReqNodeNotAvail, UnavailableNodes:n1"); PBS comments are
-// matched by their leading phrase.
-func explainReason(raw string) string {
+// ExplainReason looks the reason code up; a code may carry detail after
+// it ("ReqNodeNotAvail, UnavailableNodes:n1"), and the code alone decides.
+// "" for a code without words.
+func (s *Scheduler) ExplainReason(raw string) string {
 	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return ""
-	}
-	if w, ok := pendingReasons[raw]; ok {
+	if w, ok := reasonWords[raw]; ok {
 		return w
 	}
-	head := raw
-	if i := strings.IndexAny(head, ",( "); i > 0 {
-		head = head[:i]
-	}
-	if w, ok := pendingReasons[head]; ok {
-		return w
-	}
-	// Longest prefix wins, so "Not Running: Insufficient amount of
-	// resource: ncpus" finds its phrase.
-	best := ""
-	for k := range pendingReasons {
-		if len(k) > len(best) && strings.HasPrefix(raw, k) {
-			best = k
-		}
-	}
-	if best != "" {
-		return pendingReasons[best]
+	if i := strings.IndexAny(raw, ",( "); i > 0 {
+		return reasonWords[raw[:i]]
 	}
 	return ""
 }
