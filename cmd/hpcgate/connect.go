@@ -71,14 +71,17 @@ func checkForward(ctx context.Context, pool *sshexec.Pool, bind string) error {
 		return err
 	}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprint(w, forwardCheckAnswer)
+		fmt.Fprintln(w, forwardCheckAnswer)
 	})}
 	go srv.Serve(f)
 	defer srv.Close()
 	host, port, _ := net.SplitHostPort(bind)
 	out, err := pool.Run(ctx, batch.Command{Argv: []string{"bash", "-c",
-		`exec 3<>"/dev/tcp/$1/$2" && printf 'GET /hub/api HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&3 && timeout 10 cat <&3`,
-		"hpcgate-check", host, port}})
+		// Read up to the answer rather than to EOF: sshd may keep the
+		// socket open after the hub closed its end of the channel.
+		`exec 3<>"/dev/tcp/$1/$2" && printf 'GET /hub/api HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&3 &&
+		while IFS= read -r -t 10 line <&3; do printf '%s\n' "$line"; case $line in *"$3"*) break ;; esac; done`,
+		"hpcgate-check", host, port, forwardCheckAnswer}})
 	if err != nil {
 		return fmt.Errorf("the forward is up, but connecting to it on the login node failed: %w", err)
 	}
