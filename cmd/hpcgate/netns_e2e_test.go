@@ -95,9 +95,11 @@ func inCompute(topo topology, script string) (string, error) {
 // fromCompute fetches url with bash alone from the compute namespace and
 // returns the status line ("" if nothing answered).
 func fromCompute(topo topology, host string, port int, path string) string {
+	// Short timeouts: a probe caught by a dying sshd must not hide for
+	// long that the next one would succeed.
 	out, _ := inCompute(topo, fmt.Sprintf(`exec 3<>/dev/tcp/%s/%d || exit 1
 printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' >&3
-timeout 5 head -n 1 <&3`, host, port, path, host))
+timeout 1 head -n 1 <&3`, host, port, path, host))
 	if !strings.HasPrefix(out, "HTTP/") {
 		return ""
 	}
@@ -321,21 +323,30 @@ func TestNetnsReverseTunnel(t *testing.T) {
 	if out, err := exec.Command(netnsScript, "restart-sshd", topo["STATE"], topo["CLUSTER"]).CombinedOutput(); err != nil {
 		t.Fatalf("netns.sh restart-sshd: %v\n%s", err, out)
 	}
-	var forwardBack, proxyBack time.Duration
-	for forwardBack == 0 || proxyBack == 0 {
-		if time.Since(dropped) > 4*netnsPoll {
-			t.Fatalf("after the sshd restart: forward back after %v, proxy back after %v (0: not yet) within %v", forwardBack, proxyBack, 4*netnsPoll)
-		}
-		if forwardBack == 0 && strings.Count(hubLog.String(), "ssh reverse forward up") > setupsBefore &&
-			strings.Contains(fromCompute(topo, bindHost, fport, "/hub/api"), " 200") {
-			forwardBack = time.Since(dropped)
-		}
-		if proxyBack == 0 {
-			if code, _, _ := getWithCookies(t, ctx, base+"/user/alice/api/status"); code == 200 {
-				proxyBack = time.Since(dropped)
+	// Each path is probed on its own, so a probe stuck on one cannot
+	// delay noticing the other.
+	probe := func(ok func() bool) <-chan time.Duration {
+		back := make(chan time.Duration, 1)
+		go func() {
+			for time.Since(dropped) < 4*netnsPoll {
+				if ok() {
+					back <- time.Since(dropped)
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
 			}
-		}
-		time.Sleep(50 * time.Millisecond)
+			back <- 0
+		}()
+		return back
+	}
+	fwd := probe(func() bool {
+		return strings.Count(hubLog.String(), "ssh reverse forward up") > setupsBefore &&
+			strings.Contains(fromCompute(topo, bindHost, fport, "/hub/api"), " 200")
+	})
+	prx := probe(func() bool { code, _, _ := getWithCookies(t, ctx, base+"/user/alice/api/status"); return code == 200 })
+	forwardBack, proxyBack := <-fwd, <-prx
+	if forwardBack == 0 || proxyBack == 0 {
+		t.Fatalf("after the sshd restart: forward back after %v, proxy back after %v (0: not within %v)", forwardBack, proxyBack, 4*netnsPoll)
 	}
 	t.Logf("after the login node's sshd restart: reverse forward back in %v, proxy tunnel back in %v (poll interval %v)",
 		forwardBack.Round(time.Millisecond), proxyBack.Round(time.Millisecond), netnsPoll)
