@@ -60,9 +60,14 @@ type Cluster struct {
 	StartTimeout Duration `yaml:"start_timeout"`
 	// RunDir is where jobs write their address file and log, relative to
 	// the user's home unless absolute. Default: .hpcgate.
-	RunDir   string    `yaml:"run_dir"`
-	App      App       `yaml:"app"`
-	Profiles []Profile `yaml:"profiles"`
+	RunDir string `yaml:"run_dir"`
+	// App is the cluster's jupyterhub-singleuser, the catalogue's app
+	// named "jupyterhub".
+	App App `yaml:"app"`
+	// AppsCatalogue are the cluster's other apps (Jupyter Server, VS Code,
+	// a desktop), which profiles offer by name. Default: none.
+	AppsCatalogue []AppSpec `yaml:"apps"`
+	Profiles      []Profile `yaml:"profiles"`
 }
 
 // Login is how the hub reaches the cluster's login node over SSH.
@@ -224,6 +229,7 @@ func (c *Cluster) Validate() []Problem {
 		ps.add("run_dir", "%q must be a path of letters, digits and ._-/ without ..", c.RunDir)
 	}
 	ps.addAll("app", c.App.Validate())
+	c.validateApps(&ps)
 	if len(c.Profiles) == 0 {
 		ps.add("profiles", "at least one profile is required")
 	}

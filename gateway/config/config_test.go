@@ -129,6 +129,18 @@ var badConfigs = []struct {
 		`time-zone.yaml:13:16: clusters[1].time_zone: "../../etc/passwd" is not a time zone`,
 		`time-zone.yaml:19:16: clusters[2].time_zone: expected a string, got a list`,
 	}},
+	{"apps.yaml", []string{
+		`apps.yaml:13:15: clusters[0].apps[0].name: "jupyterhub" is the cluster's app: block`,
+		`apps.yaml:14:35: clusters[0].apps[0].command[1]: {secret} is not a placeholder here`,
+		`apps.yaml:18:27: clusters[0].apps[1].present.cookie: "hpcgate-session" is not a cookie name the app may have`,
+		`apps.yaml:19:17: clusters[0].apps[1].prefix: "rewrite" is not keep or strip`,
+		`apps.yaml:22:15: clusters[0].apps[2].auth: none-private needs the app to listen where only its owner can connect`,
+		`apps.yaml:23:23: clusters[0].apps[2].ready.path: "/vnc.html" must be a path under the prefix without a leading /`,
+		`apps.yaml:23:42: clusters[0].apps[2].ready.status: 1000 is not an HTTP status`,
+		`apps.yaml:24:15: clusters[0].apps[3].name: "vscode" is also the name of apps[1]`,
+		`apps.yaml:26:9: clusters[0].apps[3].present: give exactly one of header (with value), cookie or query`,
+		`apps.yaml:29:28: clusters[0].profiles[0].apps[1]: "rstudio" is not an app of this cluster (one of jupyterhub, vscode, desktop)`,
+	}},
 	{"syntax.yaml", []string{
 		// Only the syntax error: the defaults' problems would be noise.
 		`syntax.yaml:3: YAML syntax: mapping values are not allowed in this context`,

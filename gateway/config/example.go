@@ -247,6 +247,69 @@ clusters:
       setup: {{y .C.App.Setup}}
       # Extra environment for the app, NAME: value.
       env: {{y .C.App.Env}}
+    # More apps (the one above is "jupyterhub"); profiles offer them by name. Placeholders in
+    # command and env: {host} {port} {base_url} {secret_file} {workdir}. Default: [].
+    apps:
+      # Required. Example. Names the app in profiles, forms and the API.
+      - name: jupyter-server
+        # Example. Label on the spawn form; "" uses the name.
+        title: Jupyter Server
+        # Required. Example. The program; the secret is read from {secret_file}, never an argument.
+        command: [jupyter-server, --no-browser, "--ip={host}", "--port={port}", "--ServerApp.base_url={base_url}", "--notebook-dir={workdir}"]
+        # Example. Shell lines run before the app (trusted).
+        setup: []
+        # Example. Extra environment, NAME: value (placeholders allowed).
+        env: {JUPYTER_TOKEN_FILE: "{secret_file}"}
+        # Example. token (the proxy presents a per-job secret); none-private is refused. Default: token.
+        auth: token
+        # Example. Where the proxy puts the secret: {header: X, value: "... {secret}"}, {cookie: X} or {query: X}.
+        present: {header: Authorization, value: "token {secret}"}
+        # Example. Readiness: a path under the prefix and the status; status 0 takes anything below 500.
+        ready: {path: api, status: 200}
+        # Example. keep (the app serves under {base_url}) or strip (the proxy removes the prefix). Default: keep.
+        prefix: keep
+        # Example. Where under the prefix users land; {base_url} and {base_path} are replaced. Default: "".
+        open: tree
+      # Example. VS Code in the browser (code-server), which accepts its hashed password as a cookie.
+      - name: vscode
+        # Example.
+        title: VS Code
+        # Example. code-server serves at / behind the proxy (prefix: strip).
+        command: [/opt/hpcgate-apps/bin/code-server, "--bind-addr={host}:{port}", --auth=password, --disable-telemetry, --disable-update-check, --disable-workspace-trust, "{workdir}"]
+        # Example. The secret becomes the "hashed password" the session cookie must equal, read by builtins.
+        setup: ['read -r HASHED_PASSWORD <"$HPCGATE_SECRET_FILE"; export HASHED_PASSWORD']
+        # Example.
+        env: {}
+        # Example.
+        auth: token
+        # Example.
+        present: {cookie: code-server-session}
+        # Example.
+        ready: {path: healthz, status: 200}
+        # Example.
+        prefix: strip
+        # Example.
+        open: ""
+      # Example. A desktop: Xvnc on a private Unix socket, websockify and noVNC (testdata/cluster/apps).
+      - name: desktop
+        # Example.
+        title: Desktop
+        # Example.
+        command: [/opt/hpcgate-apps/bin/hpcgate-desktop, "{host}", "{port}", "{secret_file}"]
+        # Example.
+        setup: []
+        # Example.
+        env: {}
+        # Example.
+        auth: token
+        # Example. websockify bridges a WebSocket only with ?token=<secret>, which the proxy adds.
+        present: {query: token}
+        # Example.
+        ready: {path: vnc.html, status: 200}
+        # Example.
+        prefix: strip
+        # Example. noVNC's WebSocket path is relative to the host's root.
+        open: "vnc.html?autoconnect=1&resize=remote&reconnect=1&path={base_path}websockify"
     # Required: at least one profile.
     profiles:
       # Required. Example. Names the profile in forms and the API.
@@ -271,6 +334,8 @@ clusters:
         extra: [--qos=interactive]
         # Example. Group DNs that may use this profile; [] lets everyone.
         allowed_groups: []
+        # Example. Apps this profile offers, the first is the default. Default: [jupyterhub].
+        apps: [jupyterhub, jupyter-server, vscode, desktop]
       # Required. Example. This profile shows the defaults of every profile key.
       - name: default
         # Label on the form; "" uses the name.
@@ -293,6 +358,8 @@ clusters:
         extra: {{y .P.Extra}}
         # Group DNs that may use this profile; [] lets everyone.
         allowed_groups: {{y .P.AllowedGroups}}
+        # Apps offered; [] offers the cluster's jupyterhub app.
+        apps: {{y .P.Apps}}
 
 # Stops servers nobody uses, on the cron.cull schedule.
 cull:

@@ -40,6 +40,9 @@ type Profile struct {
 	Extra []string `yaml:"extra"`
 	// AllowedGroups (DNs) may use the profile; empty lets everyone.
 	AllowedGroups []string `yaml:"allowed_groups"`
+	// Apps are the names of the cluster's apps this profile offers, the
+	// first being the form's default. Default: [jupyterhub].
+	Apps []string `yaml:"apps"`
 }
 
 // setDefaults is applied to each profile before the file's values.
