@@ -229,15 +229,18 @@ func (s *Scheduler) Submit(ctx context.Context, spec batch.JobSpec) (string, err
 // qdel and 3 for qrls.
 var reNotExist = regexp.MustCompile(`(?m)^denied: job "([0-9]+)" does not exist$`)
 
-// qdel and qrls print their refusals on stdout, not stderr: wordsOnStdout
-// moves them into the error, so users see Grid Engine's words.
+// qdel and qrls print their refusals on stdout, and some errors half on
+// each ("error: commlib error: …" on stderr, "unable to send message to
+// qmaster …" on stdout): wordsOnStdout adds stdout to the error's words, so
+// users see all of Grid Engine's.
 func wordsOnStdout(out []byte, err error) error {
 	var ce *batch.CommandError
-	if !errors.As(err, &ce) || strings.TrimSpace(ce.Stderr) != "" {
+	words := strings.TrimSpace(string(out))
+	if !errors.As(err, &ce) || words == "" {
 		return err
 	}
 	c := *ce
-	c.Stderr = clean(strings.TrimSpace(string(out)), maxReason)
+	c.Stderr = strings.TrimSpace(strings.TrimSpace(ce.Stderr) + "\n" + clean(words, maxReason))
 	return &c
 }
 
