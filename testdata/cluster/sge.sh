@@ -69,12 +69,22 @@ SEL
   return $rc
 }
 
-# qconf_add KIND NAME FILE: add a configuration object from FILE unless it
-# exists (a restart of only the execd keeps the qmaster's objects).
+# qconf_quiet ARGS...: qconf, which reports success on stderr; its words are
+# shown only when it fails.
+qconf_quiet() {
+  local log
+  if ! log=$("$bin/qconf" "$@" 2>&1); then
+    echo "cluster: qconf $*: $log" >&2
+    return 1
+  fi
+}
+
+# qconf_add LIST-OPTION ADD-OPTION NAME FILE: add a configuration object
+# from FILE unless it exists.
 qconf_add() {
   local list=$1 add=$2 name=$3 file=$4
   if ! "$bin/qconf" "$list" 2>/dev/null | grep -qxF -- "$name"; then
-    "$bin/qconf" "$add" "$file" >/dev/null
+    qconf_quiet "$add" "$file"
   fi
 }
 
@@ -212,15 +222,19 @@ EOF
     -e 's/^slots .*/slots                 4/' \
     -e 's/^user_lists .*/user_lists            hpcusers/' \
     -e 's|^shell .*|shell                 /bin/bash|' \
-    -e 's/^terminate_method .*/terminate_method      SIGTERM/' >"$t/all.q"
+    -e 's/^terminate_method .*/terminate_method      SIGTERM/' \
+    -e 's/^load_thresholds .*/load_thresholds       NONE/' >"$t/all.q"
   qconf_add -sel -Ae "$host" "$t/exechost"
   qconf_add -spl -Ap smp "$t/pe-smp"
   qconf_add -shgrpl -Ahgrp @allhosts "$t/allhosts"
   qconf_add -sql -Aq all.q "$t/all.q"
-  # Scheduling info (qstat -j's reasons) and a short scheduling interval.
+  # Scheduling info (qstat -j's reasons), a short scheduling interval, and
+  # no load adjustments: the machine's load (other tests) must not keep
+  # jobs waiting, so no load threshold either (above).
   "$bin/qconf" -ssconf | sed -e 's/^schedule_interval .*/schedule_interval                 0:0:2/' \
+    -e 's/^job_load_adjustments .*/job_load_adjustments              NONE/' \
     -e 's/^schedd_job_info .*/schedd_job_info                   true/' >"$t/sconf"
-  "$bin/qconf" -Msconf "$t/sconf" >/dev/null
+  qconf_quiet -Msconf "$t/sconf"
 }
 
 queue_ready() {
