@@ -14,9 +14,10 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // TestScripts runs the shared job template suite on jobs/sge.sh.tmpl, as
-// Grid Engine's shepherd starts a script with -S /bin/bash and the default
-// shell_start_mode (posix_compliant): bash with the script as its file, and
-// HOSTNAME set to the execution host's name.
+// Grid Engine's shepherd starts a script with -S /bin/bash: a login shell
+// ("-bash", since bash is in the cluster's login_shells), so its
+// ~/.bash_logout runs at exit, with HOSTNAME set to the execution host's
+// name as Grid Engine knows it.
 func TestScripts(t *testing.T) {
 	s, err := New(nil, Options{})
 	if err != nil {
@@ -33,8 +34,9 @@ func TestScripts(t *testing.T) {
 		Extra:          []string{"-notify", "-hard"},
 		Node: func(t *testing.T) batchtest.Node {
 			return batchtest.Node{
-				Env:  []string{"HOSTNAME=node8.example.org", "JOB_ID=42"},
-				Host: "node8.example.org",
+				Env:        []string{"HOSTNAME=node8.example.org", "JOB_ID=42"},
+				Host:       "node8.example.org",
+				LoginShell: true,
 			}
 		},
 		Update: *update,

@@ -66,7 +66,13 @@ SEL
   local rc=0
   { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; } || rc=$?
   ((ours)) && rm -f "$policy"
-  return $rc
+  ((rc == 0)) || return $rc
+  # At boot the packages' init scripts would start the unconfigured default
+  # cell: this machine runs only the cluster's own.
+  if [[ -f /etc/default/gridengine ]]; then
+    sed -i -e 's/^SGE_START_MASTERD=.*/SGE_START_MASTERD=no/' \
+      -e 's/^SGE_START_EXECD=.*/SGE_START_EXECD=no/' /etc/default/gridengine
+  fi
 }
 
 # qconf_quiet ARGS...: qconf, which reports success on stderr; its words are
@@ -214,15 +220,29 @@ EOF
     /usr/share/gridengine/util/resources/pe/smp >"$t/pe-smp"
   printf 'group_name @allhosts\nhostlist %s\n' "$host" >"$t/allhosts"
   # qdel's default is SIGKILL, which leaves a job no way to clean up:
-  # SIGTERM lets the job script remove its address file, as Slurm and PBS
-  # allow. Four slots on however many cores, as Slurm's node here.
+  # terminate.sh sends SIGTERM, so the job script removes its address file,
+  # and SIGKILL 10 s later, as Slurm's KillWait does. Four slots on however
+  # many cores, as Slurm's node here.
+  cat >"$dir/terminate.sh.tmp" <<'EOF'
+#!/bin/bash
+# Written by hpcgate testdata/cluster/sge.sh: the queue's terminate_method,
+# run with the job's PID (its process group): SIGTERM, then SIGKILL after 10 s.
+pid=$1
+kill -TERM -- "-$pid" 2>/dev/null || exit 0
+i=0
+while [ $i -lt 100 ] && kill -0 -- "-$pid" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -KILL -- "-$pid" 2>/dev/null
+exit 0
+EOF
+  chmod 0755 "$dir/terminate.sh.tmp"
+  mv -f "$dir/terminate.sh.tmp" "$dir/terminate.sh"
   "$bin/qconf" -sq | sed -e 's/^qname .*/qname                 all.q/' \
     -e 's/^hostlist .*/hostlist              @allhosts/' \
     -e 's/^pe_list .*/pe_list               smp/' \
     -e 's/^slots .*/slots                 4/' \
     -e 's/^user_lists .*/user_lists            hpcusers/' \
     -e 's|^shell .*|shell                 /bin/bash|' \
-    -e 's/^terminate_method .*/terminate_method      SIGTERM/' \
+    -e "s|^terminate_method .*|terminate_method      $dir/terminate.sh \\\$job_pid|" \
     -e 's/^load_thresholds .*/load_thresholds       NONE/' >"$t/all.q"
   qconf_add -sel -Ae "$host" "$t/exechost"
   qconf_add -spl -Ap smp "$t/pe-smp"

@@ -111,7 +111,8 @@ wait_state "$eqw" Eqw 30
 susp=$(echo 'sleep 600' | sub alice -N hpcgate-rec-suspended)
 wait_state "$susp" r 30
 as alice qmod -sj "$susp" >/dev/null
-# Ignores qdel's SIGTERM, so it stays "dr" until forced.
+# Ignores qdel's SIGTERM, so it stays "dr" until the queue's terminate
+# method sends SIGKILL, 10 s later.
 deleting=$(echo 'trap "" TERM; sleep 600 & wait; sleep 600' | sub alice -N hpcgate-rec-deleting)
 wait_state "$deleting" r 30
 as alice qdel "$deleting" >/dev/null
@@ -138,8 +139,8 @@ rec qrls-unknown alice qrls 9999998
 rec qdel-other-user alice qdel "$running"
 rec qdel-unknown alice qdel 9999998
 rec qdel-ok alice qdel "$held"
-# (root is a manager of the cell: it may force the deletion of others' jobs)
-"$bin/qdel" -f "$deleting" "$eqw" "$gpu" "$susp" "$running" "${hostile[@]}" >/dev/null 2>&1 || true
+# (root is a manager of the cell: it may delete others' jobs)
+"$bin/qdel" "$eqw" "$gpu" "$susp" "$running" "${hostile[@]}" >/dev/null 2>&1 || true
 
 # How jobs end, as qacct tells it.
 done_ok=$(echo 'exit 0' | sub alice -N hpcgate-rec-completed)
@@ -162,7 +163,7 @@ rec qstat-detail-ended "" qstat -xml -j "$cancelled"
 rec qstat-detail-deleted-pending "" qstat -xml -j "$pending_del"
 
 # The qmaster down: every query fails.
-"$bin/qdel" -f -u '*' >/dev/null 2>&1 || true
+"$bin/qdel" -u '*' >/dev/null 2>&1 || true
 "$repo/testdata/cluster/sge.sh" down "$state" >/dev/null
 rec qstat-qmaster-down "" qstat -xml -r -u '*'
 STDIN=$script rec qsub-qmaster-down alice qsub -terse
