@@ -10,6 +10,8 @@
 # hostname, its FQDN, localhost) is aliased to one, "localhost", in the
 # cell's host_aliases, so the qmaster, the execd and the submitting login
 # node (sshd on 127.0.0.1) agree whatever /etc/hosts maps the hostname to.
+# Clients reach the qmaster at localhost; the daemons themselves listen on
+# every address, since Grid Engine's commlib cannot bind to one.
 #
 # The commands need SGE_ROOT, SGE_CELL and the ports, which neither sshd
 # nor sudo pass on: STATE/sge/bin holds one wrapper per command that sets
