@@ -28,12 +28,21 @@ const (
 	StateFailed     State = "failed"     // ended with a non-zero exit code or a node failure
 	StateCancelled  State = "cancelled"  // cancelled by the user, an admin or the hub
 	StateTimeout    State = "timeout"    // killed at the end of its walltime
-	StateUnknown    State = "unknown"    // the scheduler no longer reports it and nothing confirms how it ended
+	// StateUnknown: the job has left the queue and nothing records how it
+	// ended. A scheduler reports it only once a second signal confirmed the
+	// job is gone (History); never for a job it still lists.
+	StateUnknown State = "unknown"
+	// StateUnrecognised: the scheduler lists the job, in a state word this
+	// adapter has no mapping for (RawState holds it). The job may well be
+	// running: nothing about the server changes, and the raw word is shown.
+	// Like Nomad's unknown allocation state: can't tell, so don't destroy.
+	StateUnrecognised State = "unrecognised"
 )
 
 // Terminal reports whether a job in this state will never run again.
-// StateUnknown is not terminal: a missing job is only declared gone when a
-// second signal confirms it.
+// Neither StateUnknown nor StateUnrecognised is terminal: a missing job is
+// only declared gone when a second signal confirms it, and a listed one is
+// never declared gone.
 func (s State) Terminal() bool {
 	switch s {
 	case StateCompleted, StateFailed, StateCancelled, StateTimeout:
@@ -170,4 +179,15 @@ type QueueReader interface {
 // Releaser is an optional capability: release a job held at submission.
 type Releaser interface {
 	Release(ctx context.Context, user, id string) error
+}
+
+// Clip bounds hostile text (a job name, a reason, a record) before it goes
+// into an error or a log line: quoted, so control characters are visible,
+// and cut to 48 bytes with the full length said.
+func Clip(s string) string {
+	const n = 48
+	if len(s) > n {
+		return fmt.Sprintf("%q… (%d bytes)", s[:n], len(s))
+	}
+	return fmt.Sprintf("%q", s)
 }

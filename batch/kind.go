@@ -2,6 +2,7 @@ package batch
 
 import (
 	"io/fs"
+	"log/slog"
 	"time"
 )
 
@@ -40,6 +41,9 @@ type Site struct {
 	Location *time.Location
 	// Options are the adapter's own settings (see Kind.Options).
 	Options any
+	// Logger receives what the adapter logs (records of the scheduler's
+	// output it could not read). Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // OptionsValidator is implemented by an adapter's options that need more

@@ -13,8 +13,9 @@ import (
 )
 
 // StartCron schedules the hub's periodic work from the site's cron
-// settings: reconcile (a poll of any cluster whose poller fell behind), cull idle servers, expire tokens, sessions and
-// OAuth codes, and prune old events. Stop the returned scheduler on exit.
+// settings: reconcile (a poll of any cluster whose poller fell behind), refresh users'
+// rights from the directory (every ldap.refresh_interval/2), cull idle servers, expire
+// tokens, sessions and OAuth codes, and prune old events. Stop the returned scheduler on exit.
 func StartCron(h *Hub, cfg *config.Config, db *store.Store, log *slog.Logger) (*cron.Cron, error) {
 	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger), cron.Recover(cron.DiscardLogger)))
 	jobs := []struct {
@@ -22,6 +23,7 @@ func StartCron(h *Hub, cfg *config.Config, db *store.Store, log *slog.Logger) (*
 		run        func(context.Context) error
 	}{
 		{"reconcile", cfg.Cron.Reconcile, h.Reconcile},
+		{"refresh_rights", RefreshSchedule(time.Duration(cfg.LDAP.RefreshInterval)), h.RefreshRights},
 		{"cull", cfg.Cron.Cull, h.Cull},
 		{"expire_tokens", cfg.Cron.ExpireTokens, func(ctx context.Context) error { return expire(ctx, db, h.now(), log) }},
 		{"prune_events", cfg.Cron.PruneEvents, func(ctx context.Context) error {

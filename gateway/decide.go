@@ -62,10 +62,50 @@ func decide(j job, st batch.JobStatus, now time.Time, p policy) verdict {
 		}
 	case batch.StateCompleting:
 		// Ending; the final state follows on a later poll.
+	case batch.StateUnrecognised:
+		// Listed in a state word the adapter does not know: the job may be
+		// running and serving. Nothing changes; the raw word is shown.
 	case batch.StateCompleted, batch.StateFailed, batch.StateCancelled, batch.StateTimeout, batch.StateUnknown:
 		return ended(j, st)
 	}
 	return verdict{}
+}
+
+// unrecognisedPrefix starts the reason shown while the scheduler lists a
+// job in a state the adapter does not map.
+const unrecognisedPrefix = "The scheduler reports job "
+
+// unrecognisedReason is that reason, with the scheduler's own word.
+func unrecognisedReason(st batch.JobStatus) string {
+	return unrecognisedPrefix + st.ID + " as " + orNone(st.RawState) +
+		", a state hpcgate does not act on: the server is left as it is until the job's state changes."
+}
+
+// tracked is what a scheduler record must match to be about a server: the
+// job id the hub recorded, the owner, and the unique job name it gave.
+type tracked struct {
+	JobID, User, JobName string
+}
+
+// belongs reports whether st is a record about t's job, and if not, why.
+// Scheduler output is hostile text: a record naming another owner or
+// another job name is not acted on, whatever it claims. The one record
+// without owner and name is a confirmation of absence (State StateUnknown,
+// from History's own query about that id), which claims nothing else.
+// An empty JobName (a server recorded before names were unique) is not
+// compared.
+func belongs(t tracked, st batch.JobStatus) (ok bool, why string) {
+	switch {
+	case st.ID != t.JobID:
+		return false, "job id " + batch.Clip(st.ID) + ", not " + t.JobID
+	case st.State == batch.StateUnknown && st.User == "" && st.Name == "":
+		return true, ""
+	case st.User != t.User:
+		return false, "owner " + batch.Clip(st.User) + ", not " + t.User
+	case t.JobName != "" && st.Name != t.JobName:
+		return false, "job name " + batch.Clip(st.Name) + ", not " + t.JobName
+	}
+	return true, ""
 }
 
 // ended decides the final state of a job that has left the queue.

@@ -53,6 +53,20 @@ func TestDecide(t *testing.T) {
 			batch.JobStatus{State: batch.StateCancelled}, p, StateStopped, false, "scheduler", "outside hpcgate"},
 		{"confirmed unknown", job{State: StateQueued},
 			batch.JobStatus{State: batch.StateUnknown}, p, StateFailed, false, "scheduler", "no longer known"},
+		{"confirmed unknown after ready", job{State: StateReady},
+			batch.JobStatus{State: batch.StateUnknown}, p, StateStopped, false, "scheduler", "keeps no record"},
+		// Listed in a state word the adapter does not map: nothing changes,
+		// whatever the server's state and however long it has waited.
+		{"unrecognised keeps ready", job{State: StateReady, Started: now.Add(-time.Hour)},
+			batch.JobStatus{State: batch.StateUnrecognised, RawState: "STOPPED"}, p, "", false, "", ""},
+		{"unrecognised keeps queued past the queue timeout", job{State: StateQueued, Submitted: now.Add(-100 * time.Hour)},
+			batch.JobStatus{State: batch.StateUnrecognised, RawState: "NEW_STATE"}, p, "", false, "", ""},
+		{"unrecognised keeps starting past the start timeout", job{State: StateStarting, Started: now.Add(-time.Hour)},
+			batch.JobStatus{State: batch.StateUnrecognised, RawState: "SUSPENDED"}, p, "", false, "", ""},
+		{"unrecognised keeps submitting", job{State: StateSubmitting, Submitted: now},
+			batch.JobStatus{State: batch.StateUnrecognised, RawState: "X"}, p, "", false, "", ""},
+		{"unrecognised keeps stopping", job{State: StateStopping},
+			batch.JobStatus{State: batch.StateUnrecognised, RawState: "X"}, p, "", false, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,5 +92,40 @@ func TestRoundDur(t *testing.T) {
 		if got := roundDur(d); got != want {
 			t.Errorf("roundDur(%s) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+func TestBelongs(t *testing.T) {
+	tr := tracked{JobID: "42", User: "alice", JobName: "hpcgate-alice-x-0a1b"}
+	tests := []struct {
+		name string
+		st   batch.JobStatus
+		ok   bool
+	}{
+		{"its own record", batch.JobStatus{ID: "42", User: "alice", Name: "hpcgate-alice-x-0a1b", State: batch.StateRunning}, true},
+		{"another job id", batch.JobStatus{ID: "43", User: "alice", Name: "hpcgate-alice-x-0a1b", State: batch.StateCancelled}, false},
+		{"another owner", batch.JobStatus{ID: "42", User: "bob", Name: "hpcgate-alice-x-0a1b", State: batch.StateCancelled}, false},
+		{"another name", batch.JobStatus{ID: "42", User: "alice", Name: "hpcgate-alice-x-0a1b\x1e", State: batch.StateCancelled}, false},
+		{"no owner on a listed record", batch.JobStatus{ID: "42", Name: "hpcgate-alice-x-0a1b", State: batch.StateCompleted}, false},
+		{"an unreadable record", batch.JobStatus{ID: "42", State: batch.StateUnrecognised}, false},
+		{"confirmed gone", batch.JobStatus{ID: "42", State: batch.StateUnknown, Reason: "purged"}, true},
+		{"gone, but claiming another owner", batch.JobStatus{ID: "42", User: "bob", State: batch.StateUnknown}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, why := belongs(tr, tt.st)
+			if ok != tt.ok || (!ok && why == "") {
+				t.Errorf("belongs(%+v) = %v, %q; want %v", tt.st, ok, why, tt.ok)
+			}
+		})
+	}
+	// A server recorded before job names were unique is matched by id and owner.
+	if ok, _ := belongs(tracked{JobID: "42", User: "alice"}, batch.JobStatus{ID: "42", User: "alice", Name: "anything"}); !ok {
+		t.Error("a server without a job name does not match its own job")
+	}
+	// The reason is bounded, whatever the scheduler printed.
+	_, why := belongs(tr, batch.JobStatus{ID: "42", User: "alice", Name: strings.Repeat("x", 5000)})
+	if len(why) > 200 {
+		t.Errorf("mismatch reason is %d bytes", len(why))
 	}
 }

@@ -250,12 +250,76 @@ func TestHistoryConfirmsEnd(t *testing.T) {
 	info := spawnAndWait(t, h, "alice")
 	fake.mu.Lock()
 	delete(fake.jobs, info.JobID)
-	fake.history[info.JobID] = batch.JobStatus{ID: info.JobID, State: batch.StateTimeout, RawState: "TIMEOUT"}
+	// As a real History reports a job it still lists: with owner and name.
+	fake.history[info.JobID] = batch.JobStatus{ID: info.JobID, Name: info.JobName, User: "alice", State: batch.StateTimeout, RawState: "TIMEOUT"}
 	fake.mu.Unlock()
 	p.poll(ctx)
 	got, _ := h.Server(ctx, "alice", "")
 	if got.State != StateStopped || !strings.Contains(got.Reason, "walltime") {
 		t.Fatalf("server %s %q, want stopped by walltime", got.State, got.Reason)
+	}
+}
+
+// TestForeignRecordChangesNothing: a record for the server's job id that
+// names another owner or another job name (a forged or reused id) changes
+// nothing, whatever state it claims; nor does one from History.
+func TestForeignRecordChangesNothing(t *testing.T) {
+	h, fake, p, _ := newTestHub(t)
+	ctx := context.Background()
+	info := spawnAndWait(t, h, "alice")
+	for _, forged := range []batch.JobStatus{
+		{ID: info.JobID, Name: info.JobName, User: "bob", State: batch.StateCancelled, RawState: "CANCELLED"},
+		{ID: info.JobID, Name: info.JobName + "x", User: "alice", State: batch.StateRunning, RawState: "RUNNING", Node: "n1"},
+		{ID: info.JobID, State: batch.StateUnrecognised, RawState: "UNREADABLE"},
+	} {
+		fake.mu.Lock()
+		fake.jobs[info.JobID] = forged
+		fake.mu.Unlock()
+		p.poll(ctx)
+		got, _ := h.Server(ctx, "alice", "")
+		if got.State != StateQueued || got.Node != "" {
+			t.Fatalf("after record %+v the server is %s on %q, want queued as before", forged, got.State, got.Node)
+		}
+	}
+	fake.mu.Lock()
+	delete(fake.jobs, info.JobID)
+	fake.history[info.JobID] = batch.JobStatus{ID: info.JobID, Name: info.JobName, User: "bob", State: batch.StateCompleted, RawState: "COMPLETED"}
+	fake.mu.Unlock()
+	p.poll(ctx)
+	if got, _ := h.Server(ctx, "alice", ""); got.State != StateQueued {
+		t.Fatalf("after a foreign history record the server is %s, want queued", got.State)
+	}
+}
+
+// TestUnrecognisedStateChangesNothing: a listed job in a state the adapter
+// does not map leaves a ready server ready, shows the scheduler's word, and
+// the word goes when the job is running again.
+func TestUnrecognisedStateChangesNothing(t *testing.T) {
+	h, fake, p, _ := newTestHub(t)
+	ctx := context.Background()
+	info := spawnAndWait(t, h, "alice")
+	if _, err := h.store.SetState(ctx, serverID(t, h, "alice"), []store.State{store.StateQueued}, store.StateReady, ""); err != nil {
+		t.Fatal(err)
+	}
+	fake.mu.Lock()
+	js := fake.jobs[info.JobID]
+	js.State, js.RawState, js.Node = batch.StateUnrecognised, "STOPPED", "n1"
+	fake.jobs[info.JobID] = js
+	fake.mu.Unlock()
+	for i := 0; i < 3; i++ {
+		p.poll(ctx)
+		got, _ := h.Server(ctx, "alice", "")
+		if got.State != StateReady || !strings.Contains(got.Reason, "STOPPED") {
+			t.Fatalf("poll %d with the job STOPPED: server %s %q, want ready with the word shown", i, got.State, got.Reason)
+		}
+	}
+	fake.mu.Lock()
+	js.State, js.RawState = batch.StateRunning, "RUNNING"
+	fake.jobs[info.JobID] = js
+	fake.mu.Unlock()
+	p.poll(ctx)
+	if got, _ := h.Server(ctx, "alice", ""); got.State != StateReady || got.Reason != "" {
+		t.Fatalf("running again: server %s %q, want ready without the word", got.State, got.Reason)
 	}
 }
 
@@ -429,4 +493,13 @@ func TestReconcileAddsNoQuery(t *testing.T) {
 	if n := fake.count("status"); n != 2 {
 		t.Fatalf("reconcile after the poller fell behind: %d status calls, want 2", n)
 	}
+}
+
+func serverID(t *testing.T, h *Hub, user string) int64 {
+	t.Helper()
+	srv, err := h.store.GetServer(context.Background(), user, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv.ID
 }

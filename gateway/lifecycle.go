@@ -38,6 +38,8 @@ type Options struct {
 	Proxy    *proxy.Proxy
 	Logger   *slog.Logger
 	Metrics  *Metrics // may be nil
+	// Directory is where RefreshRights looks users up again; nil: never.
+	Directory Directory
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -55,6 +57,7 @@ type Hub struct {
 	metrics  *Metrics
 	now      func() time.Time
 	broker   *broker
+	dir      Directory
 
 	ctx     context.Context // lives until Close
 	cancel  context.CancelFunc
@@ -81,7 +84,7 @@ func New(o Options) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
 		cfg: o.Config, store: o.Store, clusters: o.Clusters, proxy: o.Proxy,
-		log: o.Logger, metrics: o.Metrics, now: o.Now, broker: newBroker(),
+		log: o.Logger, metrics: o.Metrics, now: o.Now, broker: newBroker(), dir: o.Directory,
 		ctx: ctx, cancel: cancel, pollers: map[string]*poller{},
 		starting: map[int64]context.CancelFunc{}, misses: map[int64]int{}, inflight: map[int64]bool{}, warned: map[int64]string{},
 		queues: queueCache{snaps: map[string]QueueSnapshot{}, watched: map[string]time.Time{}},

@@ -21,7 +21,14 @@ type Metrics struct {
 	cmdDuration *prometheus.HistogramVec
 	cmdErrors   *prometheus.CounterVec
 	logins      *prometheus.CounterVec
+	refreshes   *prometheus.CounterVec
+	revocations *prometheus.CounterVec
+	refused     *prometheus.CounterVec
 }
+
+// Limits a request can be refused by, the label values of
+// hpcgate_requests_refused_total.
+var refusalLimits = []string{"username", "max_body_bytes", "streams_per_user", "websockets_per_user"}
 
 // NewMetrics registers the hub's metrics (and the Go runtime's) in a new
 // registry.
@@ -30,7 +37,7 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		spawns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "hpcgate_spawns_total", Help: "Spawn outcomes: ready, submit_failed, job_failed, queue-timeout, start-timeout.",
+			Name: "hpcgate_spawns_total", Help: "Spawn outcomes: ready, submit_failed, job_failed, queue-timeout, start-timeout, bad_address.",
 		}, []string{"cluster", "outcome"}),
 		ends: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpcgate_servers_ended_total", Help: "Servers that ended, by what ended them (user, walltime, exit, scheduler, cull, ...).",
@@ -54,13 +61,32 @@ func NewMetrics() *Metrics {
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hpcgate_logins_total", Help: "LDAP logins by outcome: ok, invalid, not_allowed, unavailable, rate_limited.",
 		}, []string{"outcome"}),
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hpcgate_ldap_refreshes_total", Help: "Refreshes of users' rights from the directory: ok, unavailable (nothing changed).",
+		}, []string{"outcome"}),
+		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hpcgate_access_revoked_total", Help: "Users whose access the directory refresh ended (not_found, not_allowed, system_account) or whose admin rights it removed (demoted).",
+		}, []string{"reason"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hpcgate_requests_refused_total", Help: "Requests refused by a limit: username (not a valid login name), max_body_bytes, streams_per_user, websockets_per_user.",
+		}, []string{"limit"}),
 	}
 	// Known label values start at zero, so dashboards and rate() see
 	// the series before the first event.
 	for _, o := range []string{"ok", "invalid", "not_allowed", "unavailable", "rate_limited"} {
 		m.logins.WithLabelValues(o)
 	}
+	for _, o := range []string{"ok", "unavailable"} {
+		m.refreshes.WithLabelValues(o)
+	}
+	for _, r := range []string{"not_found", "not_allowed", "system_account", "demoted"} {
+		m.revocations.WithLabelValues(r)
+	}
+	for _, l := range refusalLimits {
+		m.refused.WithLabelValues(l)
+	}
 	m.Registry.MustRegister(m.spawns, m.ends, m.queueWait, m.toReady, m.servers, m.cmdDuration, m.cmdErrors, m.logins,
+		m.refreshes, m.revocations, m.refused,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -70,7 +96,7 @@ func (m *Metrics) cluster(name string) {
 	if m == nil {
 		return
 	}
-	for _, o := range []string{"ready", "submit_failed", "job_failed", "queue-timeout", "start-timeout"} {
+	for _, o := range []string{"ready", "submit_failed", "job_failed", "queue-timeout", "start-timeout", "bad_address"} {
 		m.spawns.WithLabelValues(name, o)
 	}
 }
@@ -126,5 +152,24 @@ func (m *Metrics) tracked(cluster string, servers []*store.Server) {
 func (m *Metrics) Login(outcome string) {
 	if m != nil {
 		m.logins.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *Metrics) refresh(outcome string) {
+	if m != nil {
+		m.refreshes.WithLabelValues(outcome).Inc()
+	}
+}
+
+func (m *Metrics) revoked(reason string) {
+	if m != nil {
+		m.revocations.WithLabelValues(reason).Inc()
+	}
+}
+
+// Refused counts one request refused by limit (one of refusalLimits).
+func (m *Metrics) Refused(limit string) {
+	if m != nil {
+		m.refused.WithLabelValues(limit).Inc()
 	}
 }

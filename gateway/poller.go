@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -215,8 +216,14 @@ func (h *Hub) clearMiss(id int64) {
 	h.mu.Unlock()
 }
 
-// observe applies one scheduler report to one server.
+// observe applies one scheduler report to one server, if the report is
+// about that server's job at all (belongs).
 func (h *Hub) observe(ctx context.Context, c *Cluster, srv *store.Server, st batch.JobStatus) {
+	if ok, why := belongs(tracked{JobID: srv.JobID, User: srv.User, JobName: srv.JobName}, st); !ok {
+		h.log.Warn("poll: a scheduler record for this server's job does not match it; nothing changed",
+			"cluster", c.Config.Name, "user", srv.User, "job", srv.JobID, "mismatch", why)
+		return
+	}
 	j := job{State: string(srv.State), Submitted: srv.Submitted, Started: srv.Started, Walltime: srv.Walltime}
 	v := decide(j, st, h.now(), policy{
 		QueueTimeout: time.Duration(c.Config.QueueTimeout),
@@ -236,6 +243,19 @@ func (h *Hub) observe(ctx context.Context, c *Cluster, srv *store.Server, st bat
 		if err := h.store.SetSchedStatus(ctx, srv.ID, ss); err != nil {
 			h.log.Error("record job status failed", "user", srv.User, "job", srv.JobID, "err", err)
 		}
+	}
+	// Listed in a state the adapter does not map: the server is left as it
+	// is, and the scheduler's word is shown where its reason is.
+	if st.State == batch.StateUnrecognised {
+		if msg := unrecognisedReason(st); srv.Reason != msg {
+			if ok, _ := h.store.SetState(ctx, srv.ID, []store.State{srv.State}, srv.State, msg); ok {
+				h.event(ctx, srv, "unrecognised-state", msg)
+				changed = true
+			}
+		}
+	} else if strings.HasPrefix(srv.Reason, unrecognisedPrefix) && srv.State != store.StateQueued {
+		h.store.SetState(ctx, srv.ID, []store.State{srv.State}, srv.State, "")
+		changed = true
 	}
 	if st.State == batch.StatePending && srv.State == store.StateQueued && srv.Reason != st.Reason {
 		h.store.SetState(ctx, srv.ID, []store.State{store.StateQueued}, store.StateQueued, st.Reason)

@@ -73,16 +73,28 @@ func (h *Hub) readyLoop(ctx context.Context, c *Cluster, id int64) {
 	}
 }
 
-// readAddr reads "host port" that the job script wrote, as the user.
+// readAddr reads "host port" that the job script wrote, as the user, and
+// records it only if it is the job's own node (see jobTarget); any other
+// address fails the spawn before a connection is opened to it.
 func (h *Hub) readAddr(ctx context.Context, c *Cluster, srv *store.Server) {
 	path := jobFiles(c, srv).AddrFile()
-	out, err := c.Exec.Run(ctx, batch.Command{User: srv.User, Argv: []string{"cat", "--", path}})
+	out, err := c.Exec.Run(ctx, batch.Command{User: srv.User, Argv: []string{"tail", "-c", fmt.Sprint(maxAddrFile), "--", path}})
 	if err != nil {
 		return // not written yet
 	}
 	host, port, err := batch.ParseAddr(out)
 	if err != nil {
 		h.log.Warn("bad address file", "user", srv.User, "job", srv.JobID, "err", err)
+		return
+	}
+	if host, err = jobTarget(srv.Node, host, port); err != nil {
+		h.log.Warn("refused the job's address", "user", srv.User, "cluster", srv.Cluster, "job", srv.JobID, "node", srv.Node, "err", err)
+		// finish ends this check and so ctx; what follows must not stop
+		// half done.
+		ctx := context.WithoutCancel(ctx)
+		h.cancelJob(ctx, c, srv)
+		h.finish(ctx, srv, StateFailed, "Refused the job's address: "+err.Error()+".", "bad_address")
+		h.metrics.spawn(c.Config.Name, "bad_address")
 		return
 	}
 	if err := h.store.SetAddress(ctx, srv.ID, host, port); err != nil {

@@ -33,6 +33,13 @@ func (h *Hub) Start(ctx context.Context) error {
 		}
 		switch {
 		case srv.State == store.StateReady && srv.Port != 0:
+			// Recorded before addresses were checked against the node?
+			if _, err := jobTarget(srv.Node, srv.Host, srv.Port); err != nil {
+				h.log.Warn("refused a recorded address", "user", srv.User, "job", srv.JobID, "err", err)
+				h.cancelJob(ctx, c, srv)
+				h.finish(ctx, srv, StateFailed, "Refused the job's address: "+err.Error()+".", "bad_address")
+				continue
+			}
 			h.route(c, srv)
 		case srv.State == store.StateSubmitting && srv.JobID == "":
 			h.adopt(ctx, c, srv)

@@ -44,6 +44,13 @@ type Options struct {
 	// Timeout bounds each wait for the job to change (start, stop).
 	// Default: 90s.
 	Timeout time.Duration
+	// SubmitHostile, if set, submits a held job as another user, named (or
+	// otherwise labelled) with the worst free text the scheduler takes:
+	// control characters, quotes, a fake record claiming the suite's job
+	// ended. forge is the id of the suite's held job, to put in the fake
+	// record. It returns the job id; the suite cancels it with cancel.
+	// Default: none, the hostile-record check is skipped.
+	SubmitHostile func(ctx context.Context, forge string) (id string, cancel func(), err error)
 }
 
 // Counting wraps an Executor and counts the commands run through it.
@@ -201,7 +208,45 @@ func (c *suite) status(t *testing.T, ids ...string) map[string]batch.JobStatus {
 	if n := c.exec.Count() - before; n != 1 {
 		t.Errorf("Status of %d ids ran %d commands, want 1", len(ids), n)
 	}
+	for id, js := range st {
+		// StateUnknown means "gone, end unknown"; a job Status lists is
+		// never that (an unmapped word is StateUnrecognised).
+		if js.State == batch.StateUnknown {
+			t.Errorf("Status lists job %s as %s (raw %q): a listed job is never unknown", id, js.State, js.RawState)
+		}
+	}
 	return st
+}
+
+// hostile checks that a hostile job of another user, in the same Status
+// call, leaves the suite's held job id as it is.
+func (c *suite) hostile(t *testing.T, id string, spec batch.JobSpec, want batch.JobStatus) {
+	if c.opts.SubmitHostile == nil {
+		return
+	}
+	hid, cancel, err := c.opts.SubmitHostile(c.ctx, id)
+	if err != nil {
+		t.Fatalf("submit the hostile job: %v", err)
+	}
+	defer cancel()
+	st := c.status(t, id, hid)
+	t.Logf("hostile job %s listed with a %d-byte name", hid, len(st[hid].Name))
+	js, ok := st[id]
+	if !ok || js.State != want.State || js.Reason != want.Reason || js.Name != spec.Name || js.User != spec.User {
+		t.Errorf("with hostile job %s in the query, job %s is %+v (listed: %v), want %+v", hid, id, js, ok, want)
+	}
+	// Listed either way (so never taken for gone): read as another user's
+	// pending job, or unreadable (no owner, a state nothing acts on).
+	if hj, ok := st[hid]; !ok || hj.User == spec.User ||
+		(hj.User != "" && hj.State != batch.StatePending) || (hj.User == "" && hj.State != batch.StateUnrecognised) {
+		t.Errorf("hostile job %s: %+v (listed: %v), want another user's pending job, or unreadable", hid, hj, ok)
+	}
+	if q, ok := c.s.(batch.QueueReader); ok {
+		jobs, err := q.Queue(c.ctx)
+		if err != nil || !hasJob(jobs, hid) || !hasJob(jobs, id) {
+			t.Errorf("Queue with the hostile job = %d jobs, %v; want both %s and %s", len(jobs), err, id, hid)
+		}
+	}
 }
 
 // waitFor polls id's status until done accepts it.
@@ -274,6 +319,7 @@ func (c *suite) lifecycle(t *testing.T) {
 		t.Errorf("Status(%s, %s): %v, want only %s", id, c.opts.UnknownID, st, id)
 	}
 	c.optional(t, id, spec)
+	c.hostile(t, id, spec, js)
 
 	if canRelease {
 		if err := rel.Release(ctx, spec.User, id); err != nil {
@@ -333,6 +379,11 @@ func (c *suite) lifecycle(t *testing.T) {
 			}
 			if hj, ok := hist[id]; !ok || hj.State != js.State {
 				t.Errorf("History(%s) = %+v (listed: %v), want state %s", id, hj, ok, js.State)
+			}
+			for hid, hj := range hist {
+				if !hj.State.Terminal() && hj.State != batch.StateUnknown {
+					t.Errorf("History(%s) reports %s as %s: history holds only ended jobs", id, hid, hj.State)
+				}
 			}
 		}
 	}

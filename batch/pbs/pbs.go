@@ -16,6 +16,7 @@ import (
 	"context"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"regexp"
 	"strings"
@@ -50,6 +51,9 @@ type Options struct {
 	// Location is the login node's time zone: qstat prints local times
 	// without one. Default: time.Local.
 	Location *time.Location
+	// Logger receives one line per query with unreadable job records.
+	// Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // Scheduler runs PBS's commands through an Executor.
@@ -75,6 +79,9 @@ func New(exec batch.Executor, opts Options) *Scheduler {
 	if opts.Location == nil {
 		opts.Location = time.Local
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
 	return &Scheduler{exec: exec, opts: opts}
 }
 
@@ -83,7 +90,7 @@ func New(exec batch.Executor, opts Options) *Scheduler {
 var Kind = batch.Kind{Name: "pbs", New: fromSite}
 
 func fromSite(exec batch.Executor, site batch.Site) (batch.Scheduler, error) {
-	return New(exec, Options{BinDir: site.BinDir, Templates: site.Templates, Location: site.Location}), nil
+	return New(exec, Options{BinDir: site.BinDir, Templates: site.Templates, Location: site.Location, Logger: site.Logger}), nil
 }
 
 // Kind is "pbs".

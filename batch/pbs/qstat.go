@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -64,18 +65,105 @@ func sanitize(in []byte) []byte {
 	return out
 }
 
-// qstatDoc is the top level of qstat -f -F json. Attribute values stay raw:
-// a value's JSON type depends on its text, not on the attribute.
-type qstatDoc struct {
-	Jobs map[string]map[string]json.RawMessage `json:"Jobs"`
+// qstat -f -F json is hostile text as well as sometimes invalid. OpenPBS
+// (pbs_json.c, 22.05 and 23.06) prints each key with "%s", unescaped: a
+// Variable_List key is an environment variable name a user chose (qsub -v,
+// qsub -V, qalter -v), quotes, braces and newlines included. A value starting
+// with '"', or a backslash before a quote, ends its string early. So one job
+// can make the whole document invalid JSON, or print lines that look like
+// the start of another job. The document is therefore read per job, by its
+// lines: the printer puts each node on its own line, indented one step per
+// level (4 spaces, or a tab in the cJSON printer of current master), and a
+// job starts with a line that is exactly `<2 steps>"<job id>":{` and ends
+// with `<2 steps>}`. Each job's piece is decoded alone: a broken one costs
+// that job only. A user who forges such lines inside their own job's keys
+// can cut their own job short, or add a piece claiming another job's id;
+// query sees the duplicate (or a job qstat also called unknown on stderr)
+// and acts on neither (see there).
+
+var (
+	reOwner       = regexp.MustCompile(`^[a-z0-9_][a-z0-9._-]{0,63}$`)
+	reStateLetter = regexp.MustCompile(`^[A-Z]$`)
+)
+
+// piece is one job's part of qstat's output.
+type piece struct {
+	id  string // the full job id, as qstat printed it
+	a   attrs  // nil when the piece did not decode
+	err error
 }
 
-func decode(out []byte) (qstatDoc, error) {
-	var doc qstatDoc
-	if err := json.Unmarshal(sanitize(out), &doc); err != nil {
-		return doc, fmt.Errorf("qstat printed invalid JSON: %w", err)
+var reJobLine = regexp.MustCompile(`^"([0-9]+(?:\[[0-9]*\])?(?:\.[A-Za-z0-9_.-]+)?)":[ \t]*\{$`)
+
+// maxPiece bounds one job's piece: a job with hundreds of environment
+// variables is a few tens of KB.
+const maxPiece = 1 << 20
+
+// splitJobs cuts qstat -f -F json output into one piece per job. Output
+// without a "Jobs" object (nothing listed, server down) has none.
+func splitJobs(out []byte) []piece {
+	lines := strings.Split(string(out), "\n")
+	step := ""
+	i := 0
+	for ; i < len(lines); i++ {
+		l := lines[i]
+		t := strings.TrimLeft(l, " \t")
+		if t == `"Jobs":{` || strings.HasPrefix(t, `"Jobs":`) && strings.TrimSpace(strings.TrimPrefix(t, `"Jobs":`)) == "{" {
+			step = l[:len(l)-len(t)]
+			break
+		}
 	}
-	return doc, nil
+	if step == "" {
+		return nil
+	}
+	indent := step + step
+	var pieces []piece
+	var cur *piece
+	var body []string
+	size := 0
+	finish := func(closed bool) {
+		if cur == nil {
+			return
+		}
+		switch {
+		case !closed:
+			cur.err = fmt.Errorf("job %s: its record does not end", cur.id)
+		case size > maxPiece:
+			cur.err = fmt.Errorf("job %s: record of %d bytes is longer than %d", cur.id, size, maxPiece)
+		default:
+			doc := "{" + strings.Join(body, "\n") + "}"
+			var a map[string]json.RawMessage
+			if err := json.Unmarshal(sanitize([]byte(doc)), &a); err != nil {
+				cur.err = fmt.Errorf("job %s: invalid JSON: %w", cur.id, err)
+			} else {
+				cur.a = a
+			}
+		}
+		pieces = append(pieces, *cur)
+		cur, body, size = nil, nil, 0
+	}
+	for _, l := range lines[i+1:] {
+		rest, ok := strings.CutPrefix(l, indent)
+		if ok && rest != "" && rest[0] != ' ' && rest[0] != '\t' {
+			if m := reJobLine.FindStringSubmatch(rest); m != nil {
+				finish(false) // a job starting inside another: that one is cut short
+				cur = &piece{id: m[1]}
+				continue
+			}
+			if rest == "}" || rest == "}," {
+				finish(true)
+				continue
+			}
+		}
+		if cur != nil {
+			size += len(l) + 1
+			if size <= maxPiece {
+				body = append(body, l)
+			}
+		}
+	}
+	finish(false)
+	return pieces
 }
 
 // str is a raw value as text, whichever JSON type qstat gave it ("Job_Name":
@@ -127,6 +215,12 @@ func parseJob(id string, a attrs, loc *time.Location) (batch.JobStatus, error) {
 		Partition: a.str("queue"),
 	}
 	js.User, _, _ = strings.Cut(a.str("Job_Owner"), "@")
+	switch {
+	case !reOwner.MatchString(js.User):
+		return js, fmt.Errorf("Job_Owner %s is not user@host", batch.Clip(a.str("Job_Owner")))
+	case !reStateLetter.MatchString(js.RawState):
+		return js, fmt.Errorf("job_state %s is not a state letter", batch.Clip(js.RawState))
+	}
 	if h := a.str("exec_host"); h != "" {
 		// "node1/0*2+node2/0*2": the first host runs the script.
 		first, _, _ := strings.Cut(h, "+")
@@ -176,9 +270,12 @@ func parseJob(id string, a attrs, loc *time.Location) (batch.JobStatus, error) {
 	case "T":
 		js.State, js.Reason = batch.StatePending, "In transit to another queue or server"
 	case "S":
-		js.State, js.Reason = batch.StatePending, "Suspended"
+		// Started, then suspended: neither pending (a queue timeout would
+		// cancel a server that ran for hours) nor ended, so deliberately
+		// unmapped, as Slurm's SUSPENDED: the server is left alone.
+		js.State, js.Reason = batch.StateUnrecognised, "Suspended"
 	case "U":
-		js.State, js.Reason = batch.StatePending, "Suspended: the workstation is busy"
+		js.State, js.Reason = batch.StateUnrecognised, "Suspended: the workstation is busy"
 	case "R", "B":
 		js.State = batch.StateRunning
 	case "E":
@@ -191,10 +288,12 @@ func parseJob(id string, a attrs, loc *time.Location) (batch.JobStatus, error) {
 			}
 		}
 	case "M":
-		js.State, js.Reason = batch.StateUnknown, "Moved to another server"
+		// Moved to another server, where it may well run: listed here, in
+		// no state the hub can act on.
+		js.State, js.Reason = batch.StateUnrecognised, "Moved to another server"
 	default:
 		// A letter this table does not know: surfaced (RawState), not guessed.
-		js.State, js.Reason = batch.StateUnknown, comment
+		js.State, js.Reason = batch.StateUnrecognised, comment
 	}
 	if js.State == batch.StatePending {
 		start := a.sub("estimated", "start_time")

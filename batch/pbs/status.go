@@ -61,22 +61,68 @@ func (s *Scheduler) query(ctx context.Context, asked []string) (result, error) {
 			res.gone[id] = true
 		}
 	}
-	doc, err := decode(out)
-	if err != nil {
-		return res, err
-	}
-	for key, a := range doc.Jobs {
-		id := ids.match(key)
-		if id == "" {
+	var bad []string
+	for _, p := range splitJobs(out) {
+		id := ids.match(p.id)
+		switch {
+		case id == "":
+			continue // not asked for
+		case res.gone[id]:
+			// qstat said on stderr, where no job's text reaches, that it
+			// does not know this job: a piece claiming it was forged.
+			bad = append(bad, fmt.Sprintf("job %s is listed although qstat called it unknown", batch.Clip(p.id)))
 			continue
 		}
-		js, err := parseJob(id, attrs(a), s.opts.Location)
+		js, err := p.status(s.opts.Location)
 		if err != nil {
-			return res, fmt.Errorf("qstat output for job %s: %w", key, err)
+			bad = append(bad, err.Error())
+			js = unreadable(id, "malformed")
+		}
+		js.ID = id
+		if _, dup := res.jobs[id]; dup {
+			bad = append(bad, fmt.Sprintf("job %s is listed more than once", batch.Clip(p.id)))
+			js = unreadable(id, "listed more than once")
 		}
 		res.jobs[id] = js
 	}
+	s.dropped(bad, len(res.jobs))
 	return res, nil
+}
+
+// status parses one piece; an error says which job and why, bounded.
+func (p piece) status(loc *time.Location) (batch.JobStatus, error) {
+	if p.err != nil {
+		return batch.JobStatus{}, p.err
+	}
+	js, err := parseJob(p.id, p.a, loc)
+	if err != nil {
+		return js, fmt.Errorf("job %s: %w", p.id, err)
+	}
+	return js, nil
+}
+
+// unreadable is a job qstat listed in a piece that could not be read:
+// listed, so not gone, and in no state the hub may act on. It has no owner
+// or name, so the hub does not take it for any server's job.
+func unreadable(id, why string) batch.JobStatus {
+	return batch.JobStatus{ID: id, State: batch.StateUnrecognised, RawState: "UNREADABLE",
+		Reason: "qstat's record of this job was " + why + " and was not read"}
+}
+
+// dropped logs the unreadable records of one query in one bounded line.
+func (s *Scheduler) dropped(bad []string, kept int) {
+	if len(bad) == 0 {
+		return
+	}
+	const show = 3
+	reasons := bad[:min(show, len(bad))]
+	for i, r := range reasons {
+		if len(r) > 200 {
+			reasons[i] = r[:200] + "…"
+		}
+	}
+	s.opts.Logger.Warn("qstat: unreadable job records; the others are kept",
+		"scheduler", "pbs", "unreadable", len(bad), "kept", kept, "reasons", strings.Join(reasons, "; "))
 }
 
 // matcher finds which asked-for id names a job qstat calls by its full
@@ -181,18 +227,25 @@ func (s *Scheduler) all(ctx context.Context, user string) ([]batch.JobStatus, er
 	if err != nil {
 		return nil, err
 	}
-	doc, err := decode(out)
-	if err != nil {
-		return nil, err
-	}
-	jobs := make([]batch.JobStatus, 0, len(doc.Jobs))
-	for id, a := range doc.Jobs {
-		js, err := parseJob(id, attrs(a), s.opts.Location)
+	var bad []string
+	seen := map[string]int{}
+	var jobs []batch.JobStatus
+	for _, p := range splitJobs(out) {
+		js, err := p.status(s.opts.Location)
 		if err != nil {
-			return nil, fmt.Errorf("qstat output for job %s: %w", id, err)
+			bad = append(bad, err.Error())
+			js = unreadable(p.id, "malformed")
 		}
+		js.ID = p.id
+		if i, dup := seen[p.id]; dup {
+			bad = append(bad, fmt.Sprintf("job %s is listed more than once", batch.Clip(p.id)))
+			jobs[i] = unreadable(p.id, "listed more than once")
+			continue
+		}
+		seen[p.id] = len(jobs)
 		jobs = append(jobs, js)
 	}
+	s.dropped(bad, len(jobs))
 	// JSON objects have no order: sort by sequence number, as qstat lists.
 	sort.Slice(jobs, func(i, j int) bool { return lessID(jobs[i].ID, jobs[j].ID) })
 	return jobs, nil

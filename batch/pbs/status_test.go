@@ -125,8 +125,8 @@ func TestStatusWalltime(t *testing.T) {
 		t.Fatal(err)
 	}
 	js := st[ids[0]]
-	// PBS's comment says what happened: "job killed: walltime 6 exceeded limit 5".
-	if js.State != batch.StateTimeout || js.ExitCode != -29 || !strings.Contains(js.Reason, "walltime") || js.TimeLimit != 5*time.Second {
+	// PBS's comment says what happened: "job killed: walltime 21 exceeded limit 20".
+	if js.State != batch.StateTimeout || js.ExitCode != -29 || !strings.Contains(js.Reason, "walltime") || js.TimeLimit != 20*time.Second {
 		t.Errorf("walltime job: %+v", js)
 	}
 }
@@ -221,18 +221,15 @@ func TestUpstreamSamples(t *testing.T) {
 		return b
 	}
 	parse := func(name string) batch.JobStatus {
-		doc, err := decode(read(name))
-		if err != nil || len(doc.Jobs) != 1 {
-			t.Fatalf("%s: %v (%d jobs)", name, err, len(doc.Jobs))
+		pieces := splitJobs(read(name))
+		if len(pieces) != 1 {
+			t.Fatalf("%s: %d jobs, want 1", name, len(pieces))
 		}
-		for id, a := range doc.Jobs {
-			js, err := parseJob(id, attrs(a), time.UTC)
-			if err != nil {
-				t.Fatalf("%s: %v", name, err)
-			}
-			return js
+		js, err := pieces[0].status(time.UTC)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
-		return batch.JobStatus{}
+		return js
 	}
 	held := parse("qstat-json-held-upstream-sample.json")
 	if held.ID != "157.pbs" || held.Name != "pbs_hold_job" || held.User != "pbsuser" || held.State != batch.StatePending ||

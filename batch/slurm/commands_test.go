@@ -108,7 +108,7 @@ func TestQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.Done()
-	if n := bytes.Count(r.Fixtures[0].Stdout, []byte(recordSep)); len(jobs) != n {
+	if n := bytes.Count(r.Fixtures[0].Stdout, []byte(recordSep+recordedNonce(t))); len(jobs) != n {
 		t.Errorf("Queue parsed %d jobs from %d records", len(jobs), n)
 	}
 	users := map[string]bool{}
@@ -141,17 +141,9 @@ func TestListByName(t *testing.T) {
 					t.Errorf("ListByName(alice, %q) returned %s %s of %s", prefix, js.ID, js.Name, js.User)
 				}
 			}
-			// The records with that name prefix in the raw output.
-			recs, err := records(raw, nFields)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := 0
-			for _, f := range recs {
-				if strings.HasPrefix(f[fName], prefix) {
-					want++
-				}
-			}
+			// The records with that name prefix in the raw output: a name
+			// follows the unit separator and the nonce.
+			want := strings.Count(string(raw), unitSep+recordedNonce(t)+prefix)
 			if len(jobs) != want {
 				t.Errorf("ListByName(alice, %q) found %d jobs, the output has %d", prefix, len(jobs), want)
 			}
@@ -339,8 +331,8 @@ func TestMapState(t *testing.T) {
 		{"REQUEUE_FED", "None", batch.StatePending, ""},
 		{"RESV_DEL_HOLD", "None", batch.StatePending, ""},
 		{"SPECIAL_EXIT", "None", batch.StatePending, ""},
-		{"SUSPENDED", "None", batch.StatePending, "Suspended"},
-		{"STOPPED", "None", batch.StatePending, "Stopped"},
+		{"SUSPENDED", "None", batch.StateUnrecognised, "Suspended"},
+		{"STOPPED", "None", batch.StateUnrecognised, "Stopped"},
 		{"RUNNING", "None", batch.StateRunning, ""},
 		{"RESIZING", "None", batch.StateRunning, ""},
 		{"SIGNALING", "None", batch.StateRunning, ""},
@@ -357,7 +349,7 @@ func TestMapState(t *testing.T) {
 		{"PREEMPTED", "None", batch.StateCancelled, "Preempted"},
 		{"TIMEOUT", "TimeLimit", batch.StateTimeout, "TimeLimit"},
 		{"DEADLINE", "DeadLine", batch.StateTimeout, "Deadline"},
-		{"SOMETHING_NEW", "Why", batch.StateUnknown, "Why"},
+		{"SOMETHING_NEW", "Why", batch.StateUnrecognised, "Why"},
 	}
 	for _, tt := range tests {
 		got, reason := mapState(tt.raw, tt.reason)

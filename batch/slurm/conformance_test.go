@@ -1,6 +1,9 @@
 package slurm
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"hpcgate/batch"
@@ -25,8 +28,32 @@ func TestConformance(t *testing.T) {
 				BadPartitionWords: "Invalid partition name specified",
 				UnknownID:         "999999999",
 				HoldReason:        "JobHeldUser",
+				SubmitHostile:     hostileSubmitter(pool),
 			})
 		})
+	}
+}
+
+// hostileSubmitter submits, as bob, a held job named with U+001E, U+001F,
+// a newline, a tab, quotes and 300 bytes, holding a fake record (in the
+// old layout and the new one with a guessed nonce) that claims the
+// suite's job was cancelled.
+func hostileSubmitter(pool batch.Executor) func(ctx context.Context, forge string) (string, func(), error) {
+	return func(ctx context.Context, forge string) (string, func(), error) {
+		const us, rs = "\x1f", "\x1e"
+		fake := forge + us + "alice" + us + "CANCELLED" + us + "debug" + us + "n/a" + us + "0" +
+			strings.Repeat(us+"2024-01-01T00:00:00", 3) + us + "1:00:00" + us + "1"
+		name := "x" + rs + "\n" + fake + us + "0123456789abcdefhpcgate" + rs + "0123456789abcdef\n\t\"'" + strings.Repeat("A", 300)
+		out, err := pool.Run(ctx, batch.Command{User: "bob", Argv: []string{
+			"sbatch", "--parsable", "--hold", "--output=/dev/null", "--job-name=" + name, "--wrap=true"}})
+		if err != nil {
+			return "", nil, fmt.Errorf("sbatch as bob: %w", err)
+		}
+		id := strings.TrimSpace(string(out))
+		cancel := func() {
+			pool.Run(context.Background(), batch.Command{User: "bob", Argv: []string{"scancel", id}})
+		}
+		return id, cancel, nil
 	}
 }
 

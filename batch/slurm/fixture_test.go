@@ -1,9 +1,12 @@
 package slurm
 
 import (
+	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"hpcgate/batch"
 	"hpcgate/batch/batchtest"
 )
 
@@ -36,4 +39,35 @@ func arg(t *testing.T, f batchtest.Fixture, name string) string {
 // jobIDs is the fixture's --jobs list.
 func jobIDs(t *testing.T, f batchtest.Fixture) []string {
 	return strings.Split(arg(t, f, "--jobs"), ",")
+}
+
+// fixtureNonce is the squeue nonce record.sh drew for its run (one for the
+// whole run), read from the Reason field of squeue-queue's -O format.
+var fixtureNonce = func() string {
+	b, _ := os.ReadFile(fixtureDir + "/squeue-queue.cmd")
+	for _, a := range strings.Split(string(b), "\n") {
+		if _, nonce, ok := strings.Cut(a, "Reason:"+recordSep); ok && strings.HasPrefix(a, "--Format=") {
+			return nonce
+		}
+	}
+	return ""
+}()
+
+func recordedNonce(t testing.TB) string {
+	t.Helper()
+	if len(fixtureNonce) != 16 {
+		t.Fatalf("squeue-queue.cmd has no 16-digit nonce after Reason (%q): re-record", fixtureNonce)
+	}
+	return fixtureNonce
+}
+
+// parseClean parses recorded squeue output and fails the test if any record
+// was dropped (real output of jobs with ordinary names has none).
+func parseClean(t *testing.T, out []byte) []batch.JobStatus {
+	t.Helper()
+	jobs, bad := parseStatus(out, recordedNonce(t), time.UTC)
+	for _, m := range bad {
+		t.Errorf("record %d dropped: %v", m.Index, m.Err)
+	}
+	return jobs
 }

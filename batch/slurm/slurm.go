@@ -7,9 +7,9 @@
 // It imports batch and templates only; never gateway, sshexec or a sibling
 // adapter.
 //
-// Every query is one squeue command however many jobs it covers. squeue
-// prints fields separated by U+001F and records ended by U+001E, so no job
-// name or reason can shift a column.
+// Every query is one squeue command however many jobs it covers. Its output
+// is laid out so that free text (job names, reasons) cannot leave its record
+// (format.go), and a malformed record costs only itself.
 package slurm
 
 import (
@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"strings"
 	"text/template"
@@ -44,12 +45,18 @@ type Options struct {
 	// Location is the login node's time zone: squeue prints local times
 	// without one. Default: time.Local.
 	Location *time.Location
+	// Logger receives one line per query that dropped malformed records.
+	// Default: slog.Default().
+	Logger *slog.Logger
 }
 
 // Scheduler runs Slurm's commands through an Executor.
 type Scheduler struct {
 	exec batch.Executor
 	opts Options
+	// nonce draws each squeue query's separator nonce (format.go); tests
+	// replaying a recording return the recorded one.
+	nonce func() string
 }
 
 var (
@@ -69,7 +76,10 @@ func New(exec batch.Executor, opts Options) *Scheduler {
 	if opts.Location == nil {
 		opts.Location = time.Local
 	}
-	return &Scheduler{exec: exec, opts: opts}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Scheduler{exec: exec, opts: opts, nonce: newNonce}
 }
 
 // Kind puts Slurm in the table of batch/schedulers: "scheduler: slurm" in
@@ -77,7 +87,7 @@ func New(exec batch.Executor, opts Options) *Scheduler {
 var Kind = batch.Kind{Name: "slurm", New: fromSite}
 
 func fromSite(exec batch.Executor, site batch.Site) (batch.Scheduler, error) {
-	return New(exec, Options{BinDir: site.BinDir, Templates: site.Templates, Location: site.Location}), nil
+	return New(exec, Options{BinDir: site.BinDir, Templates: site.Templates, Location: site.Location, Logger: site.Logger}), nil
 }
 
 // Kind is "slurm".

@@ -30,12 +30,41 @@ import (
 // jobsQuery is squeue's argv for ids ("" for every job), with -t all so jobs
 // that ended recently are listed with their final state, and --all so jobs
 // in hidden partitions are not mistaken for gone.
-func jobsQuery(ids string) []string {
+func jobsQuery(ids, nonce string) []string {
 	argv := []string{"squeue", "--all", "--noheader", "--states=all"}
 	if ids != "" {
 		argv = append(argv, "--jobs="+ids)
 	}
-	return append(argv, "--Format="+statusFormat)
+	return append(argv, "--Format="+statusFormat(nonce))
+}
+
+// squeue runs one status query (argv from build, given a fresh nonce) and
+// parses it, dropping and logging malformed records.
+func (s *Scheduler) squeue(ctx context.Context, user string, build func(nonce string) []string) ([]batch.JobStatus, error) {
+	nonce := s.nonce()
+	argv := build(nonce)
+	out, err := s.run(ctx, user, nil, argv...)
+	if err != nil {
+		return nil, err
+	}
+	jobs, bad := parseStatus(out, nonce, s.opts.Location)
+	s.dropped("squeue", len(jobs), bad)
+	return jobs, nil
+}
+
+// dropped logs the malformed records of one query: one line, the count and
+// the first few reasons (already clipped), however many there were.
+func (s *Scheduler) dropped(cmd string, kept int, bad []Malformed) {
+	if len(bad) == 0 {
+		return
+	}
+	const show = 3
+	reasons := make([]string, 0, show)
+	for _, m := range bad[:min(show, len(bad))] {
+		reasons = append(reasons, fmt.Sprintf("record %d: %v", m.Index, m.Err))
+	}
+	s.opts.Logger.Warn(cmd+": dropped malformed records; the others are kept",
+		"scheduler", "slurm", "dropped", len(bad), "kept", kept, "reasons", strings.Join(reasons, "; "))
 }
 
 // Status reports on ids in one squeue call. Ids Slurm no longer knows are
@@ -59,17 +88,13 @@ func (s *Scheduler) Status(ctx context.Context, ids []string) (map[string]batch.
 // fallback) and returns the jobs Slurm reported among ids. unknown is true
 // when ids was one id and Slurm said it does not know it.
 func (s *Scheduler) queryJobs(ctx context.Context, ids []string) (jobs map[string]batch.JobStatus, unknown bool, err error) {
-	out, err := s.run(ctx, "", nil, jobsQuery(strings.Join(ids, ","))...)
+	list, err := s.squeue(ctx, "", func(nonce string) []string { return jobsQuery(strings.Join(ids, ","), nonce) })
 	if invalidJobID(err) {
 		if len(ids) == 1 {
 			return map[string]batch.JobStatus{}, true, nil
 		}
-		out, err = s.run(ctx, "", nil, jobsQuery("")...)
+		list, err = s.squeue(ctx, "", func(nonce string) []string { return jobsQuery("", nonce) })
 	}
-	if err != nil {
-		return nil, false, err
-	}
-	list, err := parseStatus(out, s.opts.Location)
 	if err != nil {
 		return nil, false, err
 	}
@@ -144,7 +169,7 @@ func (s *Scheduler) forgotten(ctx context.Context, id string, asked, unknown boo
 	if asked {
 		return unknown, nil
 	}
-	_, err := s.run(ctx, "", nil, jobsQuery(id)...)
+	_, err := s.run(ctx, "", nil, jobsQuery(id, s.nonce())...)
 	var ce *batch.CommandError
 	switch {
 	case invalidJobID(err):
@@ -189,10 +214,8 @@ func (s *Scheduler) EstimateStart(ctx context.Context, ids []string) (map[string
 	if err != nil {
 		return nil, fmt.Errorf("estimated start of %d jobs: %w", len(ids), err)
 	}
-	all, err := parseStart(out, s.opts.Location)
-	if err != nil {
-		return nil, fmt.Errorf("estimated start of %d jobs: %w", len(ids), err)
-	}
+	all, bad := parseStart(out, s.opts.Location)
+	s.dropped("squeue --start", len(all), bad)
 	starts := make(map[string]time.Time, len(ids))
 	for _, id := range ids {
 		if t, ok := all[id]; ok {
@@ -209,12 +232,9 @@ func (s *Scheduler) ListByName(ctx context.Context, user, prefix string) ([]batc
 	if !batch.ValidUser(user) {
 		return nil, fmt.Errorf("list jobs: %q is not a valid user name", user)
 	}
-	out, err := s.run(ctx, user, nil, "squeue", "--all", "--noheader", "--states=all",
-		"--user="+user, "--Format="+statusFormat)
-	if err != nil {
-		return nil, fmt.Errorf("list jobs of %s: %w", user, err)
-	}
-	list, err := parseStatus(out, s.opts.Location)
+	list, err := s.squeue(ctx, user, func(nonce string) []string {
+		return []string{"squeue", "--all", "--noheader", "--states=all", "--user=" + user, "--Format=" + statusFormat(nonce)}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list jobs of %s: %w", user, err)
 	}
@@ -230,11 +250,9 @@ func (s *Scheduler) ListByName(ctx context.Context, user, prefix string) ([]batc
 // Queue returns every job of every user that is pending, running or
 // completing, in one squeue call, for the sysadmin's queue view.
 func (s *Scheduler) Queue(ctx context.Context) ([]batch.JobStatus, error) {
-	out, err := s.run(ctx, "", nil, "squeue", "--all", "--noheader", "--Format="+statusFormat)
-	if err != nil {
-		return nil, fmt.Errorf("read the queue: %w", err)
-	}
-	jobs, err := parseStatus(out, s.opts.Location)
+	jobs, err := s.squeue(ctx, "", func(nonce string) []string {
+		return []string{"squeue", "--all", "--noheader", "--Format=" + statusFormat(nonce)}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read the queue: %w", err)
 	}

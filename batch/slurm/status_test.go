@@ -14,9 +14,12 @@ import (
 	"hpcgate/batch"
 )
 
-// The fixtures were recorded with TZ=UTC (record.sh).
+// The fixtures were recorded with TZ=UTC (record.sh), with one squeue nonce
+// for the whole run.
 func newTestScheduler(exec batch.Executor) *Scheduler {
-	return New(exec, Options{Location: time.UTC})
+	s := New(exec, Options{Location: time.UTC})
+	s.nonce = func() string { return fixtureNonce }
+	return s
 }
 
 // want is what each recorded job was made to do (record.sh), by job name.
@@ -47,7 +50,8 @@ var wantByName = map[string]want{
 	"hpcgate-rec-bob-long":             {state: batch.StatePending, reason: "JobHeldUser"},
 	"hpcgate-rec-timeout":              {state: batch.StateRunning, node: true},
 	"hpcgate-rec-running":              {state: batch.StateRunning, node: true},
-	"hpcgate-rec-suspended":            {state: batch.StatePending, reason: "Suspended", node: true},
+	"hpcgate-rec-suspended":            {state: batch.StateUnrecognised, reason: "Suspended", node: true},
+	"hpcgate-rec-victim":               {state: batch.StatePending, reason: "JobHeldUser"},
 }
 
 func checkJob(t *testing.T, js batch.JobStatus, w want) {
@@ -163,12 +167,9 @@ func TestStatusUnknownIDs(t *testing.T) {
 // (22.05 does not), Status lists every job instead and loses none.
 func TestStatusFallsBackToAllJobs(t *testing.T) {
 	r := newReplay(t, "", "squeue-status-unknown", "squeue-all-states")
-	all, err := parseStatus(r.Fixtures[1].Stdout, time.UTC)
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := parseClean(t, r.Fixtures[1].Stdout)
 	ids := []string{all[0].ID, "999999", all[len(all)-1].ID}
-	r.Fixtures[0].Argv = jobsQuery(strings.Join(ids, ","))
+	r.Fixtures[0].Argv = jobsQuery(strings.Join(ids, ","), recordedNonce(t))
 	st, err := newTestScheduler(r).Status(context.Background(), ids)
 	if err != nil {
 		t.Fatal(err)
@@ -234,10 +235,7 @@ func TestStatusAgreesWithJSON(t *testing.T) {
 	if len(doc.Jobs) == 0 {
 		t.Fatal("no jobs in squeue-json.out")
 	}
-	mixed, err := parseStatus(loadFixture(t, "squeue-status-mixed").Stdout, time.UTC)
-	if err != nil {
-		t.Fatal(err)
-	}
+	mixed := parseClean(t, loadFixture(t, "squeue-status-mixed").Stdout)
 	byID := map[string]batch.JobStatus{}
 	for _, js := range mixed {
 		byID[js.ID] = js

@@ -31,7 +31,7 @@ func openClusters(cfg *config.Config, templates fs.FS, log *slog.Logger) (map[st
 			return nil, nil, fmt.Errorf("cluster %q: %w", c.Name, err)
 		}
 		pools = append(pools, pool)
-		sched, err := newScheduler(c, pool, templates)
+		sched, err := newScheduler(c, pool, templates, log.With("cluster", c.Name))
 		if err != nil {
 			closeAll()
 			return nil, nil, fmt.Errorf("cluster %q: %w", c.Name, err)
@@ -43,11 +43,12 @@ func openClusters(cfg *config.Config, templates fs.FS, log *slog.Logger) (map[st
 
 // newScheduler builds c's scheduler from the table config.Load checked c
 // against, running its commands over exec.
-func newScheduler(c *config.Cluster, exec batch.Executor, templates fs.FS) (batch.Scheduler, error) {
+func newScheduler(c *config.Cluster, exec batch.Executor, templates fs.FS, log *slog.Logger) (batch.Scheduler, error) {
 	for _, k := range schedulers.Kinds {
 		if k.Name == c.Scheduler {
 			return k.New(exec, batch.Site{
 				BinDir: c.BinDir, Templates: templates, Location: c.Location(), Options: c.SchedulerOptions.Value(),
+				Logger: log,
 			})
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io/fs"
 	"os"
@@ -50,7 +51,7 @@ func TestConfigSchedulerTable(t *testing.T) {
 			if err != nil {
 				t.Fatalf("a site on %s with its default options: %v", k.Name, err)
 			}
-			s, err := newScheduler(&cfg.Clusters[0], &batchtest.Replay{T: t}, templates.FS)
+			s, err := newScheduler(&cfg.Clusters[0], &batchtest.Replay{T: t}, templates.FS, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +95,7 @@ func TestConfigTimeZoneReachesScheduler(t *testing.T) {
 			t.Fatal(err)
 		}
 		r := batchtest.NewReplay(t, "../../testdata/slurm", "", "squeue-queue")
-		s, err := newScheduler(&cfg.Clusters[0], r, templates.FS)
+		s, err := newScheduler(&cfg.Clusters[0], nonceReplay{r}, templates.FS, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,4 +146,31 @@ func TestCheckConfigSchedulers(t *testing.T) {
 			t.Errorf("check-config %s: exit %d\n%s", site, code, out)
 		}
 	}
+}
+
+// nonceReplay replays recorded squeue output to a scheduler that draws its
+// own separator nonce per query (batch/slurm/format.go): the recording's
+// nonce is replaced by the one the command sent, in the expected argv and
+// in the output.
+type nonceReplay struct{ *batchtest.Replay }
+
+func (r nonceReplay) Run(ctx context.Context, cmd batch.Command) ([]byte, error) {
+	nonce := func(argv []string) string {
+		for _, a := range argv {
+			if _, n, ok := strings.Cut(a, "Reason:\x1e"); ok && strings.HasPrefix(a, "--Format=") {
+				return n
+			}
+		}
+		return ""
+	}
+	if i := len(r.Calls); i < len(r.Fixtures) {
+		f := &r.Fixtures[i]
+		if old, sent := nonce(f.Argv), nonce(cmd.Argv); old != "" && sent != "" {
+			for j, a := range f.Argv {
+				f.Argv[j] = strings.ReplaceAll(a, old, sent)
+			}
+			f.Stdout = bytes.ReplaceAll(f.Stdout, []byte(old), []byte(sent))
+		}
+	}
+	return r.Replay.Run(ctx, cmd)
 }

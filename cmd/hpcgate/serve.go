@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,7 +102,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		},
 	})
 	defer px.Close()
-	hub = gateway.New(gateway.Options{Config: cfg, Store: db, Clusters: clusters, Proxy: px, Logger: log, Metrics: metrics})
+	hub = gateway.New(gateway.Options{Config: cfg, Store: db, Clusters: clusters, Proxy: px, Logger: log, Metrics: metrics,
+		Directory: rightsDirectory(cfg, auth, log)})
 	defer hub.Close()
 	registerAdapterMetrics(metrics, clusters, px)
 
@@ -123,12 +125,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Addr:              cfg.Hub.Listen,
-		Handler:           w.Handler(),
-		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := w.HTTPServer(cfg.Hub.Listen, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	ln, err := net.Listen("tcp", cfg.Hub.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -206,6 +203,14 @@ func newAuthenticator(cfg *config.Config, log *slog.Logger) (*ldapauth.Authentic
 		GroupAttribute: l.GroupAttribute, GroupSearchBaseDN: l.GroupSearchBaseDN,
 		GroupMemberAttribute: l.GroupMemberAttribute, AllowedGroups: l.AllowedGroups,
 		AdminGroups: l.AdminGroups, AdminUsers: l.AdminUsers, Timeout: time.Duration(l.Timeout), Logger: log,
+		MinUID: l.MinUID, UIDAttribute: l.UIDAttribute,
+	}
+	// The accounts the hub itself logs in to the clusters as may never log
+	// in to the hub (bind_dn's own name is added by ldapauth).
+	for _, c := range cfg.Clusters {
+		if !slices.Contains(ac.ServiceUsers, c.Login.ServiceUser) {
+			ac.ServiceUsers = append(ac.ServiceUsers, c.Login.ServiceUser)
+		}
 	}
 	if l.CAFile != "" {
 		pem, err := os.ReadFile(l.CAFile)
@@ -228,6 +233,20 @@ func newAuthenticator(cfg *config.Config, log *slog.Logger) (*ldapauth.Authentic
 		log.Warn("ldap.insecure_skip_verify is on: the directory's certificate is not checked")
 	}
 	return ldapauth.New(ac)
+}
+
+// rightsDirectory is where the hub refreshes users' rights, or nil (with
+// a warning saying why) when that is off.
+func rightsDirectory(cfg *config.Config, auth *ldapauth.Authenticator, log *slog.Logger) gateway.Directory {
+	switch {
+	case cfg.LDAP.RefreshInterval == 0:
+		log.Warn("ldap.refresh_interval is 0: rights are fixed at login; a user removed from the directory keeps sessions and tokens until they expire")
+		return nil
+	case !auth.CanRefresh():
+		log.Warn("ldap: rights are fixed at login: " + ldapauth.ErrNoServiceBind.Error())
+		return nil
+	}
+	return auth
 }
 
 // templatesFS is the embedded templates, or the site's directory laid over

@@ -88,6 +88,9 @@ type Hub struct {
 	TemplatesDir string `yaml:"templates_dir"`
 	// MetricsPublic serves /hub/metrics without a token. Default: false.
 	MetricsPublic bool `yaml:"metrics_public"`
+	// Limits bound what a client may take of the hub (timeouts, sizes,
+	// concurrent streams and WebSockets per user).
+	Limits Limits `yaml:"limits"`
 }
 
 // LDAP is the directory users log in with. The settings mirror
@@ -135,6 +138,19 @@ type LDAP struct {
 	AdminUsers  []string `yaml:"admin_users"`
 	// Timeout bounds connecting and each request. Default: 10s.
 	Timeout Duration `yaml:"timeout"`
+	// RefreshInterval is how often the rights of users holding a session
+	// or token are looked up again with the service account (JupyterHub's
+	// auth_refresh_age): a user removed from allowed_groups or excluded by
+	// user_filter (disabled) loses sessions, tokens and servers, a demoted
+	// admin their admin rights, within one interval. 0 turns it off (the
+	// hub warns). Needs user_base_dn. Default: 5m.
+	RefreshInterval Duration `yaml:"refresh_interval"`
+	// MinUID refuses accounts whose UIDAttribute is below it, or missing
+	// (system accounts), at login and on refresh; 0 turns the check off.
+	// Default: 1000.
+	MinUID int `yaml:"min_uid"`
+	// UIDAttribute holds the account's Unix uid. Default: uidNumber.
+	UIDAttribute string `yaml:"uid_attribute"`
 }
 
 // UseStartTLS reports whether the connection is upgraded with StartTLS:
@@ -178,6 +194,7 @@ func Default() *Config {
 			SessionLifetime: Duration(24 * time.Hour),
 			LogFormat:       "text",
 			LogLevel:        "info",
+			Limits:          defaultLimits(),
 		},
 		LDAP: LDAP{
 			StartTLS:             true,
@@ -186,6 +203,9 @@ func Default() *Config {
 			GroupAttribute:       "memberOf",
 			GroupMemberAttribute: "member",
 			Timeout:              Duration(10 * time.Second),
+			RefreshInterval:      Duration(5 * time.Minute),
+			MinUID:               1000,
+			UIDAttribute:         "uidNumber",
 		},
 		Cull: Cull{CullAdmins: true},
 		Cron: Cron{

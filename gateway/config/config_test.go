@@ -61,6 +61,11 @@ var badConfigs = []struct {
 		`certificate-no-ca.yaml:7:5: clusters[0].login.user_ca_key: required with auth: certificate`,
 		`certificate-no-ca.yaml:15:5: clusters[1].login.service_key: required with auth: sudo`,
 	}},
+	{"ldap-rights.yaml", []string{
+		`ldap-rights.yaml:4:21: ldap.refresh_interval: "-5m" is not a duration (use e.g. 90s, 30m or 2h)`,
+		`ldap-rights.yaml:5:12: ldap.min_uid: must be 0 (no check) or a uid`,
+		`ldap-rights.yaml:6:18: ldap.uid_attribute: "uid number" is not an attribute name`,
+	}},
 	{"bad-cron.yaml", []string{
 		`bad-cron.yaml:14:14: cron.reconcile: "every minute" is not a cron schedule`,
 	}},

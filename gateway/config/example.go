@@ -118,6 +118,25 @@ hub:
   templates_dir: {{y .Hub.TemplatesDir}}
   # Serves /hub/metrics without an API token.
   metrics_public: {{y .Hub.MetricsPublic}}
+  # What a client may take of the hub. Proxied requests to /user/ are the app's
+  # business: no body limit, and no read or write deadline once authorized.
+  limits:
+    # Bounds reading a request's headers (a client trickling them is cut off).
+    read_header_timeout: {{y .Hub.Limits.ReadHeaderTimeout}}
+    # Bounds reading a whole request, body included.
+    read_timeout: {{y .Hub.Limits.ReadTimeout}}
+    # Bounds answering a hub page or API call; event streams are exempt.
+    write_timeout: {{y .Hub.Limits.WriteTimeout}}
+    # Closes a keep-alive connection idle this long.
+    idle_timeout: {{y .Hub.Limits.IdleTimeout}}
+    # Largest request headers, with K or M (the single-user server takes at most 64K).
+    max_header_bytes: {{y .Hub.Limits.MaxHeaderBytes}}
+    # Largest request body for the hub's own pages and APIs; more gets 413.
+    max_body_bytes: {{y .Hub.Limits.MaxBodyBytes}}
+    # Progress event streams one user may hold open at once; more gets 429.
+    streams_per_user: {{y .Hub.Limits.StreamsPerUser}}
+    # WebSockets one user may hold open through the proxy at once; more gets 429.
+    websockets_per_user: {{y .Hub.Limits.WebSocketsPerUser}}
 
 # The directory users log in with.
 ldap:
@@ -155,6 +174,16 @@ ldap:
   admin_users: {{y .LDAP.AdminUsers}}
   # Bounds connecting and each request.
   timeout: {{y .LDAP.Timeout}}
+  # Rights of users with a session or token are looked up again this often with the
+  # service account: removed, disabled (no longer matched by user_filter) or demoted
+  # users lose access within one interval. 0s turns it off. Needs user_base_dn.
+  refresh_interval: {{y .LDAP.RefreshInterval}}
+  # Accounts whose uid is below this (or who have none) may not log in: system
+  # accounts. 0 turns the check off. The service accounts (bind_dn's cn, every
+  # cluster's service_user) are always refused.
+  min_uid: {{y .LDAP.MinUID}}
+  # Attribute holding the account's Unix uid.
+  uid_attribute: {{y .LDAP.UIDAttribute}}
 
 # Required: at least one cluster.
 clusters:

@@ -81,6 +81,7 @@ func (h *Hub) Validate() []Problem {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, h.LogLevel) {
 		ps.add("log_level", "%q is not debug, info, warn or error", h.LogLevel)
 	}
+	ps.addAll("limits", h.Limits.Validate())
 	return ps
 }
 
@@ -158,6 +159,7 @@ func (l *LDAP) Validate() []Problem {
 		{"username_attribute", l.UsernameAttribute},
 		{"group_attribute", l.GroupAttribute},
 		{"group_member_attribute", l.GroupMemberAttribute},
+		{"uid_attribute", l.UIDAttribute},
 	} {
 		if !reAttr.MatchString(a.v) {
 			ps.add(a.path, "%q is not an attribute name", a.v)
@@ -178,6 +180,12 @@ func (l *LDAP) Validate() []Problem {
 		}
 	}
 	positive(&ps, "timeout", l.Timeout)
+	if l.RefreshInterval < 0 {
+		ps.add("refresh_interval", "must be 0s (off) or longer")
+	}
+	if l.MinUID < 0 {
+		ps.add("min_uid", "must be 0 (no check) or a uid")
+	}
 	return ps
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ const (
 	DefaultUsernameAttribute    = "uid"
 	DefaultGroupAttribute       = "memberOf"
 	DefaultGroupMemberAttribute = "member"
+	DefaultUIDAttribute         = "uidNumber"
 	DefaultTimeout              = 10 * time.Second
 )
 
@@ -79,6 +81,17 @@ type Config struct {
 	AdminGroups []string
 	AdminUsers  []string
 
+	// MinUID refuses accounts whose UIDAttribute is below it (system
+	// accounts, which must never get a certificate or a job), and accounts
+	// without one. 0: no check (cmd's default is 1000).
+	MinUID int
+	// UIDAttribute holds the account's Unix uid. Default: uidNumber.
+	UIDAttribute string
+	// ServiceUsers are login names that may never log in: the cluster's
+	// SSH service accounts. The login name in BindDN's first RDN (cn= or
+	// the username attribute) is added by New.
+	ServiceUsers []string
+
 	// Timeout bounds dialing (with TLS) and each request. Default: 10s.
 	Timeout time.Duration
 
@@ -107,6 +120,9 @@ func (c Config) withDefaults() Config {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.UIDAttribute == "" {
+		c.UIDAttribute = DefaultUIDAttribute
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -120,6 +136,7 @@ type compiled struct {
 	allowedGroups []*ldap.DN
 	adminGroups   []*ldap.DN
 	adminUsers    []string
+	serviceUsers  []string // normalised login names refused at login and on refresh
 }
 
 // validate checks a Config that has its defaults filled in. Every problem
@@ -196,6 +213,7 @@ func (c *Config) validate() (*compiled, error) {
 		{"username_attribute", c.UsernameAttribute},
 		{"group_attribute", c.GroupAttribute},
 		{"group_member_attribute", c.GroupMemberAttribute},
+		{"uid_attribute", c.UIDAttribute},
 	} {
 		if !attrRE.MatchString(f.attr) {
 			bad("%s %q is not an attribute name", f.field, f.attr)
@@ -222,6 +240,20 @@ func (c *Config) validate() (*compiled, error) {
 		}
 		out.adminUsers = append(out.adminUsers, n)
 	}
+	if c.MinUID < 0 {
+		bad("min_uid %d is negative", c.MinUID)
+	}
+	for _, name := range c.ServiceUsers {
+		n, ok := NormalizeUsername(name)
+		if !ok {
+			bad("service user %q is not a valid user name", name)
+			continue
+		}
+		out.serviceUsers = append(out.serviceUsers, n)
+	}
+	if n := bindName(c.BindDN, c.UsernameAttribute); n != "" && !slices.Contains(out.serviceUsers, n) {
+		out.serviceUsers = append(out.serviceUsers, n)
+	}
 	if c.Timeout < 0 {
 		bad("timeout %v is negative", c.Timeout)
 	}
@@ -229,4 +261,24 @@ func (c *Config) validate() (*compiled, error) {
 		return nil, fmt.Errorf("ldap config: %w", err)
 	}
 	return out, nil
+}
+
+// bindName is the login name the service account's DN suggests: the value
+// of its first RDN when that is cn= or the username attribute and reads as
+// a user name (cn=hpcgate,ou=services,… → hpcgate), else "". A person
+// entry with that uid would be the service account logging in as a user.
+func bindName(bindDN, usernameAttr string) string {
+	dn, err := ldap.ParseDN(bindDN)
+	if err != nil || len(dn.RDNs) == 0 || len(dn.RDNs[0].Attributes) != 1 {
+		return ""
+	}
+	a := dn.RDNs[0].Attributes[0]
+	if !strings.EqualFold(a.Type, "cn") && !strings.EqualFold(a.Type, usernameAttr) {
+		return ""
+	}
+	n, ok := NormalizeUsername(a.Value)
+	if !ok {
+		return ""
+	}
+	return n
 }

@@ -2,6 +2,8 @@
 // (go-ldap/v3): it checks the password by binding as the user, found by a
 // search with a service account or built from a DN template, reads the
 // user's groups and decides whether they may use the hub and are admins.
+// Refresh makes the same decision again later, with the service account,
+// for users who are already logged in.
 //
 // It imports no other hpcgate package: cmd maps the site's configuration
 // onto Config and the web package maps the sentinel errors onto what the
@@ -16,6 +18,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
@@ -36,6 +39,13 @@ var (
 	// connections, TLS failures, a failed service-account bind. Show users
 	// this error's own message, not the wrapped one.
 	ErrUnavailable = errors.New("the directory is unreachable, try again later")
+	// ErrSystemAccount is returned, wrapped, for the hub's own service
+	// accounts and for accounts whose uid is below Config.MinUID: no
+	// session, and so no job and no SSH certificate, is ever made for them.
+	ErrSystemAccount = errors.New("system and service accounts may not use this hub")
+	// ErrNotFound is a Refresh verdict: the user filter no longer finds
+	// the user (removed, or excluded by the site's conditions in it).
+	ErrNotFound = errors.New("not found in the directory by user_filter")
 )
 
 // User is someone whose password the directory accepted.
@@ -46,6 +56,7 @@ type User struct {
 	Admin       bool
 	DisplayName string // displayName, else cn; may be empty
 	Email       string // mail; may be empty
+	UID         int    // Config.UIDAttribute; -1 when absent or not a number
 }
 
 // Authenticator checks logins against one directory. It is safe for
@@ -108,11 +119,16 @@ func (a *Authenticator) Authenticate(ctx context.Context, username, password str
 	// itself (servers would treat them as an anonymous bind).
 	name, ok := NormalizeUsername(username)
 	if !ok {
-		// The name is not logged: it may be a password typed in the wrong box.
-		return nil, a.refuse("", "not a valid user name")
+		return nil, a.refuseUnconfirmed(username, "not a valid user name")
 	}
 	if password == "" {
-		return nil, a.refuse(name, "empty password")
+		// A password typed in the name box, then Enter.
+		return nil, a.refuseUnconfirmed(name, "empty password")
+	}
+	// Before any traffic: the service account's password is never tried.
+	if err := a.serviceUser(name); err != nil {
+		a.log.Info("ldap: login refused", "user", name, "reason", err.Error())
+		return nil, err
 	}
 	var u *User
 	var err error
@@ -122,18 +138,35 @@ func (a *Authenticator) Authenticate(ctx context.Context, username, password str
 		u, err = a.searchAndBind(ctx, name, password)
 	}
 	if r := refusal(""); errors.As(err, &r) {
+		if r == noSuchUser || a.cfg.DNTemplate != "" {
+			// With a template, a failed bind cannot tell a wrong password
+			// from a name that is no entry.
+			return nil, a.refuseUnconfirmed(name, "no such user, or wrong password")
+		}
 		return nil, a.refuse(name, r)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return a.authorize(u)
+	return a.decide(u)
 }
 
+// refuse logs the refusal of a name the directory holds.
 func (a *Authenticator) refuse(name string, why refusal) error {
 	a.log.Info("ldap: login refused", "user", name, "reason", string(why))
 	return ErrInvalidCredentials
 }
+
+// refuseUnconfirmed logs the refusal of a name the directory has not
+// confirmed, by its length only: it may be a password typed in the wrong
+// box, and it may be megabytes long.
+func (a *Authenticator) refuseUnconfirmed(name, why string) error {
+	a.log.Info("ldap: login refused", "user_length", len(name), "reason", why)
+	return ErrInvalidCredentials
+}
+
+// noSuchUser is the refusal of a name no entry has.
+const noSuchUser refusal = "no such user"
 
 // searchAndBind finds the user's entry with the service account, then
 // binds as it on a fresh connection, so that pooled connections stay bound
@@ -164,7 +197,7 @@ func (a *Authenticator) searchAndBind(ctx context.Context, name, password string
 	}
 	switch len(entries) {
 	case 0:
-		return nil, refusal("no such user")
+		return nil, noSuchUser
 	case 1:
 	default:
 		return nil, fmt.Errorf("search for user %s: user_filter %s matches several entries under %s", name, filter, a.cfg.UserBaseDN)
@@ -260,7 +293,7 @@ func (a *Authenticator) searchRequest(base string, scope, sizeLimit int, filter 
 }
 
 func (a *Authenticator) userAttributes() []string {
-	return []string{a.cfg.UsernameAttribute, a.cfg.GroupAttribute, "displayName", "cn", "mail"}
+	return []string{a.cfg.UsernameAttribute, a.cfg.GroupAttribute, a.cfg.UIDAttribute, "displayName", "cn", "mail"}
 }
 
 // user builds the User from its entry; groups, when not nil, come from a
@@ -273,13 +306,45 @@ func (a *Authenticator) user(name string, e *ldap.Entry, groups []string) *User 
 	if display == "" {
 		display = e.GetEqualFoldAttributeValue("cn")
 	}
+	uid, err := strconv.Atoi(strings.TrimSpace(e.GetEqualFoldAttributeValue(a.cfg.UIDAttribute)))
+	if err != nil || uid < 0 {
+		uid = -1
+	}
 	return &User{
 		Name:        name,
 		DN:          e.DN,
 		Groups:      groups,
 		DisplayName: display,
 		Email:       e.GetEqualFoldAttributeValue("mail"),
+		UID:         uid,
 	}
+}
+
+// serviceUser refuses the hub's own service accounts by name.
+func (a *Authenticator) serviceUser(name string) error {
+	if slices.Contains(a.c.serviceUsers, name) {
+		return fmt.Errorf("%w: %s is a service account of the hub", ErrSystemAccount, name)
+	}
+	return nil
+}
+
+// decide is the one place that says whether a user the directory knows may
+// use the hub, and as what: at login and at every refresh. It refuses
+// service accounts and uids below MinUID, then applies the groups.
+func (a *Authenticator) decide(u *User) (*User, error) {
+	if err := a.serviceUser(u.Name); err != nil {
+		return nil, err
+	}
+	if min := a.cfg.MinUID; min > 0 {
+		switch {
+		case u.UID < 0:
+			return nil, fmt.Errorf("%w: the entry of %s has no numeric %s (the site requires uids of %d and above)",
+				ErrNotAllowed, u.Name, a.cfg.UIDAttribute, min)
+		case u.UID < min:
+			return nil, fmt.Errorf("%w: %s has uid %d, below the site's minimum %d", ErrSystemAccount, u.Name, u.UID, min)
+		}
+	}
+	return a.authorize(u)
 }
 
 // authorize sets Admin and applies AllowedGroups. Admins are allowed

@@ -133,3 +133,21 @@ func TestInAny(t *testing.T) {
 		t.Error("inAny(nil, nil) = true")
 	}
 }
+
+// TestBindName: the login name a service account's DN implies, refused
+// at login; nothing for DNs that name no account.
+func TestBindName(t *testing.T) {
+	for _, tc := range []struct{ dn, want string }{
+		{"cn=hpcgate,ou=services,dc=example,dc=org", "hpcgate"},
+		{"uid=svc-hub,ou=people,dc=example,dc=org", "svc-hub"},
+		{"CN=HubSearch,OU=Services,DC=example,DC=org", "hubsearch"},
+		{"cn=Directory Manager", ""},          // not a user name
+		{"ou=services,dc=example,dc=org", ""}, // not an account
+		{"cn=a+uid=b,dc=example,dc=org", ""},  // multi-valued RDN: ambiguous
+		{"", ""},
+	} {
+		if got := bindName(tc.dn, "uid"); got != tc.want {
+			t.Errorf("bindName(%q) = %q, want %q", tc.dn, got, tc.want)
+		}
+	}
+}

@@ -169,9 +169,13 @@ func (p *Proxy) ServeRoute(w http.ResponseWriter, r *http.Request, user, server 
 	p.touch(rt)
 	defer p.touch(rt)
 
-	// Responses may stream for hours; a WriteTimeout on the hub's server
-	// is meant for its pages. Not every ResponseWriter supports this.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
+	// Uploads, downloads and WebSockets may last for hours; the hub
+	// server's ReadTimeout (the request body) and WriteTimeout (the
+	// response, and a hijacked connection keeps it) are meant for its
+	// pages. Not every ResponseWriter supports this.
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 
 	// The request ends when the client goes or the route is removed.
 	ctx, cancel := context.WithCancel(r.Context())

@@ -35,6 +35,7 @@ func TestStore(t *testing.T) {
 		{"token expiry and last use", testTokenExpiry},
 		{"token ownership", testTokenOwnership},
 		{"session revocation", testSessionRevocation},
+		{"user access and its revocation", testUserAccess},
 		{"oauth code single use and expiry", testOAuthCodes},
 		{"start and reset servers", testStartServer},
 		{"state transitions", testStateTransitions},

@@ -306,7 +306,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	e := &env{t: t, store: st, hub: &fakeHub{cfg: cfg}, clock: clk, cfg: cfg, base: site.baseURL,
 		secret: []byte("0123456789abcdef0123456789abcdef-test-secret")}
 	o.Config, o.Store, o.Hub = cfg, st, e.hub
-	o.Auth = &fakeAuth{AuthenticateFn: directoryAuth}
+	if o.Auth == nil {
+		o.Auth = &fakeAuth{AuthenticateFn: directoryAuth}
+	}
 	o.Logger = quiet
 	o.CookieSecret = e.secret
 	o.Version = "1.2.3-test"

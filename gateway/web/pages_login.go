@@ -1,8 +1,10 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,6 +23,7 @@ const (
 	msgNotAllowed   = "Your account is not allowed to use this service; ask your centre's support"
 	msgUnavailable  = "The login service cannot reach the directory right now; please try again in a few minutes"
 	msgFormExpired  = "The login form had expired; please try again"
+	msgSystem       = "System and service accounts may not log in to this service; log in with your personal account"
 )
 
 // loginCookieLifetime bounds how long a login form stays usable.
@@ -78,9 +81,21 @@ func (s *Server) login(c *gin.Context) {
 	if next == "" {
 		next = s.safeNext(c.PostForm("next"))
 	}
-	username := strings.TrimSpace(c.PostForm("username"))
+	// The name is checked before anything else is done with it: a name
+	// that is not a login name is never logged, keyed on or sent to the
+	// directory (it may be a password typed in the wrong box, or
+	// megabytes long), and the form does not show it again.
+	raw := c.PostForm("username")
+	name, ok := loginName(raw)
+	if !ok {
+		s.log.InfoContext(ctx, "login refused: not a valid user name", "user_length", len(raw), "remote", c.ClientIP())
+		s.metrics.Refused("username")
+		s.metrics.Login("invalid")
+		s.renderLogin(c, http.StatusForbidden, loginData{Next: next, Error: msgInvalidLogin})
+		return
+	}
 	password := c.PostForm("password")
-	d := loginData{Username: username, Next: next}
+	d := loginData{Username: name, Next: next}
 
 	nonce, _ := c.Cookie(loginCookie)
 	if !s.sameOrigin(c.Request) || !s.keys.checkXSRF(xsrfLogin, nonce, c.PostForm("_xsrf")) {
@@ -90,13 +105,9 @@ func (s *Server) login(c *gin.Context) {
 		return
 	}
 
-	name, ok := ldapauth.NormalizeUsername(username)
-	if !ok {
-		name = strings.ToLower(username)
-	}
 	ip := c.ClientIP()
 	if ok, wait := s.limiter.allowed(name, ip); !ok {
-		s.log.WarnContext(ctx, "login rate limited", "user", name, "remote", ip)
+		s.log.WarnContext(ctx, "login rate limited", s.nameAttr(ctx, name), "remote", ip)
 		s.metrics.Login("rate_limited")
 		secs := int(wait.Round(time.Second) / time.Second)
 		if secs < 1 {
@@ -108,13 +119,20 @@ func (s *Server) login(c *gin.Context) {
 		return
 	}
 
-	u, err := s.auth.Authenticate(ctx, username, password)
+	u, err := s.auth.Authenticate(ctx, name, password)
 	switch {
 	case errors.Is(err, ldapauth.ErrInvalidCredentials):
 		s.limiter.failed(name, ip)
-		s.log.InfoContext(ctx, "login failed", "user", name, "remote", ip)
+		s.log.InfoContext(ctx, "login failed", s.nameAttr(ctx, name), "remote", ip)
 		s.metrics.Login("invalid")
 		d.Error = msgInvalidLogin
+		s.renderLogin(c, http.StatusForbidden, d)
+		return
+	case errors.Is(err, ldapauth.ErrSystemAccount):
+		// Before any session: no job, and so no SSH certificate, for it.
+		s.log.WarnContext(ctx, "login refused: system or service account", "user", name, "remote", ip, "err", err)
+		s.metrics.Login("not_allowed")
+		d.Error = msgSystem
 		s.renderLogin(c, http.StatusForbidden, d)
 		return
 	case errors.Is(err, ldapauth.ErrNotAllowed):
@@ -124,13 +142,13 @@ func (s *Server) login(c *gin.Context) {
 		s.renderLogin(c, http.StatusForbidden, d)
 		return
 	case errors.Is(err, ldapauth.ErrUnavailable):
-		s.log.ErrorContext(ctx, "login: directory unavailable", "user", name, "err", err)
+		s.log.ErrorContext(ctx, "login: directory unavailable", s.nameAttr(ctx, name), "err", err)
 		s.metrics.Login("unavailable")
 		d.Error = msgUnavailable
 		s.renderLogin(c, http.StatusServiceUnavailable, d)
 		return
 	case err != nil:
-		s.log.ErrorContext(ctx, "login failed", "user", name, "err", err)
+		s.log.ErrorContext(ctx, "login failed", s.nameAttr(ctx, name), "err", err)
 		s.metrics.Login("unavailable")
 		d.Error = msgUnavailable
 		s.renderLogin(c, http.StatusInternalServerError, d)
@@ -158,6 +176,31 @@ func (s *Server) login(c *gin.Context) {
 	c.Set(ctxUserName, u.Name)
 	s.log.InfoContext(ctx, "login", "user", u.Name, "admin", u.Admin, "remote", ip)
 	c.Redirect(http.StatusFound, s.afterLogin(next))
+}
+
+// maxUsernameInput bounds the login name as typed, before it is even
+// normalised: generous for surrounding white space around a 32-character
+// name, far below anything that costs memory or log space.
+const maxUsernameInput = 256
+
+// loginName is the typed name normalised (white space trimmed, ASCII
+// lower-cased, as ldapauth.NormalizeUsername does for the directory), and
+// whether it is a valid login name at all.
+func loginName(raw string) (string, bool) {
+	if len(raw) > maxUsernameInput {
+		return "", false
+	}
+	return ldapauth.NormalizeUsername(raw)
+}
+
+// nameAttr is how a login name that did not log in is logged: as itself
+// if the hub has seen it log in before, else by its length only, since it
+// may be a password typed in the name box.
+func (s *Server) nameAttr(ctx context.Context, name string) slog.Attr {
+	if _, err := s.store.GetUser(ctx, name); err == nil {
+		return slog.String("user", name)
+	}
+	return slog.Int("user_length", len(name))
 }
 
 // afterLogin is where a login goes: the checked next, else home.

@@ -95,6 +95,11 @@ func (s *Server) apiProgress(c *gin.Context) {
 		return
 	}
 
+	viewer := who(c).Name // the route's scope check let only a known caller in
+	if !s.takeStream(c, viewer) {
+		return
+	}
+	defer s.streams.give(viewer)
 	events, done := s.hub.Subscribe(user, "")
 	defer done()
 	s.startStream(c)
@@ -108,6 +113,7 @@ func (s *Server) apiProgress(c *gin.Context) {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			s.writeDeadline(c)
 			if _, err := c.Writer.WriteString(":keepalive\n\n"); err != nil {
 				return
 			}
@@ -124,7 +130,11 @@ func (s *Server) apiProgress(c *gin.Context) {
 	}
 }
 
+// startStream sends the stream's headers. A stream may last for hours,
+// past the server's WriteTimeout, so each write gets write_timeout of its
+// own instead: a client that stops reading is still let go.
 func (s *Server) startStream(c *gin.Context) {
+	s.writeDeadline(c)
 	h := c.Writer.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -141,9 +151,16 @@ func (s *Server) send(c *gin.Context, v any) bool {
 		s.log.Error("encode progress event", "err", err)
 		return false
 	}
+	s.writeDeadline(c)
 	if _, err := fmt.Fprintf(c.Writer, "data: %s\n\n", data); err != nil {
 		return false
 	}
 	c.Writer.Flush()
 	return true
+}
+
+// writeDeadline gives the stream's next write hub.limits.write_timeout,
+// on the wall clock (Options.Now may be a test's fixed clock).
+func (s *Server) writeDeadline(c *gin.Context) {
+	_ = http.NewResponseController(c.Writer).SetWriteDeadline(time.Now().Add(s.limits.WriteTimeout.D()))
 }

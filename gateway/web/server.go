@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -124,6 +125,11 @@ type Server struct {
 	siteName  string
 
 	engine *gin.Engine
+
+	// What a client may take of the hub (hub.limits).
+	limits     config.Limits
+	streams    *userSlots // progress streams per user
+	websockets *userSlots // proxied WebSockets per user
 }
 
 // New checks o and builds the router.
@@ -176,6 +182,9 @@ func New(o Options) (*Server, error) {
 		o.LoginWindow = time.Minute
 	}
 	s.limiter = newLoginLimiter(o.LoginLimit, o.LoginWindow, s.now)
+	s.limits = limitsOf(o.Config)
+	s.streams = newUserSlots(s.limits.StreamsPerUser)
+	s.websockets = newUserSlots(s.limits.WebSocketsPerUser)
 	if err := s.applyConfig(); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
@@ -224,7 +233,7 @@ func (s *Server) routes() *gin.Engine {
 	// from nobody, or a client could dodge the login rate limit.
 	_ = e.SetTrustedProxies(nil)
 	e.HandleMethodNotAllowed = true
-	e.Use(gin.CustomRecoveryWithWriter(nil, s.logRecovered), s.logRequests, s.commonHeaders)
+	e.Use(gin.CustomRecoveryWithWriter(nil, s.logRecovered), s.logRequests, s.commonHeaders, s.limitBody)
 
 	root := e.Group(strings.TrimSuffix(s.base, "/"))
 	root.GET("/", s.redirectTo("hub/"))
@@ -300,7 +309,7 @@ func (s *Server) routes() *gin.Engine {
 	hub.GET("/metrics", s.identify, s.serveMetrics)
 
 	root.Any("/user/:user", s.identifyUser, s.userProxy)
-	root.Any("/user/:user/*path", s.identifyUser, s.userProxy)
+	root.Any("/user/:user/*path", s.identifyUser, s.limitWebSockets, s.userProxy)
 
 	e.NoRoute(s.notFound)
 	e.NoMethod(s.methodNotAllowed)
@@ -356,7 +365,7 @@ func (s *Server) logRequests(c *gin.Context) {
 	}
 	attrs := []slog.Attr{
 		slog.String("method", c.Request.Method),
-		slog.String("path", c.Request.URL.Path),
+		slog.String("path", loggedPath(c.Request.URL.Path)),
 		slog.Int("status", status),
 		slog.Duration("duration", time.Since(start)),
 		slog.String("remote", c.ClientIP()),
@@ -393,10 +402,10 @@ func (s *Server) serveLogo(c *gin.Context) {
 
 // cspReport accepts the reports the single-user server's CSP header
 // sends to {hub_prefix}security/csp-report; like JupyterHub, it only logs.
+// The body was read whole by limitBody; at most 2K of it is logged.
 func (s *Server) cspReport(c *gin.Context) {
-	body := make([]byte, 2048)
-	n, _ := c.Request.Body.Read(body)
-	s.log.Warn("content security policy violation", "user", c.GetString(ctxUserName), "report", string(body[:n]))
+	body, _ := io.ReadAll(io.LimitReader(c.Request.Body, 2048))
+	s.log.Warn("content security policy violation", "user", c.GetString(ctxUserName), "report", string(body))
 	c.Status(http.StatusNoContent)
 }
 

@@ -1,2 +1,2 @@
 qdel
-88.pbsserver
+92.pbsserver

@@ -1,2 +1,2 @@
 qdel
-95.pbsserver
+99.pbsserver

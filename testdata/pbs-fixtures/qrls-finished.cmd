@@ -1,2 +1,2 @@
 qrls
-88.pbsserver
+92.pbsserver

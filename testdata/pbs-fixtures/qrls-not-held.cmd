@@ -1,2 +1,2 @@
 qrls
-93.pbsserver
+97.pbsserver

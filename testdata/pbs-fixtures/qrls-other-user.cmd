@@ -1,2 +1,2 @@
 qrls
-95.pbsserver
+99.pbsserver

@@ -2,4 +2,4 @@ qstat
 -f
 -F
 json
-88.pbsserver
+92.pbsserver

@@ -3,4 +3,4 @@ qstat
 -F
 json
 -x
-93.pbsserver
+97.pbsserver

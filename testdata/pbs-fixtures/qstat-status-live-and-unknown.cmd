@@ -3,6 +3,6 @@ qstat
 -F
 json
 -x
-95.pbsserver
+99.pbsserver
 99999.pbsserver
-93.pbsserver
+97.pbsserver

@@ -3,10 +3,6 @@ qstat
 -F
 json
 -x
-87.pbsserver
-88.pbsserver
-89.pbsserver
-90.pbsserver
 91.pbsserver
 92.pbsserver
 93.pbsserver
@@ -16,3 +12,7 @@ json
 97.pbsserver
 98.pbsserver
 99.pbsserver
+100.pbsserver
+101.pbsserver
+102.pbsserver
+103.pbsserver

@@ -3,4 +3,4 @@ qstat
 -F
 json
 -x
-100.pbsserver
+104.pbsserver

@@ -3,4 +3,4 @@ qstat
 -F
 json
 -x
-95
+99

@@ -3,4 +3,4 @@ qstat
 -F
 json
 -x
-87.pbsserver
+91.pbsserver

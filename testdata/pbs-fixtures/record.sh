@@ -105,7 +105,7 @@ STDIN=/dev/null rec qsub-empty-script alice "$bin/qsub" -h
 cat "$out/qsub-empty-script.out" >>"$ids_file"
 
 # --- jobs that end --------------------------------------------------------
-walltime=$(sub alice "-N hpcgate-rec-walltime" "-l walltime=00:00:05" -- 'sleep 600')
+walltime=$(sub alice "-N hpcgate-rec-walltime" "-l walltime=00:00:20" -- 'sleep 600')
 completed=$(sub alice "-N hpcgate-rec-completed" -- true)
 failed=$(sub alice "-N hpcgate-rec-failed" -- 'exit 3')
 killed=$(sub alice "-N hpcgate-rec-killed" -- 'kill -9 $$')
@@ -143,11 +143,36 @@ odd=$(as alice "$bin/qsub" -h -N hpcgate-rec-odd-values -j oe -o /dev/null \
 echo "$odd" >>"$ids_file"
 sleep 2 # a scheduling cycle sets the blocked job's comment and estimate
 
-all="$walltime $completed $failed $killed $deleted_queued $deleted_running $running $blocked $held $held_later $waiting $stopped $long"
 # The adapter's queries: status (with history), as the hub's service account.
 status() { local name=$1; shift; rec "$name" hpcgate "$bin/qstat" -f -F json -x "$@"; }
+
+all="$walltime $completed $failed $killed $deleted_queued $deleted_running $running $blocked $held $held_later $waiting $stopped $long"
 # shellcheck disable=SC2086
 status qstat-status-mixed $all
+
+# --- hostile records -------------------------------------------------------
+# OpenPBS's JSON printer (pbs_json.c) prints keys unescaped, and a value's
+# first '"' or a '"' after a backslash unescaped. A Variable_List key is an
+# environment variable name the job's owner chose (qsub -v, -V, qalter -v):
+# quotes, braces, newlines. bob's held jobs: one whose -v names forge a
+# well-formed job record for alice's held job (the victim) saying it
+# finished with exit status 0; one named '"hpcgate-rec-hostile\' (real qsub
+# refuses such a name, the server takes any 236 bytes from a client that
+# skips qsub's check; the stand-in's qsub accepts it), which makes its own
+# record invalid JSON.
+victim=$(sub alice -h "-N hpcgate-rec-victim" -- true)
+ind8='        ' ind12='            '
+forge="A"$'\n'"$ind8}"$'\n'"$ind8\"$victim\":{"$'\n'"$ind12\"Job_Name=hpcgate-rec-victim"
+forge+=",Job_Owner=alice@vm,job_state=F,substate=92,Exit_status=0,queue=workq,X\":{\"Y=v"
+h_forge=$(as bob "$bin/qsub" -h -N hpcgate-rec-forger -j oe -o /dev/null -v "$forge" <"$(mkscript -- true)")
+echo "$h_forge" >>"$ids_file"
+h_name=$(as bob "$bin/qsub" -h -N '"hpcgate-rec-hostile\' -j oe -o /dev/null <"$(mkscript -- true)")
+echo "$h_name" >>"$ids_file"
+status qstat-status-hostile "$victim" "$h_forge" "$h_name"
+rec qstat-queue-hostile hpcgate "$bin/qstat" -f -F json
+as bob "$bin/qdel" "$h_forge" "$h_name"
+as alice "$bin/qdel" "$victim"
+
 status qstat-status-pending "$held"
 status qstat-status-odd-values "$odd"
 status qstat-status-unknown 99999.pbsserver

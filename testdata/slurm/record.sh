@@ -21,13 +21,19 @@ out=$here
 export SLURM_CONF=$conf # for the root-only scontrol suspend/resume
 US=$'\x1f' RS=$'\x1e'
 
-# The adapter's squeue -O format: every field unpadded, followed by the unit
-# separator; the last by the record separator (names and reasons may hold
-# spaces, and a job name could even hold a newline).
-FIELDS=(JobID Name UserName State Reason Partition BatchHost exit_code SubmitTime StartTime EndTime TimeLimit NumCPUs)
+# The adapter's squeue -O format (batch/slurm/format.go): Slurm's own fields
+# first, unpadded, after each the unit separator; then the free text (Name,
+# Reason) with a nonce on every separator around it, so a job name cannot
+# end its record. The adapter draws a nonce per query; the recording uses
+# one per run, and the tests read it back from the .cmd files.
+FIELDS=(JobID UserName State Partition BatchHost exit_code SubmitTime StartTime EndTime TimeLimit NumCPUs)
+nonce=$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 fmt=
 for f in "${FIELDS[@]}"; do fmt+="$f:$US,"; done
-fmt=${fmt%"$US,"}$RS
+fmt="${fmt%,}$nonce,Name:$US$nonce,Reason:$RS$nonce"
+# The layout hpcgate used before: every field followed by US, the record
+# ended by RS, no nonce. Kept to show what the hostile names do to it.
+old_fmt="JobID:$US,Name:$US,UserName:$US,State:$US,Reason:$US,Partition:$US,BatchHost:$US,exit_code:$US,SubmitTime:$US,StartTime:$US,EndTime:$US,TimeLimit:$US,NumCPUs:$RS"
 start_fmt="%i$US%S$RS"
 
 # Ids of every job submitted, in a file: sub runs in command substitutions.
@@ -117,7 +123,7 @@ timeout_id=$(sub alice --time=1 --job-name=hpcgate-rec-timeout --wrap 'sleep 600
 completed=$(sub alice --job-name=hpcgate-rec-completed --wrap true)
 failed=$(sub alice --job-name=hpcgate-rec-failed --wrap 'exit 3')
 killed=$(sub alice --job-name=hpcgate-rec-killed --wrap 'kill -9 $$')
-deadline=$(sub alice --time=1 --begin=now+5 --deadline=now+40 --job-name=hpcgate-rec-deadline --wrap true)
+deadline=$(sub alice --time=1 --begin=now+30 --deadline=now+70 --job-name=hpcgate-rec-deadline --wrap true)
 cancelled_pending=$(sub alice --hold --job-name=hpcgate-rec-cancelled-pending --wrap true)
 cancelled_running=$(sub alice --job-name=hpcgate-rec-cancelled-running --wrap 'sleep 600')
 wait_state "$cancelled_running" RUNNING 20
@@ -147,6 +153,26 @@ sleep 3 # the scheduler's pass assigns Resources and Priority
 as alice scancel "$completing"
 wait_state "$completing" COMPLETING 5
 
+# --- hostile job names ---------------------------------------------------
+# Any cluster user can name a job anything up to 1024 bytes (sbatch -J,
+# scontrol update JobName=), and squeue prints it byte for byte. bob names
+# held jobs with control characters, quotes and 300+ bytes, and with fake
+# records claiming alice's held job (the victim) was CANCELLED: one in the
+# old layout, one in the new layout with a guessed nonce.
+victim=$(sub alice --hold --job-name=hpcgate-rec-victim --wrap true)
+A300=$(printf 'A%.0s' $(seq 1 300))
+t0=2024-01-01T00:00:00
+h_ctl=$(sub bob --hold --job-name="hpcgate-rec-hostile-ctl$RS$US"$'\n\t"\'<b>&'"$A300" --wrap true)
+forge_old="x$RS"$'\n'"$victim${US}hpcgate-rec-victim${US}alice${US}CANCELLED${US}None${US}debug${US}n/a${US}0${US}$t0${US}$t0${US}$t0${US}1:00:00${US}1$RS"$'\n'
+h_old=$(sub bob --hold --job-name="$forge_old" --wrap true)
+guess=0123456789abcdef
+forge_new="y$US$guess${RS}$guess"$'\n'"$victim${US}alice${US}CANCELLED${US}debug${US}n/a${US}0${US}$t0${US}$t0${US}$t0${US}1:00:00${US}1$US${guess}hpcgate-rec-victim$US${guess}None$RS$guess"$'\n'
+h_new=$(sub bob --hold --job-name="$forge_new" --wrap true)
+# The longest name Slurm takes, set after submission the other way.
+h_long=$(sub bob --hold --job-name=hpcgate-rec-hostile-long --wrap true)
+as bob scontrol update JobId="$h_long" JobName="$(printf 'L%.0s' $(seq 1 1000))$RS$US"$'\n'
+hostile="$victim,$h_ctl,$h_old,$h_new,$h_long"
+
 all=$(IFS=,; echo "$timeout_id,$completed,$failed,$killed,$deadline,$cancelled_pending,$cancelled_running,$running,$suspended,$held,$begin,$ptl,$long,$resources,$priority,$completing")
 # The adapter's queries run as the hub's service account (hpcgate), the
 # list as the user.
@@ -159,6 +185,10 @@ rec squeue-all-states hpcgate squeue --all --noheader --states=all --Format="$fm
 rec squeue-json hpcgate squeue --json
 rec squeue-list-user alice squeue --all --noheader --states=all --user=alice --Format="$fmt"
 status squeue-status-pending "$held"
+status squeue-status-hostile "$hostile"
+rec squeue-status-hostile-old hpcgate squeue --all --noheader --states=all --jobs="$hostile" --Format="$old_fmt"
+as bob scancel "$h_ctl" "$h_old" "$h_new" "$h_long"
+as alice scancel "$victim"
 status squeue-status-running "$running"
 status squeue-status-unknown 999999
 status squeue-status-unknown-many 999999,999998

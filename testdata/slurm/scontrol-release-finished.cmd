@@ -1,3 +1,3 @@
 scontrol
 release
-1130
+56288864

@@ -1,3 +1,3 @@
 scontrol
 release
-1136
+56288870

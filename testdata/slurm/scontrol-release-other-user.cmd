@@ -1,3 +1,3 @@
 scontrol
 release
-1138
+56288872

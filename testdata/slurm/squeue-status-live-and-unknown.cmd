@@ -2,5 +2,5 @@ squeue
 --all
 --noheader
 --states=all
---jobs=1138,999999,1136
---Format=JobID:,Name:,UserName:,State:,Reason:,Partition:,BatchHost:,exit_code:,SubmitTime:,StartTime:,EndTime:,TimeLimit:,NumCPUs:
+--jobs=56288872,999999,56288870
+--Format=JobID:,UserName:,State:,Partition:,BatchHost:,exit_code:,SubmitTime:,StartTime:,EndTime:,TimeLimit:,NumCPUs:a6dbb14f8924b9b3,Name:a6dbb14f8924b9b3,Reason:a6dbb14f8924b9b3

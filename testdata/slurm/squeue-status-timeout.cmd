@@ -2,5 +2,5 @@ squeue
 --all
 --noheader
 --states=all
---jobs=1129,1133
---Format=JobID:,Name:,UserName:,State:,Reason:,Partition:,BatchHost:,exit_code:,SubmitTime:,StartTime:,EndTime:,TimeLimit:,NumCPUs:
+--jobs=56288863,56288867
+--Format=JobID:,UserName:,State:,Partition:,BatchHost:,exit_code:,SubmitTime:,StartTime:,EndTime:,TimeLimit:,NumCPUs:a6dbb14f8924b9b3,Name:a6dbb14f8924b9b3,Reason:a6dbb14f8924b9b3

@@ -1,0 +1,4 @@
+qstat
+-f
+-F
+json
