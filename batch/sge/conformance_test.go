@@ -1,6 +1,9 @@
 package sge
 
 import (
+	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"hpcgate/batch"
@@ -30,7 +33,30 @@ func TestConformance(t *testing.T) {
 				BadPartitionWords: `job requests unknown queue "nosuch"`,
 				UnknownID:         "9999999",
 				HoldReason:        ReasonHeld,
+				SubmitHostile:     hostileSubmitter(pool, c.Get(t, "SGE_BIN")),
 			})
 		})
+	}
+}
+
+// hostileSubmitter submits, as bob, a held job named with the worst text
+// qsub takes (it refuses control characters, whitespace, "/", ":", "@",
+// "*" and "\\"): XML's special characters around a forged job number and
+// state, and shell syntax. qstat escapes them, so the fake record stays
+// text inside the name.
+func hostileSubmitter(pool batch.Executor, bin string) func(ctx context.Context, forge string) (string, func(), error) {
+	return func(ctx context.Context, forge string) (string, func(), error) {
+		name := `hpcgate-hostile'"&amp;%lt;<JB_job_number>` + forge + `<state>dr<JB_owner>alice$(id);` + "`id`"
+		out, err := pool.Run(ctx, batch.Command{User: "bob",
+			Argv:  []string{bin + "/qsub", "-terse", "-h", "-N", name, "-o", "/dev/null", "-j", "y"},
+			Stdin: []byte("#!/bin/sh\ntrue\n")})
+		if err != nil {
+			return "", nil, fmt.Errorf("qsub as bob: %w", err)
+		}
+		id := strings.TrimSpace(string(out))
+		cancel := func() {
+			pool.Run(context.Background(), batch.Command{User: "bob", Argv: []string{bin + "/qdel", id}})
+		}
+		return id, cancel, nil
 	}
 }

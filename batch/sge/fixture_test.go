@@ -43,7 +43,7 @@ func lastArg(t *testing.T, name string) string {
 // idsByName are the ids of the jobs in the recorded listing, by name.
 func idsByName(t *testing.T) map[string]string {
 	t.Helper()
-	jobs, err := parseList(loadFixture(t, "qstat-list-all").Stdout, time.UTC)
+	jobs, _, err := parseList(loadFixture(t, "qstat-list-all").Stdout, time.UTC)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,10 +43,10 @@ type jobList struct {
 }
 
 // parseList reads every <job_list> of qstat -xml output, in order; loc is
-// the login node's time zone, in which qstat prints its times.
-func parseList(out []byte, loc *time.Location) ([]batch.JobStatus, error) {
+// the login node's time zone, in which qstat prints its times. dropped
+// counts the records without a job number, which can be nobody's job.
+func parseList(out []byte, loc *time.Location) (jobs []batch.JobStatus, dropped int, err error) {
 	d := xml.NewDecoder(bytes.NewReader(out))
-	var jobs []batch.JobStatus
 	sawRoot := false
 	for {
 		tok, err := d.Token()
@@ -54,7 +54,7 @@ func parseList(out []byte, loc *time.Location) ([]batch.JobStatus, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("qstat printed invalid XML: %w", err)
+			return nil, 0, fmt.Errorf("qstat printed invalid XML: %w", err)
 		}
 		se, ok := tok.(xml.StartElement)
 		if !ok {
@@ -66,17 +66,19 @@ func parseList(out []byte, loc *time.Location) ([]batch.JobStatus, error) {
 		case "job_list":
 			var j jobList
 			if err := d.DecodeElement(&j, &se); err != nil {
-				return nil, fmt.Errorf("qstat printed invalid XML: %w", err)
+				return nil, 0, fmt.Errorf("qstat printed invalid XML: %w", err)
 			}
 			if js, ok := j.status(loc); ok {
 				jobs = append(jobs, js)
+			} else {
+				dropped++
 			}
 		}
 	}
 	if !sawRoot {
-		return nil, fmt.Errorf("qstat printed no <job_info>: %q", clean(string(out), 200))
+		return nil, 0, fmt.Errorf("qstat printed no <job_info>: %s", batch.Clip(string(out)))
 	}
-	return jobs, nil
+	return jobs, dropped, nil
 }
 
 // status turns one record into a JobStatus; ok is false for a record
@@ -128,12 +130,13 @@ const (
 // waiting until an administrator clears it (qmod -cj) or it is deleted;
 // a suspended job holds its slots but its app cannot answer, so it is
 // reported as waiting, as the other adapters do. Letters this table does
-// not know are kept in RawState and reported as StateUnknown, not guessed.
+// not know are kept in RawState and reported as StateUnrecognised, which
+// changes nothing: not guessed.
 func mapState(raw string) (batch.State, string) {
 	has := func(letters string) bool { return strings.ContainsAny(raw, letters) }
 	switch {
 	case raw == "":
-		return batch.StateUnknown, ""
+		return batch.StateUnrecognised, ""
 	case has("d"):
 		return batch.StateCompleting, ReasonDeleting
 	case has("E"):
@@ -151,7 +154,7 @@ func mapState(raw string) (batch.State, string) {
 	case has("qw"):
 		return batch.StatePending, ""
 	}
-	return batch.StateUnknown, ""
+	return batch.StateUnrecognised, ""
 }
 
 // detail is qstat -xml -j: one <element> per job it knows, or, when it

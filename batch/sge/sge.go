@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"regexp"
 	"strings"
@@ -50,6 +51,9 @@ type Options struct {
 	// Location is the login node's time zone: qstat and qacct print local
 	// times without one. Default: time.Local.
 	Location *time.Location
+	// Logger receives one line per query that dropped records it could
+	// not read. Default: slog.Default().
+	Logger *slog.Logger
 	SiteOptions
 }
 
@@ -116,7 +120,7 @@ var Kind = batch.Kind{
 }
 
 func fromSite(exec batch.Executor, site batch.Site) (batch.Scheduler, error) {
-	opts := Options{BinDir: site.BinDir, Templates: site.Templates, Location: site.Location}
+	opts := Options{BinDir: site.BinDir, Templates: site.Templates, Location: site.Location, Logger: site.Logger}
 	if so, ok := site.Options.(*SiteOptions); ok && so != nil {
 		opts.SiteOptions = *so
 	}
@@ -147,6 +151,9 @@ func New(exec batch.Executor, opts Options) (*Scheduler, error) {
 	}
 	if opts.Location == nil {
 		opts.Location = time.Local
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
 	opts.SiteOptions.defaults()
 	if errs := opts.SiteOptions.Validate(); len(errs) > 0 {

@@ -29,6 +29,24 @@ func listQuery(user string) []string {
 	return []string{"qstat", "-xml", "-r", "-u", user}
 }
 
+// list runs qstat's listing of user's jobs ("*" for everyone) as runAs
+// ("" for the hub's account) and parses it.
+func (s *Scheduler) list(ctx context.Context, runAs, user string) ([]batch.JobStatus, error) {
+	out, err := s.run(ctx, runAs, nil, listQuery(user)...)
+	if err != nil {
+		return nil, err
+	}
+	jobs, dropped, err := parseList(out, s.opts.Location)
+	if err != nil {
+		return nil, err
+	}
+	if dropped > 0 {
+		s.opts.Logger.Warn("qstat: dropped job records without a job number; the others are kept",
+			"scheduler", "sge", "dropped", dropped, "kept", len(jobs))
+	}
+	return jobs, nil
+}
+
 func detailQuery(ids []string) []string {
 	return []string{"qstat", "-xml", "-j", strings.Join(ids, ",")}
 }
@@ -45,11 +63,7 @@ func (s *Scheduler) Status(ctx context.Context, ids []string) (map[string]batch.
 	if err := checkIDs(ids); err != nil {
 		return nil, fmt.Errorf("job status: %w", err)
 	}
-	out, err := s.run(ctx, "", nil, listQuery("*")...)
-	if err != nil {
-		return nil, fmt.Errorf("status of %d jobs: %w", len(ids), err)
-	}
-	all, err := parseList(out, s.opts.Location)
+	all, err := s.list(ctx, "", "*")
 	if err != nil {
 		return nil, fmt.Errorf("status of %d jobs: %w", len(ids), err)
 	}
@@ -217,11 +231,7 @@ func (s *Scheduler) ListByName(ctx context.Context, user, prefix string) ([]batc
 	if !batch.ValidUser(user) {
 		return nil, fmt.Errorf("list jobs: %q is not a valid user name", user)
 	}
-	out, err := s.run(ctx, user, nil, listQuery(user)...)
-	if err != nil {
-		return nil, fmt.Errorf("list jobs of %s: %w", user, err)
-	}
-	all, err := parseList(out, s.opts.Location)
+	all, err := s.list(ctx, user, user)
 	if err != nil {
 		return nil, fmt.Errorf("list jobs of %s: %w", user, err)
 	}
@@ -238,11 +248,7 @@ func (s *Scheduler) ListByName(ctx context.Context, user, prefix string) ([]batc
 // qstat call, for the sysadmin's queue view: running jobs first, then
 // pending ones in the scheduler's order, as qstat lists them.
 func (s *Scheduler) Queue(ctx context.Context) ([]batch.JobStatus, error) {
-	out, err := s.run(ctx, "", nil, listQuery("*")...)
-	if err != nil {
-		return nil, fmt.Errorf("read the queue: %w", err)
-	}
-	jobs, err := parseList(out, s.opts.Location)
+	jobs, err := s.list(ctx, "", "*")
 	if err != nil {
 		return nil, fmt.Errorf("read the queue: %w", err)
 	}

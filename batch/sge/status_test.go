@@ -51,7 +51,7 @@ func checkJob(t *testing.T, js batch.JobStatus, w wantJob) {
 
 func TestParseList(t *testing.T) {
 	f := loadFixture(t, "qstat-list-all")
-	jobs, err := parseList(f.Stdout, time.UTC)
+	jobs, _, err := parseList(f.Stdout, time.UTC)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,21 +79,28 @@ func TestParseList(t *testing.T) {
 // XML that is not well-formed fails the whole listing, never parts of it.
 func TestParseListDamaged(t *testing.T) {
 	out := loadFixture(t, "qstat-list-all").Stdout
-	good, err := parseList(out, time.UTC)
+	good, _, err := parseList(out, time.UTC)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Run("bad fields", func(t *testing.T) {
 		bad := bytes.ReplaceAll(out, []byte("<slots>1</slots>"), []byte("<slots>one</slots>"))
 		bad = bytes.Replace(bad, []byte("<JB_submission_time>"), []byte("<JB_submission_time>noon "), 1)
-		jobs, err := parseList(bad, time.UTC)
-		if err != nil || len(jobs) != len(good) {
+		jobs, dropped, err := parseList(bad, time.UTC)
+		if err != nil || len(jobs) != len(good) || dropped != 0 {
 			t.Fatalf("parseList = %d jobs, %v; want %d", len(jobs), err, len(good))
 		}
 		for i, js := range jobs {
 			if js.State != good[i].State || js.ID != good[i].ID || js.Name != good[i].Name {
 				t.Errorf("job %d: %+v, want state, id and name of %+v", i, js, good[i])
 			}
+		}
+	})
+	t.Run("a record without a job number is dropped, alone", func(t *testing.T) {
+		bad := bytes.Replace(out, []byte("<JB_job_number>"), []byte("<JB_job_number>x"), 1)
+		jobs, dropped, err := parseList(bad, time.UTC)
+		if err != nil || dropped != 1 || len(jobs) != len(good)-1 {
+			t.Errorf("parseList = %d jobs, %d dropped, %v; want %d and 1", len(jobs), dropped, err, len(good)-1)
 		}
 	})
 	for name, bad := range map[string][]byte{
@@ -103,7 +110,7 @@ func TestParseListDamaged(t *testing.T) {
 		"empty":          nil,
 		"control in tag": bytes.Replace(out, []byte("<state>"), []byte("<st\x01ate>"), 1),
 	} {
-		if jobs, err := parseList(bad, time.UTC); err == nil {
+		if jobs, _, err := parseList(bad, time.UTC); err == nil {
 			t.Errorf("%s: parseList = %d jobs, want an error", name, len(jobs))
 		}
 	}
@@ -122,7 +129,8 @@ func TestMapState(t *testing.T) {
 		{"Eqw", batch.StatePending}, {"Ehqw", batch.StatePending}, {"EhRqw", batch.StatePending},
 		{"dr", batch.StateCompleting}, {"dt", batch.StateCompleting}, {"dRr", batch.StateCompleting},
 		{"ds", batch.StateCompleting}, {"dS", batch.StateCompleting}, {"dT", batch.StateCompleting},
-		{"", batch.StateUnknown}, {"zz", batch.StateUnknown}, {"X", batch.StateUnknown},
+		// Letters nobody documents: listed, so never taken for gone.
+		{"", batch.StateUnrecognised}, {"zz", batch.StateUnrecognised}, {"X", batch.StateUnrecognised},
 	}
 	for _, tt := range tests {
 		if got, _ := mapState(tt.raw); got != tt.state {
