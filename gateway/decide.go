@@ -10,9 +10,9 @@ import (
 
 // job is what the poller knows of one tracked server when it decides.
 type job struct {
-	State     string    // the server's state in the store
-	Submitted time.Time // when the job was submitted
-	Started   time.Time // when the hub saw it running (zero before)
+	State     ServerState // the server's state in the store
+	Submitted time.Time   // when the job was submitted
+	Started   time.Time   // when the hub saw it running (zero before)
 	Walltime  time.Duration
 }
 
@@ -24,7 +24,7 @@ type policy struct {
 
 // verdict is what one observation of a job means for its server.
 type verdict struct {
-	To      string // new server state; "" keeps the state
+	To      ServerState // new server state; "" keeps the state
 	Reason  string
 	Cancel  bool // the hub must cancel the job (a timeout)
 	Failed  bool

@@ -16,7 +16,7 @@ func TestDecide(t *testing.T) {
 		j          job
 		st         batch.JobStatus
 		p          policy
-		to         string
+		to         ServerState
 		cancel     bool
 		endedBy    string
 		reasonPart string

@@ -4,19 +4,6 @@ import (
 	"time"
 )
 
-// Server states, persisted in the store. The happy path is
-// submitting → queued → starting → ready → stopping → stopped; failed
-// carries a reason a person can act on.
-const (
-	StateSubmitting = "submitting" // the hub is running sbatch/qsub
-	StateQueued     = "queued"     // the job waits in the queue
-	StateStarting   = "starting"   // the job runs; the app is not answering yet
-	StateReady      = "ready"      // a request through the tunnel succeeded
-	StateStopping   = "stopping"   // cancel sent; waiting for the job to leave
-	StateStopped    = "stopped"    // ended normally, by the user, the culler or walltime
-	StateFailed     = "failed"     // could not be submitted, or ended in error
-)
-
 // SpawnRequest asks for a user's server.
 type SpawnRequest struct {
 	User    string // owner
@@ -34,7 +21,7 @@ type SpawnRequest struct {
 type ServerInfo struct {
 	User, Name       string
 	Cluster, Profile string
-	State            string
+	State            ServerState
 	JobID, JobName   string
 	Node             string
 	Reason           string // the scheduler's reason while queued; the failure otherwise
@@ -51,25 +38,10 @@ type ServerInfo struct {
 }
 
 // Active reports whether the server holds or waits for a job.
-func (s *ServerInfo) Active() bool {
-	switch s.State {
-	case StateSubmitting, StateQueued, StateStarting, StateReady, StateStopping:
-		return true
-	}
-	return false
-}
+func (s *ServerInfo) Active() bool { return s.State.Active() }
 
-// Pending is JupyterHub's server model "pending" field: "spawn" while
-// starting, "stop" while stopping, "" otherwise.
-func (s *ServerInfo) Pending() string {
-	switch s.State {
-	case StateSubmitting, StateQueued, StateStarting:
-		return "spawn"
-	case StateStopping:
-		return "stop"
-	}
-	return ""
-}
+// Pending is JupyterHub's server model "pending" field (ServerState.Pending).
+func (s *ServerInfo) Pending() string { return s.State.Pending() }
 
 // WalltimeLeft is the time until the scheduler ends the running job.
 func (s *ServerInfo) WalltimeLeft(now time.Time) time.Duration {

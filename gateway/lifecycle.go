@@ -15,8 +15,6 @@ import (
 
 	"hpcgate/batch"
 	"hpcgate/gateway/config"
-	"hpcgate/gateway/proxy"
-	"hpcgate/gateway/store"
 )
 
 // Cluster is one configured cluster with its adapters, wired by cmd.
@@ -33,9 +31,15 @@ type Cluster struct {
 // Options configure a Hub.
 type Options struct {
 	Config   *config.Config
-	Store    *store.Store
 	Clusters map[string]*Cluster
-	Proxy    *proxy.Proxy
+	// The stores (cmd passes one *store.Store for all) and the proxy's
+	// route table.
+	Servers  ServerStore
+	Users    UserStore
+	Tokens   TokenStore
+	Sessions SessionStore
+	Events   EventStore
+	Routes   Router
 	Logger   *slog.Logger
 	Metrics  *Metrics // may be nil
 	// Directory is where RefreshRights looks users up again; nil: never.
@@ -49,10 +53,14 @@ type Options struct {
 // proxy, and tells the pages what happens.
 type Hub struct {
 	cfg      *config.Config
-	store    *store.Store
+	servers  ServerStore
+	users    UserStore
+	tokens   TokenStore
+	sessions SessionStore
+	events   EventStore
+	routes   Router
 	clusters map[string]*Cluster
 	order    []string // cluster names in config order
-	proxy    *proxy.Proxy
 	log      *slog.Logger
 	metrics  *Metrics
 	now      func() time.Time
@@ -83,7 +91,8 @@ func New(o Options) *Hub {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
-		cfg: o.Config, store: o.Store, clusters: o.Clusters, proxy: o.Proxy,
+		cfg: o.Config, servers: o.Servers, users: o.Users, tokens: o.Tokens, sessions: o.Sessions, events: o.Events,
+		routes: o.Routes, clusters: o.Clusters,
 		log: o.Logger, metrics: o.Metrics, now: o.Now, broker: newBroker(), dir: o.Directory,
 		ctx: ctx, cancel: cancel, pollers: map[string]*poller{},
 		starting: map[int64]context.CancelFunc{}, misses: map[int64]int{}, inflight: map[int64]bool{}, warned: map[int64]string{},
@@ -166,26 +175,26 @@ func (h *Hub) Spawn(ctx context.Context, req SpawnRequest) (*ServerInfo, error) 
 		}
 		return nil, err
 	}
-	if cur, err := h.store.GetServer(ctx, req.User, req.Server); err == nil && cur.State.Active() {
+	if cur, err := h.servers.GetServer(ctx, req.User, req.Server); err == nil && cur.State.Active() {
 		return nil, Errorf(ECONFLICT, "%s's server is already %s", req.User, cur.State)
-	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	if _, err := h.store.EnsureUser(ctx, req.User); err != nil {
+	if _, err := h.users.EnsureUser(ctx, req.User); err != nil {
 		return nil, err
 	}
-	srv, err := h.store.StartServer(ctx, store.Spawn{
+	srv, err := h.servers.StartServer(ctx, NewServer{
 		User: req.User, Name: req.Server, Cluster: c.Config.Name, Profile: prof.Name,
 		Options: optionsOf(res), Walltime: res.Walltime, JobName: jobName(req.User, req.Server),
 	})
-	if errors.Is(err, store.ErrConflict) {
+	if errors.Is(err, ErrConflict) {
 		return nil, Errorf(ECONFLICT, "%s's server is already starting", req.User)
 	} else if err != nil {
 		return nil, err
 	}
 	token, err := h.serverToken(ctx, srv)
 	if err != nil {
-		h.store.SetState(ctx, srv.ID, []store.State{store.StateSubmitting}, store.StateFailed, "The hub could not create the server's API token.")
+		h.servers.SetState(ctx, srv.ID, []ServerState{StateSubmitting}, StateFailed, "The hub could not create the server's API token.")
 		return nil, err
 	}
 	spec := batch.JobSpec{
@@ -247,7 +256,7 @@ func (h *Hub) profileFor(c *config.Cluster, name string, groups []string) (*conf
 }
 
 // submit runs sbatch/qsub and records the job id before anything else.
-func (h *Hub) submit(c *Cluster, srv *store.Server, spec batch.JobSpec) {
+func (h *Hub) submit(c *Cluster, srv *Server, spec batch.JobSpec) {
 	ctx, cancel := context.WithTimeout(h.ctx, 2*time.Minute)
 	defer cancel()
 	log := h.log.With("user", srv.User, "cluster", srv.Cluster, "job_name", srv.JobName)
@@ -262,17 +271,17 @@ func (h *Hub) submit(c *Cluster, srv *store.Server, spec batch.JobSpec) {
 		return
 	}
 	// The id first, in one quick write: from here on the job can be found.
-	if err := h.store.SetJobID(context.WithoutCancel(ctx), srv.ID, id); err != nil {
+	if err := h.servers.SetJobID(context.WithoutCancel(ctx), srv.ID, id); err != nil {
 		log.Error("record job id failed; the job will be adopted by name", "job", id, "err", err)
 		return
 	}
 	srv.JobID = id
 	log.Info("job submitted", "job", id)
 	h.event(ctx, srv, "submitted", fmt.Sprintf("Job %s submitted to %s.", id, partitionOf(srv)))
-	moved, err := h.store.SetState(ctx, srv.ID, []store.State{store.StateSubmitting}, store.StateQueued, "")
+	moved, err := h.servers.SetState(ctx, srv.ID, []ServerState{StateSubmitting}, StateQueued, "")
 	if err == nil && !moved {
 		// Stopped while sbatch ran: cancel what was just submitted.
-		if cur, err := h.store.GetServerByID(ctx, srv.ID); err == nil && cur.State == StateStopping {
+		if cur, err := h.servers.GetServerByID(ctx, srv.ID); err == nil && cur.State == StateStopping {
 			h.cancelJob(ctx, c, cur)
 		}
 	}
@@ -283,8 +292,8 @@ func (h *Hub) submit(c *Cluster, srv *store.Server, spec batch.JobSpec) {
 // Stop cancels the user's job and removes the route. The server shows
 // as stopping until the scheduler confirms the job is gone.
 func (h *Hub) Stop(ctx context.Context, user, server, by string) error {
-	srv, err := h.store.GetServer(ctx, user, server)
-	if errors.Is(err, store.ErrNotFound) {
+	srv, err := h.servers.GetServer(ctx, user, server)
+	if errors.Is(err, ErrNotFound) {
 		return Errorf(ENOTFOUND, "%s has no server", user)
 	} else if err != nil {
 		return err
@@ -295,11 +304,11 @@ func (h *Hub) Stop(ctx context.Context, user, server, by string) error {
 	if srv.State == StateStopping {
 		return nil
 	}
-	if _, err := h.store.SetState(ctx, srv.ID, store.ActiveStates, store.StateStopping, ""); err != nil {
+	if _, err := h.servers.SetState(ctx, srv.ID, ActiveStates, StateStopping, ""); err != nil {
 		return err
 	}
 	h.stopChecks(srv.ID)
-	h.proxy.Routes().Delete(srv.User, srv.Name)
+	h.routes.DeleteRoute(srv.User, srv.Name)
 	h.event(ctx, srv, "stop", "Stop requested by "+orDefault(by, user)+".")
 	c, err := h.cluster(srv.Cluster)
 	if err != nil {
@@ -318,7 +327,7 @@ func (h *Hub) Stop(ctx context.Context, user, server, by string) error {
 	return nil
 }
 
-func (h *Hub) cancelJob(ctx context.Context, c *Cluster, srv *store.Server) error {
+func (h *Hub) cancelJob(ctx context.Context, c *Cluster, srv *Server) error {
 	start := h.now()
 	err := c.Scheduler.Cancel(ctx, srv.User, srv.JobID)
 	h.metrics.command(c.Config.Name, "cancel", h.now().Sub(start), err)
@@ -330,8 +339,8 @@ func (h *Hub) cancelJob(ctx context.Context, c *Cluster, srv *store.Server) erro
 
 // finish moves a server to a final state, revokes its token, removes its
 // route and tells the watchers.
-func (h *Hub) finish(ctx context.Context, srv *store.Server, to, reason, endedBy string) {
-	moved, err := h.store.SetState(ctx, srv.ID, store.ActiveStates, store.State(to), reason)
+func (h *Hub) finish(ctx context.Context, srv *Server, to ServerState, reason, endedBy string) {
+	moved, err := h.servers.SetState(ctx, srv.ID, ActiveStates, to, reason)
 	if err != nil {
 		h.log.Error("record end of server failed", "user", srv.User, "err", err)
 		return
@@ -340,9 +349,9 @@ func (h *Hub) finish(ctx context.Context, srv *store.Server, to, reason, endedBy
 		return
 	}
 	h.stopChecks(srv.ID)
-	h.proxy.Routes().Delete(srv.User, srv.Name)
+	h.routes.DeleteRoute(srv.User, srv.Name)
 	if srv.TokenID != 0 {
-		h.store.DeleteToken(ctx, srv.User, srv.TokenID)
+		h.tokens.DeleteToken(ctx, srv.User, srv.TokenID)
 	}
 	h.mu.Lock()
 	delete(h.misses, srv.ID)
@@ -358,7 +367,7 @@ func (h *Hub) finish(ctx context.Context, srv *store.Server, to, reason, endedBy
 
 // refresh reloads a server and publishes its progress.
 func (h *Hub) refresh(ctx context.Context, id int64) {
-	srv, err := h.store.GetServerByID(context.WithoutCancel(ctx), id)
+	srv, err := h.servers.GetServerByID(context.WithoutCancel(ctx), id)
 	if err != nil {
 		h.log.Error("reload server failed", "server_id", id, "err", err)
 		return
@@ -366,12 +375,12 @@ func (h *Hub) refresh(ctx context.Context, id int64) {
 	h.publish(srv)
 }
 
-func (h *Hub) event(ctx context.Context, srv *store.Server, kind, msg string) {
+func (h *Hub) event(ctx context.Context, srv *Server, kind, msg string) {
 	h.eventData(ctx, srv, kind, msg, nil)
 }
 
-func (h *Hub) eventData(ctx context.Context, srv *store.Server, kind, msg string, data map[string]any) {
-	_, err := h.store.AddEvent(context.WithoutCancel(ctx), store.Event{
+func (h *Hub) eventData(ctx context.Context, srv *Server, kind, msg string, data map[string]any) {
+	_, err := h.events.AddEvent(context.WithoutCancel(ctx), Event{
 		Time: h.now(), User: srv.User, Server: srv.Name, Cluster: srv.Cluster, JobID: srv.JobID, Kind: kind, Message: msg, Data: data,
 	})
 	if err != nil {
@@ -425,16 +434,16 @@ func readyClient(dial func(ctx context.Context, network, addr string) (net.Conn,
 
 // serverToken makes the server's own API token (JUPYTERHUB_API_TOKEN and
 // the OAuth client secret). It dies with the server row or the next spawn.
-func (h *Hub) serverToken(ctx context.Context, srv *store.Server) (string, error) {
-	plain, tok, err := h.store.NewToken(ctx, store.TokenSpec{
-		User: srv.User, Kind: store.KindServer, Note: "server " + srv.Cluster + "/" + srv.Profile,
-		Scopes:   store.ServerScopes(srv.User, srv.Name),
+func (h *Hub) serverToken(ctx context.Context, srv *Server) (string, error) {
+	plain, tok, err := h.tokens.NewToken(ctx, TokenSpec{
+		User: srv.User, Kind: TokenServer, Note: "server " + srv.Cluster + "/" + srv.Profile,
+		Scopes:   ServerScopes(srv.User, srv.Name),
 		ServerID: srv.ID,
 	})
 	if err != nil {
 		return "", fmt.Errorf("create server token: %w", err)
 	}
-	if err := h.store.SetTokenID(ctx, srv.ID, tok.ID); err != nil {
+	if err := h.servers.SetTokenID(ctx, srv.ID, tok.ID); err != nil {
 		return "", err
 	}
 	srv.TokenID = tok.ID

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"hpcgate/batch"
-	"hpcgate/gateway/store"
 )
 
 // poller follows every job of one cluster with ONE status command per
@@ -76,23 +75,23 @@ func (p *poller) poll(ctx context.Context) {
 	defer p.mu.Unlock()
 	h, c := p.h, p.c
 	p.last = h.now()
-	servers, err := h.store.ListServers(ctx, store.ServerFilter{Cluster: c.Config.Name, States: store.ActiveStates})
+	servers, err := h.servers.ListServers(ctx, ServerFilter{Cluster: c.Config.Name, States: ActiveStates})
 	if err != nil {
 		h.log.Error("poll: list servers", "cluster", c.Config.Name, "err", err)
 		return
 	}
 	p.fast = false
 	var ids []string
-	byJob := map[string]*store.Server{}
+	byJob := map[string]*Server{}
 	for _, s := range servers {
-		if s.State == store.StateSubmitting || s.State == store.StateStarting || s.State == store.StateStopping ||
-			(s.State == store.StateQueued && h.now().Sub(s.Submitted) < 2*time.Minute) {
+		if s.State == StateSubmitting || s.State == StateStarting || s.State == StateStopping ||
+			(s.State == StateQueued && h.now().Sub(s.Submitted) < 2*time.Minute) {
 			p.fast = true
 		}
 		if s.JobID != "" {
 			ids = append(ids, s.JobID)
 			byJob[s.JobID] = s
-		} else if s.State == store.StateSubmitting && !h.submitting(s.ID) && h.now().Sub(s.Created) > time.Minute {
+		} else if s.State == StateSubmitting && !h.submitting(s.ID) && h.now().Sub(s.Created) > time.Minute {
 			h.adopt(ctx, c, s) // its submission died with an earlier hub process
 		}
 	}
@@ -128,7 +127,7 @@ func (p *poller) poll(ctx context.Context) {
 // confirmGone handles jobs the queue no longer lists. Missing once is not
 // proof: a job is declared ended when the scheduler's history says so, or
 // when it is missing from two polls in a row.
-func (p *poller) confirmGone(ctx context.Context, missing []string, byJob map[string]*store.Server) {
+func (p *poller) confirmGone(ctx context.Context, missing []string, byJob map[string]*Server) {
 	h, c := p.h, p.c
 	var hist map[string]batch.JobStatus
 	if hs, ok := c.Scheduler.(batch.History); ok {
@@ -149,7 +148,7 @@ func (p *poller) confirmGone(ctx context.Context, missing []string, byJob map[st
 			h.observe(ctx, c, srv, st)
 			continue
 		}
-		if srv.State == store.StateStopping || h.miss(srv.ID) >= 2 {
+		if srv.State == StateStopping || h.miss(srv.ID) >= 2 {
 			h.observe(ctx, c, srv, batch.JobStatus{ID: id, State: batch.StateUnknown})
 		}
 	}
@@ -157,7 +156,7 @@ func (p *poller) confirmGone(ctx context.Context, missing []string, byJob map[st
 
 // estimate asks for start estimates of pending jobs, at most once per slow
 // interval: it is a second command, so it stays off the fast path.
-func (p *poller) estimate(ctx context.Context, servers []*store.Server, status map[string]batch.JobStatus) {
+func (p *poller) estimate(ctx context.Context, servers []*Server, status map[string]batch.JobStatus) {
 	h, c := p.h, p.c
 	est, ok := c.Scheduler.(batch.StartEstimator)
 	if !ok || h.now().Sub(p.lastEst) < time.Duration(c.Config.PollInterval) {
@@ -182,7 +181,7 @@ func (p *poller) estimate(ctx context.Context, servers []*store.Server, status m
 	}
 	for _, s := range servers {
 		if t, ok := times[s.JobID]; ok && !t.Equal(s.EstimatedStart) {
-			if err := h.store.SetSchedStatus(ctx, s.ID, store.SchedStatus{State: s.SchedState, EstimatedStart: t}); err == nil {
+			if err := h.servers.SetSchedStatus(ctx, s.ID, SchedStatus{State: s.SchedState, EstimatedStart: t}); err == nil {
 				h.refresh(ctx, s.ID)
 			}
 		}
@@ -218,13 +217,13 @@ func (h *Hub) clearMiss(id int64) {
 
 // observe applies one scheduler report to one server, if the report is
 // about that server's job at all (belongs).
-func (h *Hub) observe(ctx context.Context, c *Cluster, srv *store.Server, st batch.JobStatus) {
+func (h *Hub) observe(ctx context.Context, c *Cluster, srv *Server, st batch.JobStatus) {
 	if ok, why := belongs(tracked{JobID: srv.JobID, User: srv.User, JobName: srv.JobName}, st); !ok {
 		h.log.Warn("poll: a scheduler record for this server's job does not match it; nothing changed",
 			"cluster", c.Config.Name, "user", srv.User, "job", srv.JobID, "mismatch", why)
 		return
 	}
-	j := job{State: string(srv.State), Submitted: srv.Submitted, Started: srv.Started, Walltime: srv.Walltime}
+	j := job{State: srv.State, Submitted: srv.Submitted, Started: srv.Started, Walltime: srv.Walltime}
 	v := decide(j, st, h.now(), policy{
 		QueueTimeout: time.Duration(c.Config.QueueTimeout),
 		StartTimeout: time.Duration(c.Config.StartTimeout),
@@ -235,12 +234,12 @@ func (h *Hub) observe(ctx context.Context, c *Cluster, srv *store.Server, st bat
 	}
 	changed := srv.SchedState != st.RawState || (st.Node != "" && srv.Node != st.Node) || !est.Equal(srv.EstimatedStart)
 	if changed || (st.State.Terminal() && st.ExitCode != 0) {
-		ss := store.SchedStatus{State: st.RawState, Node: st.Node, EstimatedStart: est}
+		ss := SchedStatus{State: st.RawState, Node: st.Node, EstimatedStart: est}
 		if st.State.Terminal() {
 			code := st.ExitCode
 			ss.ExitCode = &code
 		}
-		if err := h.store.SetSchedStatus(ctx, srv.ID, ss); err != nil {
+		if err := h.servers.SetSchedStatus(ctx, srv.ID, ss); err != nil {
 			h.log.Error("record job status failed", "user", srv.User, "job", srv.JobID, "err", err)
 		}
 	}
@@ -248,17 +247,17 @@ func (h *Hub) observe(ctx context.Context, c *Cluster, srv *store.Server, st bat
 	// is, and the scheduler's word is shown where its reason is.
 	if st.State == batch.StateUnrecognised {
 		if msg := unrecognisedReason(st); srv.Reason != msg {
-			if ok, _ := h.store.SetState(ctx, srv.ID, []store.State{srv.State}, srv.State, msg); ok {
+			if ok, _ := h.servers.SetState(ctx, srv.ID, []ServerState{srv.State}, srv.State, msg); ok {
 				h.event(ctx, srv, "unrecognised-state", msg)
 				changed = true
 			}
 		}
-	} else if strings.HasPrefix(srv.Reason, unrecognisedPrefix) && srv.State != store.StateQueued {
-		h.store.SetState(ctx, srv.ID, []store.State{srv.State}, srv.State, "")
+	} else if strings.HasPrefix(srv.Reason, unrecognisedPrefix) && srv.State != StateQueued {
+		h.servers.SetState(ctx, srv.ID, []ServerState{srv.State}, srv.State, "")
 		changed = true
 	}
-	if st.State == batch.StatePending && srv.State == store.StateQueued && srv.Reason != st.Reason {
-		h.store.SetState(ctx, srv.ID, []store.State{store.StateQueued}, store.StateQueued, st.Reason)
+	if st.State == batch.StatePending && srv.State == StateQueued && srv.Reason != st.Reason {
+		h.servers.SetState(ctx, srv.ID, []ServerState{StateQueued}, StateQueued, st.Reason)
 		changed = true
 	}
 	switch {
@@ -271,17 +270,17 @@ func (h *Hub) observe(ctx context.Context, c *Cluster, srv *store.Server, st bat
 		h.metrics.spawn(c.Config.Name, v.EndedBy)
 		return
 	case v.To == StateStopped || v.To == StateFailed:
-		if v.Failed && srv.State != store.StateReady {
+		if v.Failed && srv.State != StateReady {
 			v.Reason += h.logTailSuffix(ctx, c, srv)
 			h.metrics.spawn(c.Config.Name, "job_failed")
 		}
 		h.finish(ctx, srv, v.To, v.Reason, v.EndedBy)
 		return
-	case v.To == StateQueued && srv.State == store.StateSubmitting:
-		h.store.SetState(ctx, srv.ID, []store.State{store.StateSubmitting}, store.StateQueued, st.Reason)
+	case v.To == StateQueued && srv.State == StateSubmitting:
+		h.servers.SetState(ctx, srv.ID, []ServerState{StateSubmitting}, StateQueued, st.Reason)
 		changed = true
 	case v.To == StateStarting:
-		if ok, err := h.store.SetState(ctx, srv.ID, []store.State{store.StateSubmitting, store.StateQueued}, store.StateStarting, ""); err == nil && ok {
+		if ok, err := h.servers.SetState(ctx, srv.ID, []ServerState{StateSubmitting, StateQueued}, StateStarting, ""); err == nil && ok {
 			waited := h.now().Sub(srv.Submitted)
 			h.eventData(ctx, srv, "running", "Job "+srv.JobID+" is running on "+orDefault(st.Node, "a node")+"; starting the app.",
 				map[string]any{"queued_seconds": waited.Seconds(), "node": st.Node, "partition": srv.Options["partition"]})
@@ -291,16 +290,16 @@ func (h *Hub) observe(ctx context.Context, c *Cluster, srv *store.Server, st bat
 	}
 	// A stop whose cancel did not take (the scheduler refused or was
 	// down): send it again, at most every 15 s.
-	if srv.State == store.StateStopping && st.State.Active() && st.State != batch.StateCompleting &&
+	if srv.State == StateStopping && st.State.Active() && st.State != batch.StateCompleting &&
 		h.now().Sub(srv.Updated) > 15*time.Second {
 		if h.cancelJob(ctx, c, srv) == nil {
-			h.store.SetState(ctx, srv.ID, []store.State{store.StateStopping}, store.StateStopping, "")
+			h.servers.SetState(ctx, srv.ID, []ServerState{StateStopping}, StateStopping, "")
 		}
 	}
-	if st.State == batch.StateRunning && srv.State == store.StateReady {
+	if st.State == batch.StateRunning && srv.State == StateReady {
 		h.warnWalltime(ctx, srv)
 	}
-	if st.State == batch.StateRunning && (srv.State == store.StateStarting || v.To == StateStarting) {
+	if st.State == batch.StateRunning && (srv.State == StateStarting || v.To == StateStarting) {
 		h.checkReady(c, srv.ID)
 	}
 	if changed {
@@ -314,7 +313,7 @@ const WalltimeWarning = 10 * time.Minute
 
 // warnWalltime tells the user, once per spawn, that the walltime is about
 // to end: an event, and a progress message the home page shows as a banner.
-func (h *Hub) warnWalltime(ctx context.Context, srv *store.Server) {
+func (h *Hub) warnWalltime(ctx context.Context, srv *Server) {
 	info := h.info(srv)
 	left := info.WalltimeLeft(h.now())
 	if srv.Walltime == 0 || left > WalltimeWarning {

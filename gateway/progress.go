@@ -11,21 +11,22 @@ import (
 // others say what a queue wait needs: why it waits, when it may start, how
 // long it has waited.
 type Progress struct {
-	Time           time.Time  `json:"time"`
-	State          string     `json:"state"`
-	Progress       int        `json:"progress"`
-	Message        string     `json:"message"`
-	Reason         string     `json:"reason,omitempty"`
-	JobID          string     `json:"job_id,omitempty"`
-	Node           string     `json:"node,omitempty"`
-	EstimatedStart *time.Time `json:"estimated_start,omitempty"`
-	QueuedSeconds  int64      `json:"queued_seconds,omitempty"`
-	WalltimeLeft   int64      `json:"walltime_left_seconds,omitempty"`
-	Ready          bool       `json:"ready,omitempty"`
-	Failed         bool       `json:"failed,omitempty"`
-	Stopped        bool       `json:"stopped,omitempty"`
-	URL            string     `json:"url,omitempty"`
-	LogTail        string     `json:"log_tail,omitempty"`
+	Time           time.Time   `json:"time"`
+	State          ServerState `json:"state"`
+	Label          string      `json:"label"` // State.Label(): pending.js shows it as the page does
+	Progress       int         `json:"progress"`
+	Message        string      `json:"message"`
+	Reason         string      `json:"reason,omitempty"`
+	JobID          string      `json:"job_id,omitempty"`
+	Node           string      `json:"node,omitempty"`
+	EstimatedStart *time.Time  `json:"estimated_start,omitempty"`
+	QueuedSeconds  int64       `json:"queued_seconds,omitempty"`
+	WalltimeLeft   int64       `json:"walltime_left_seconds,omitempty"`
+	Ready          bool        `json:"ready,omitempty"`
+	Failed         bool        `json:"failed,omitempty"`
+	Stopped        bool        `json:"stopped,omitempty"`
+	URL            string      `json:"url,omitempty"`
+	LogTail        string      `json:"log_tail,omitempty"`
 	// Warning is set on a ready server's event when its walltime is about
 	// to end (see WalltimeWarning).
 	Warning string `json:"warning,omitempty"`

@@ -11,7 +11,6 @@ import (
 
 	"hpcgate/batch"
 	"hpcgate/gateway/config"
-	"hpcgate/gateway/store"
 )
 
 // Start re-adopts every job the database knows before the hub serves:
@@ -21,7 +20,7 @@ import (
 // name, and one poll per cluster brings every state up to date. Then the
 // pollers start.
 func (h *Hub) Start(ctx context.Context) error {
-	servers, err := h.store.ListServers(ctx, store.ServerFilter{States: store.ActiveStates})
+	servers, err := h.servers.ListServers(ctx, ServerFilter{States: ActiveStates})
 	if err != nil {
 		return fmt.Errorf("load servers: %w", err)
 	}
@@ -32,7 +31,7 @@ func (h *Hub) Start(ctx context.Context) error {
 			continue
 		}
 		switch {
-		case srv.State == store.StateReady && srv.Port != 0:
+		case srv.State == StateReady && srv.Port != 0:
 			// Recorded before addresses were checked against the node?
 			if _, err := jobTarget(srv.Node, srv.Host, srv.Port); err != nil {
 				h.log.Warn("refused a recorded address", "user", srv.User, "job", srv.JobID, "err", err)
@@ -41,7 +40,7 @@ func (h *Hub) Start(ctx context.Context) error {
 				continue
 			}
 			h.route(c, srv)
-		case srv.State == store.StateSubmitting && srv.JobID == "":
+		case srv.State == StateSubmitting && srv.JobID == "":
 			h.adopt(ctx, c, srv)
 		}
 		h.publish(srv)
@@ -65,7 +64,7 @@ func (h *Hub) Start(ctx context.Context) error {
 
 // adopt finds the job of a spawn the hub lost track of (it died between
 // sbatch and recording the id) by the job's unique name.
-func (h *Hub) adopt(ctx context.Context, c *Cluster, srv *store.Server) {
+func (h *Hub) adopt(ctx context.Context, c *Cluster, srv *Server) {
 	if l, ok := c.Scheduler.(batch.Lister); ok {
 		jobs, err := l.ListByName(ctx, srv.User, srv.JobName)
 		if err != nil {
@@ -74,9 +73,9 @@ func (h *Hub) adopt(ctx context.Context, c *Cluster, srv *store.Server) {
 		}
 		for _, j := range jobs {
 			if j.Name == srv.JobName {
-				if err := h.store.SetJobID(ctx, srv.ID, j.ID); err == nil {
+				if err := h.servers.SetJobID(ctx, srv.ID, j.ID); err == nil {
 					srv.JobID = j.ID
-					h.store.SetState(ctx, srv.ID, []store.State{store.StateSubmitting}, store.StateQueued, "")
+					h.servers.SetState(ctx, srv.ID, []ServerState{StateSubmitting}, StateQueued, "")
 					h.event(ctx, srv, "adopted", "Job "+j.ID+" found by name after a hub restart.")
 				}
 				return
@@ -90,8 +89,8 @@ func (h *Hub) adopt(ctx context.Context, c *Cluster, srv *store.Server) {
 
 // Server returns a user's server as pages show it.
 func (h *Hub) Server(ctx context.Context, user, server string) (*ServerInfo, error) {
-	srv, err := h.store.GetServer(ctx, user, server)
-	if errors.Is(err, store.ErrNotFound) {
+	srv, err := h.servers.GetServer(ctx, user, server)
+	if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(ENOTFOUND, "%s has no server", user)
 	} else if err != nil {
 		return nil, err
@@ -101,7 +100,7 @@ func (h *Hub) Server(ctx context.Context, user, server string) (*ServerInfo, err
 
 // Servers returns every server the hub knows, for admins.
 func (h *Hub) Servers(ctx context.Context) ([]*ServerInfo, error) {
-	list, err := h.store.ListServers(ctx, store.ServerFilter{})
+	list, err := h.servers.ListServers(ctx, ServerFilter{})
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +116,7 @@ func (h *Hub) Servers(ctx context.Context) ([]*ServerInfo, error) {
 func (h *Hub) Subscribe(user, server string) (<-chan Progress, func()) {
 	key := serverKey(user, server)
 	if _, ok := h.broker.lastOf(key); !ok {
-		if srv, err := h.store.GetServer(h.ctx, user, server); err == nil {
+		if srv, err := h.servers.GetServer(h.ctx, user, server); err == nil {
 			h.publish(srv)
 		}
 	}
@@ -130,9 +129,9 @@ func (h *Hub) RecordActivity(ctx context.Context, user, server string, t time.Ti
 	if t.After(h.now().Add(time.Minute)) {
 		t = h.now()
 	}
-	if _, err := h.store.SetActivity(ctx, user, server, t); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return h.store.TouchUserActivity(ctx, user, t)
+	if _, err := h.servers.SetActivity(ctx, user, server, t); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return h.users.TouchUserActivity(ctx, user, t)
 		}
 		return err
 	}
@@ -141,24 +140,23 @@ func (h *Hub) RecordActivity(ctx context.Context, user, server string, t time.Ti
 
 // ServeProxy proxies an already authorized request to the user's server.
 func (h *Hub) ServeProxy(w http.ResponseWriter, r *http.Request, user, server string) {
-	h.proxy.ServeRoute(w, r, user, server)
+	h.routes.ServeRoute(w, r, user, server)
 }
 
 // publish tells the watchers of srv its current progress.
-func (h *Hub) publish(srv *store.Server) {
+func (h *Hub) publish(srv *Server) {
 	h.broker.publish(serverKey(srv.User, srv.Name), h.progressOf(srv))
 }
 
 // progressOf describes srv for the pending page and the event stream.
-func (h *Hub) progressOf(srv *store.Server) Progress {
+func (h *Hub) progressOf(srv *Server) Progress {
 	now := h.now()
-	p := Progress{Time: now, State: string(srv.State), JobID: srv.JobID, Node: srv.Node}
+	p := Progress{Time: now, State: srv.State, Label: srv.State.Label(), Progress: srv.State.Progress(), JobID: srv.JobID, Node: srv.Node}
 	info := h.info(srv)
-	switch string(srv.State) {
+	switch srv.State {
 	case StateSubmitting:
-		p.Progress, p.Message = 10, "Submitting the job to "+srv.Cluster+"…"
+		p.Message = "Submitting the job to " + srv.Cluster + "…"
 	case StateQueued:
-		p.Progress = 30
 		p.Reason = srv.Reason
 		if !srv.Submitted.IsZero() {
 			p.QueuedSeconds = int64(now.Sub(srv.Submitted) / time.Second)
@@ -169,7 +167,6 @@ func (h *Hub) progressOf(srv *store.Server) Progress {
 			p.EstimatedStart = &t
 		}
 	case StateStarting:
-		p.Progress = 70
 		p.QueuedSeconds = int64(srv.Started.Sub(srv.Submitted) / time.Second)
 		if srv.Port == 0 {
 			p.Message = fmt.Sprintf("Job %s is running on %s; starting the app…", srv.JobID, orDefault(srv.Node, "its node"))
@@ -177,16 +174,16 @@ func (h *Hub) progressOf(srv *store.Server) Progress {
 			p.Message = fmt.Sprintf("The app listens on %s:%d; waiting for it to answer…", srv.Host, srv.Port)
 		}
 	case StateReady:
-		p.Progress, p.Ready, p.URL = 100, true, info.URL
+		p.Ready, p.URL = true, info.URL
 		p.Message = "Server ready at " + info.URL
 		p.WalltimeLeft = int64(info.WalltimeLeft(now) / time.Second)
 	case StateStopping:
-		p.Progress, p.Message = 90, "Stopping: cancelling job "+srv.JobID+"…"
+		p.Message = "Stopping: cancelling job " + srv.JobID + "…"
 	case StateStopped:
-		p.Progress, p.Stopped, p.Reason = 100, true, srv.Reason
+		p.Stopped, p.Reason = true, srv.Reason
 		p.Message = "Server stopped. " + srv.Reason
 	case StateFailed:
-		p.Progress, p.Failed, p.Reason = 100, true, srv.Reason
+		p.Failed, p.Reason = true, srv.Reason
 		p.Message = "Spawn failed: " + firstLine(srv.Reason)
 		if i := strings.Index(srv.Reason, "\n\n"); i >= 0 {
 			p.LogTail = strings.TrimSpace(srv.Reason[i:])
@@ -203,10 +200,10 @@ func firstLine(s string) string {
 }
 
 // info converts a stored server to what pages and APIs show.
-func (h *Hub) info(s *store.Server) *ServerInfo {
+func (h *Hub) info(s *Server) *ServerInfo {
 	prefix := userPrefix(h.cfg.Hub.BaseURL, s.User, s.Name)
 	return &ServerInfo{
-		User: s.User, Name: s.Name, Cluster: s.Cluster, Profile: s.Profile, State: string(s.State),
+		User: s.User, Name: s.Name, Cluster: s.Cluster, Profile: s.Profile, State: s.State,
 		JobID: s.JobID, JobName: s.JobName, Node: s.Node, Reason: s.Reason, Options: s.Options,
 		Walltime: s.Walltime, Submitted: s.Submitted,
 		Started: s.Started, Ready: s.Ready, Stopped: s.Stopped, LastActivity: s.LastActivity,
@@ -252,7 +249,7 @@ func describe(r config.Resources) string {
 	return strings.Join(parts, ", ")
 }
 
-func partitionOf(s *store.Server) string {
+func partitionOf(s *Server) string {
 	if p := s.Options["partition"]; p != "" {
 		return "partition " + p
 	}

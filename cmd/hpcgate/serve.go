@@ -26,6 +26,10 @@ import (
 	"hpcgate/templates"
 )
 
+// The adapters serve the domain's interfaces (the store's guards are in
+// package store; proxy imports nothing of hpcgate, so its guard is here).
+var _ gateway.Router = (*proxy.Proxy)(nil)
+
 func runServe(ctx context.Context, m *Main, args []string) error {
 	fs := m.flags("serve")
 	site := siteFlag(fs)
@@ -102,7 +106,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		},
 	})
 	defer px.Close()
-	hub = gateway.New(gateway.Options{Config: cfg, Store: db, Clusters: clusters, Proxy: px, Logger: log, Metrics: metrics,
+	hub = gateway.New(gateway.Options{Config: cfg, Clusters: clusters,
+		Servers: db, Users: db, Tokens: db, Sessions: db, Events: db, Routes: px, Logger: log, Metrics: metrics,
 		Directory: rightsDirectory(cfg, auth, log)})
 	defer hub.Close()
 	registerAdapterMetrics(metrics, clusters, px)
@@ -112,7 +117,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := hub.Start(ctx); err != nil {
 		return err
 	}
-	sched, err := gateway.StartCron(hub, cfg, db, log)
+	sched, err := hub.StartCron()
 	if err != nil {
 		return err
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"hpcgate/gateway/store"
+	"hpcgate/gateway"
 )
 
 // tokenModel is JupyterHub's token model (apihandlers/base.py
@@ -100,7 +100,7 @@ func (s *Server) createToken(c *gin.Context, user, note string, expiresIn time.D
 	if expiresIn == 0 {
 		expiresIn = s.cfg.TokenLifetime.D()
 	}
-	spec := store.TokenSpec{User: user, Kind: TokenUser, Note: note}
+	spec := gateway.TokenSpec{User: user, Kind: TokenUser, Note: note}
 	if expiresIn > 0 {
 		spec.Expires = s.now().Add(expiresIn)
 	}

@@ -84,7 +84,7 @@ func (s *Server) serverModel(info *gateway.ServerInfo) *serverModel {
 		Cluster:         info.Cluster,
 		Profile:         info.Profile,
 		JobID:           info.JobID,
-		State:           info.State,
+		State:           string(info.State),
 		Node:            info.Node,
 		Reason:          info.Reason,
 		Submitted:       timePtr(info.Submitted),

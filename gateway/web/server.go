@@ -29,7 +29,6 @@ import (
 
 	"hpcgate/gateway"
 	"hpcgate/gateway/config"
-	"hpcgate/gateway/ldapauth"
 )
 
 // JupyterHubVersion is the JupyterHub API version this hub speaks, sent as
@@ -67,7 +66,7 @@ type Hub interface {
 
 // Authenticator checks a login against the directory (ldapauth).
 type Authenticator interface {
-	Authenticate(ctx context.Context, username, password string) (*ldapauth.User, error)
+	Authenticate(ctx context.Context, username, password string) (*gateway.DirectoryUser, error)
 }
 
 // Options configure New.

@@ -8,31 +8,14 @@ import (
 	"hpcgate/gateway"
 )
 
-// stateLabels are the words a server's state is shown with.
-var stateLabels = map[string]string{
-	gateway.StateSubmitting: "Submitting",
-	gateway.StateQueued:     "Queued",
-	gateway.StateStarting:   "Starting",
-	gateway.StateReady:      "Running",
-	gateway.StateStopping:   "Stopping",
-	gateway.StateStopped:    "Stopped",
-	gateway.StateFailed:     "Failed",
-}
-
-func stateLabel(state string) string {
-	if l, ok := stateLabels[state]; ok {
-		return l
-	}
-	return state
-}
-
 // serverView is a server as the home and spawn-pending pages show it.
 type serverView struct {
 	ID                  string // for element ids
 	Title               string
 	Owner, Name         string
 	Own                 bool
-	State, StateLabel   string
+	State               gateway.ServerState
+	StateLabel          string
 	ClusterTitle        string
 	ProfileTitle        string
 	JobID, Node         string
@@ -67,7 +50,7 @@ func (s *Server) serverView(info *gateway.ServerInfo, viewer string, xsrf string
 		Name:         info.Name,
 		Own:          info.User == viewer,
 		State:        info.State,
-		StateLabel:   stateLabel(info.State),
+		StateLabel:   info.State.Label(),
 		ClusterTitle: s.clusterTitle(info.Cluster),
 		ProfileTitle: s.profileTitle(info.Cluster, info.Profile),
 		JobID:        info.JobID,
@@ -118,17 +101,8 @@ func (s *Server) serverView(info *gateway.ServerInfo, viewer string, xsrf string
 		v.WalltimeLeft = formatDuration(left)
 		v.WalltimeLeftSeconds = int64(left / time.Second)
 	}
-	v.Percent = statePercent[info.State]
+	v.Percent = info.State.Progress()
 	return v
-}
-
-// statePercent is the progress bar's fill per state (JupyterHub's events
-// carry a percentage; a queue wait has no honest one, so these are steps).
-var statePercent = map[string]int{
-	gateway.StateSubmitting: 10,
-	gateway.StateQueued:     30,
-	gateway.StateStarting:   70,
-	gateway.StateReady:      100,
 }
 
 // Step tells the spawn-pending template how far along a step is: done,
