@@ -194,7 +194,7 @@ func (h *Hub) Spawn(ctx context.Context, req SpawnRequest) (*ServerInfo, error) 
 	}
 	token, err := h.serverToken(ctx, srv)
 	if err != nil {
-		h.servers.SetState(ctx, srv.ID, []ServerState{StateSubmitting}, StateFailed, "The hub could not create the server's API token.")
+		h.transition(ctx, srv, StateFailed, "The hub could not create the server's API token.", StateSubmitting)
 		return nil, err
 	}
 	spec := batch.JobSpec{
@@ -278,7 +278,7 @@ func (h *Hub) submit(c *Cluster, srv *Server, spec batch.JobSpec) {
 	srv.JobID = id
 	log.Info("job submitted", "job", id)
 	h.event(ctx, srv, "submitted", fmt.Sprintf("Job %s submitted to %s.", id, partitionOf(srv)))
-	moved, err := h.servers.SetState(ctx, srv.ID, []ServerState{StateSubmitting}, StateQueued, "")
+	moved, err := h.transition(ctx, srv, StateQueued, "", StateSubmitting)
 	if err == nil && !moved {
 		// Stopped while sbatch ran: cancel what was just submitted.
 		if cur, err := h.servers.GetServerByID(ctx, srv.ID); err == nil && cur.State == StateStopping {
@@ -304,7 +304,7 @@ func (h *Hub) Stop(ctx context.Context, user, server, by string) error {
 	if srv.State == StateStopping {
 		return nil
 	}
-	if _, err := h.servers.SetState(ctx, srv.ID, ActiveStates, StateStopping, ""); err != nil {
+	if _, err := h.transition(ctx, srv, StateStopping, ""); err != nil {
 		return err
 	}
 	h.stopChecks(srv.ID)
@@ -340,7 +340,7 @@ func (h *Hub) cancelJob(ctx context.Context, c *Cluster, srv *Server) error {
 // finish moves a server to a final state, revokes its token, removes its
 // route and tells the watchers.
 func (h *Hub) finish(ctx context.Context, srv *Server, to ServerState, reason, endedBy string) {
-	moved, err := h.servers.SetState(ctx, srv.ID, ActiveStates, to, reason)
+	moved, err := h.transition(ctx, srv, to, reason)
 	if err != nil {
 		h.log.Error("record end of server failed", "user", srv.User, "err", err)
 		return

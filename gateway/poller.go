@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -116,7 +115,7 @@ func (p *poller) poll(ctx context.Context) {
 			continue
 		}
 		h.clearMiss(srv.ID)
-		h.observe(ctx, c, srv, st)
+		h.report(ctx, c, srv, st)
 	}
 	if len(missing) > 0 {
 		p.confirmGone(ctx, missing, byJob)
@@ -145,11 +144,11 @@ func (p *poller) confirmGone(ctx context.Context, missing []string, byJob map[st
 		// History answering at all (a final state, or unknown: "certainly
 		// ended, outcome not recorded") is the second signal.
 		if st, ok := hist[id]; ok && (st.State.Terminal() || st.State == batch.StateUnknown) {
-			h.observe(ctx, c, srv, st)
+			h.report(ctx, c, srv, st)
 			continue
 		}
 		if srv.State == StateStopping || h.miss(srv.ID) >= 2 {
-			h.observe(ctx, c, srv, batch.JobStatus{ID: id, State: batch.StateUnknown})
+			h.report(ctx, c, srv, batch.JobStatus{ID: id, State: batch.StateUnknown})
 		}
 	}
 }
@@ -213,98 +212,6 @@ func (h *Hub) clearMiss(id int64) {
 	h.mu.Lock()
 	delete(h.misses, id)
 	h.mu.Unlock()
-}
-
-// observe applies one scheduler report to one server, if the report is
-// about that server's job at all (belongs).
-func (h *Hub) observe(ctx context.Context, c *Cluster, srv *Server, st batch.JobStatus) {
-	if ok, why := belongs(tracked{JobID: srv.JobID, User: srv.User, JobName: srv.JobName}, st); !ok {
-		h.log.Warn("poll: a scheduler record for this server's job does not match it; nothing changed",
-			"cluster", c.Config.Name, "user", srv.User, "job", srv.JobID, "mismatch", why)
-		return
-	}
-	j := job{State: srv.State, Submitted: srv.Submitted, Started: srv.Started, Walltime: srv.Walltime}
-	v := decide(j, st, h.now(), policy{
-		QueueTimeout: time.Duration(c.Config.QueueTimeout),
-		StartTimeout: time.Duration(c.Config.StartTimeout),
-	})
-	est := st.EstimatedStart
-	if est.IsZero() && st.State == batch.StatePending {
-		est = srv.EstimatedStart // from the last estimate query
-	}
-	changed := srv.SchedState != st.RawState || (st.Node != "" && srv.Node != st.Node) || !est.Equal(srv.EstimatedStart)
-	if changed || (st.State.Terminal() && st.ExitCode != 0) {
-		ss := SchedStatus{State: st.RawState, Node: st.Node, EstimatedStart: est}
-		if st.State.Terminal() {
-			code := st.ExitCode
-			ss.ExitCode = &code
-		}
-		if err := h.servers.SetSchedStatus(ctx, srv.ID, ss); err != nil {
-			h.log.Error("record job status failed", "user", srv.User, "job", srv.JobID, "err", err)
-		}
-	}
-	// Listed in a state the adapter does not map: the server is left as it
-	// is, and the scheduler's word is shown where its reason is.
-	if st.State == batch.StateUnrecognised {
-		if msg := unrecognisedReason(st); srv.Reason != msg {
-			if ok, _ := h.servers.SetState(ctx, srv.ID, []ServerState{srv.State}, srv.State, msg); ok {
-				h.event(ctx, srv, "unrecognised-state", msg)
-				changed = true
-			}
-		}
-	} else if strings.HasPrefix(srv.Reason, unrecognisedPrefix) && srv.State != StateQueued {
-		h.servers.SetState(ctx, srv.ID, []ServerState{srv.State}, srv.State, "")
-		changed = true
-	}
-	if st.State == batch.StatePending && srv.State == StateQueued && srv.Reason != st.Reason {
-		h.servers.SetState(ctx, srv.ID, []ServerState{StateQueued}, StateQueued, st.Reason)
-		changed = true
-	}
-	switch {
-	case v.Cancel:
-		h.cancelJob(ctx, c, srv)
-		if v.EndedBy == "start-timeout" {
-			v.Reason += h.logTailSuffix(ctx, c, srv)
-		}
-		h.finish(ctx, srv, v.To, v.Reason, v.EndedBy)
-		h.metrics.spawn(c.Config.Name, v.EndedBy)
-		return
-	case v.To == StateStopped || v.To == StateFailed:
-		if v.Failed && srv.State != StateReady {
-			v.Reason += h.logTailSuffix(ctx, c, srv)
-			h.metrics.spawn(c.Config.Name, "job_failed")
-		}
-		h.finish(ctx, srv, v.To, v.Reason, v.EndedBy)
-		return
-	case v.To == StateQueued && srv.State == StateSubmitting:
-		h.servers.SetState(ctx, srv.ID, []ServerState{StateSubmitting}, StateQueued, st.Reason)
-		changed = true
-	case v.To == StateStarting:
-		if ok, err := h.servers.SetState(ctx, srv.ID, []ServerState{StateSubmitting, StateQueued}, StateStarting, ""); err == nil && ok {
-			waited := h.now().Sub(srv.Submitted)
-			h.eventData(ctx, srv, "running", "Job "+srv.JobID+" is running on "+orDefault(st.Node, "a node")+"; starting the app.",
-				map[string]any{"queued_seconds": waited.Seconds(), "node": st.Node, "partition": srv.Options["partition"]})
-			h.metrics.queued(c.Config.Name, waited)
-			changed = true
-		}
-	}
-	// A stop whose cancel did not take (the scheduler refused or was
-	// down): send it again, at most every 15 s.
-	if srv.State == StateStopping && st.State.Active() && st.State != batch.StateCompleting &&
-		h.now().Sub(srv.Updated) > 15*time.Second {
-		if h.cancelJob(ctx, c, srv) == nil {
-			h.servers.SetState(ctx, srv.ID, []ServerState{StateStopping}, StateStopping, "")
-		}
-	}
-	if st.State == batch.StateRunning && srv.State == StateReady {
-		h.warnWalltime(ctx, srv)
-	}
-	if st.State == batch.StateRunning && (srv.State == StateStarting || v.To == StateStarting) {
-		h.checkReady(c, srv.ID)
-	}
-	if changed {
-		h.refresh(ctx, srv.ID)
-	}
 }
 
 // WalltimeWarning is how long before the end of its walltime a user is

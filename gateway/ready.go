@@ -125,7 +125,7 @@ func (h *Hub) probe(ctx context.Context, client *http.Client, srv *Server) error
 
 func (h *Hub) markReady(ctx context.Context, c *Cluster, srv *Server) {
 	h.route(c, srv)
-	ok, err := h.servers.SetState(ctx, srv.ID, []ServerState{StateStarting}, StateReady, "")
+	ok, err := h.transition(ctx, srv, StateReady, "", StateStarting)
 	if err != nil || !ok {
 		return
 	}

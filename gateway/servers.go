@@ -75,7 +75,7 @@ func (h *Hub) adopt(ctx context.Context, c *Cluster, srv *Server) {
 			if j.Name == srv.JobName {
 				if err := h.servers.SetJobID(ctx, srv.ID, j.ID); err == nil {
 					srv.JobID = j.ID
-					h.servers.SetState(ctx, srv.ID, []ServerState{StateSubmitting}, StateQueued, "")
+					h.transition(ctx, srv, StateQueued, "", StateSubmitting)
 					h.event(ctx, srv, "adopted", "Job "+j.ID+" found by name after a hub restart.")
 				}
 				return

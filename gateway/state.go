@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"slices"
 )
@@ -84,26 +85,44 @@ var transitions = map[ServerState][]ServerState{
 	StateFailed:     {},
 }
 
-// sources are the states from which to may be entered, self included.
+// transition moves srv to state to, with reason (the scheduler's reason
+// or the failure; "" clears it), if it is still in one of from, and
+// reports whether it moved. With no from, the server may be in any state
+// the table lets move to to; a state that stays itself (a new reason)
+// must be named. A move the table does not have is refused before the
+// store is asked: it is a bug, not a race. The store's guard on from makes
+// concurrent writers (the poller, a user's stop, a submission) safe.
+func (h *Hub) transition(ctx context.Context, srv *Server, to ServerState, reason string, from ...ServerState) (bool, error) {
+	if len(from) == 0 {
+		from = sources(to)
+	} else if err := allowed(from, to); err != nil {
+		h.log.Error("refused a state change", "user", srv.User, "job", srv.JobID, "err", err)
+		return false, err
+	}
+	moved, err := h.servers.SetState(ctx, srv.ID, from, to, reason)
+	if err != nil {
+		return false, fmt.Errorf("move server %s/%s to %s: %w", srv.User, srv.Name, to, err)
+	}
+	return moved, nil
+}
+
+// sources are the states the table lets move to to, to itself excluded.
 func sources(to ServerState) []ServerState {
 	var from []ServerState
 	for _, st := range States {
-		if st == to || slices.Contains(transitions[st], to) {
+		if slices.Contains(transitions[st], to) {
 			from = append(from, st)
 		}
 	}
 	return from
 }
 
-// allowed returns those of from that may move to to, and an error naming
-// any that may not: a programming error, never a user's.
-func allowed(from []ServerState, to ServerState) ([]ServerState, error) {
-	ok := make([]ServerState, 0, len(from))
+// allowed reports an error if any of from may not move to to.
+func allowed(from []ServerState, to ServerState) error {
 	for _, f := range from {
 		if f != to && !slices.Contains(transitions[f], to) {
-			return nil, fmt.Errorf("server state %s → %s is not a transition the hub makes", f, to)
+			return fmt.Errorf("server state %s → %s is not a transition the hub makes", f, to)
 		}
-		ok = append(ok, f)
 	}
-	return ok, nil
+	return nil
 }
