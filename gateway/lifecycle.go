@@ -159,22 +159,15 @@ func jobNamePrefix(user, server string) string {
 // returns once the server is recorded as submitting; the submission itself
 // continues in the background so a slow login node never holds a request.
 func (h *Hub) Spawn(ctx context.Context, req SpawnRequest) (*ServerInfo, error) {
-	c, err := h.cluster(req.Cluster)
+	plan, err := PlanSpawn(h.cfg, req)
 	if err != nil {
 		return nil, err
 	}
-	prof, err := h.profileFor(c.Config, req.Profile, req.Groups)
+	c, err := h.cluster(plan.Cluster.Name)
 	if err != nil {
 		return nil, err
 	}
-	res, err := prof.Resolve(req.Options)
-	if err != nil {
-		var fe *config.FieldErrors
-		if errors.As(err, &fe) {
-			return nil, fieldError(fe)
-		}
-		return nil, err
-	}
+	prof, res := plan.Profile, plan.Resources
 	if cur, err := h.servers.GetServer(ctx, req.User, req.Server); err == nil && cur.State.Active() {
 		return nil, Errorf(ECONFLICT, "%s's server is already %s", req.User, cur.State)
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
@@ -233,26 +226,6 @@ func (h *Hub) appEnvFor(c *config.Cluster, user, server, token string) map[strin
 		env[k] = v
 	}
 	return env
-}
-
-// profileFor picks the named profile, or the first the user may use.
-func (h *Hub) profileFor(c *config.Cluster, name string, groups []string) (*config.Profile, error) {
-	var offered []string
-	for i := range c.Profiles {
-		p := &c.Profiles[i]
-		if !p.AllowedFor(groups) {
-			continue
-		}
-		offered = append(offered, p.Name)
-		if name == "" || p.Name == name {
-			return p, nil
-		}
-	}
-	if len(offered) == 0 {
-		return nil, Errorf(EFORBIDDEN, "no profile of cluster %s is open to your groups", c.Name)
-	}
-	return nil, &Error{Code: EINVALID, Message: fmt.Sprintf("profile: %q is not offered", name),
-		Fields: map[string]string{"profile": fmt.Sprintf("%q is not offered (choose %s)", name, strings.Join(offered, " or "))}}
 }
 
 // submit runs sbatch/qsub and records the job id before anything else.
@@ -403,14 +376,6 @@ func schedulerWords(err error) string {
 		return strings.TrimSpace(ce.Stderr)
 	}
 	return err.Error()
-}
-
-func fieldError(fe *config.FieldErrors) *Error {
-	e := &Error{Code: EINVALID, Message: fe.Error(), Fields: map[string]string{}}
-	for _, f := range fe.Errors {
-		e.Fields[f.Field] = f.Message
-	}
-	return e
 }
 
 func orDefault(s, def string) string {

@@ -13,6 +13,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"hpcgate/gateway"
+
+	"hpcgate/gateway/config"
 )
 
 // The admin page is what a sysadmin keeps open: every user and server,
@@ -62,7 +64,7 @@ func parseAdminFilter(q url.Values) (adminFilter, error) {
 		User:    strings.ToLower(strings.TrimSpace(q.Get("user"))),
 	}
 	if f.State != "" && !slices.Contains(adminStates, f.State) {
-		return f, fieldError("state", fmt.Sprintf("%q is not a state (choose %s)", f.State, orWords(adminStates)))
+		return f, gateway.FieldError("state", fmt.Sprintf("%q is not a state (choose %s)", f.State, config.OrList(adminStates)))
 	}
 	return f, nil
 }
@@ -338,20 +340,20 @@ func (s *Server) adminStart(c *gin.Context) {
 		return
 	}
 	cluster, profile := splitProfile(c.PostForm("profile"), "")
-	cl, p, err := s.checkSpawn(cluster, profile, map[string]string{}, u.Groups)
+	plan, err := s.planSpawn(cluster, profile, map[string]string{}, u.Groups)
 	if err != nil {
 		s.backToAdmin(c, s.actionError(c, "admin start", err))
 		return
 	}
 	info, err := s.hub.Spawn(ctx, gateway.SpawnRequest{
-		User: name, Cluster: cl.Name, Profile: p.Name, Options: map[string]string{}, Groups: u.Groups, By: admin,
+		User: name, Cluster: plan.Cluster.Name, Profile: plan.Profile.Name, Options: map[string]string{}, Groups: u.Groups, By: admin,
 	})
 	if err != nil {
-		s.backToAdmin(c, s.actionError(c, "admin start", fmt.Errorf("start server for %s: %w", name, fieldErrors(err))))
+		s.backToAdmin(c, s.actionError(c, "admin start", fmt.Errorf("start server for %s: %w", name, err)))
 		return
 	}
 	s.log.InfoContext(ctx, "admin start", "user", admin, "owner", name, "site", info.Cluster, "profile", info.Profile)
-	s.backToAdmin(c, flash{Message: fmt.Sprintf("Starting a server for %s on %s (%s).", name, cl.Title, p.Title)})
+	s.backToAdmin(c, flash{Message: fmt.Sprintf("Starting a server for %s on %s (%s).", name, plan.Cluster.Title, plan.Profile.Title)})
 }
 
 func orDash(s string) string {

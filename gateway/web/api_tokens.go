@@ -92,10 +92,10 @@ const maxNote = 200
 // and only its hash is stored.
 func (s *Server) createToken(c *gin.Context, user, note string, expiresIn time.Duration) (string, *Token, error) {
 	if len(note) > maxNote {
-		return "", nil, fieldError("note", fmt.Sprintf("is longer than %d characters", maxNote))
+		return "", nil, gateway.FieldError("note", fmt.Sprintf("is longer than %d characters", maxNote))
 	}
 	if expiresIn < 0 {
-		return "", nil, fieldError("expires_in", "must not be negative")
+		return "", nil, gateway.FieldError("expires_in", "must not be negative")
 	}
 	if expiresIn == 0 {
 		expiresIn = s.cfg.TokenLifetime.D()
