@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"time"
+
+	"hpcgate/gateway/config"
 )
 
 // SpawnRequest asks for a user's server.
@@ -25,8 +27,7 @@ type ServerInfo struct {
 	JobID, JobName   string
 	Node             string
 	Reason           string // the scheduler's reason while queued; the failure otherwise
-	Options          map[string]string
-	Walltime         time.Duration
+	Resources        config.Resources
 	Submitted        time.Time
 	Started          time.Time // the job started running
 	Ready            time.Time
@@ -45,10 +46,10 @@ func (s *ServerInfo) Pending() string { return s.State.Pending() }
 
 // WalltimeLeft is the time until the scheduler ends the running job.
 func (s *ServerInfo) WalltimeLeft(now time.Time) time.Duration {
-	if s.Started.IsZero() || s.Walltime == 0 {
+	if s.Started.IsZero() || s.Resources.Walltime == 0 {
 		return 0
 	}
-	left := s.Started.Add(s.Walltime).Sub(now)
+	left := s.Started.Add(s.Resources.Walltime).Sub(now)
 	if left < 0 {
 		return 0
 	}

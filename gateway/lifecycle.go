@@ -178,7 +178,7 @@ func (h *Hub) Spawn(ctx context.Context, req SpawnRequest) (*ServerInfo, error) 
 	}
 	srv, err := h.servers.StartServer(ctx, NewServer{
 		User: req.User, Name: req.Server, Cluster: c.Config.Name, Profile: prof.Name,
-		Options: optionsOf(res), Walltime: res.Walltime, JobName: jobName(req.User, req.Server),
+		Resources: res, JobName: jobName(req.User, req.Server),
 	})
 	if errors.Is(err, ErrConflict) {
 		return nil, Errorf(ECONFLICT, "%s's server is already starting", req.User)

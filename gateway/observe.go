@@ -67,7 +67,7 @@ func observe(srv *Server, st batch.JobStatus, now time.Time, p policy) effects {
 			e.Sched.ExitCode = &code
 		}
 	}
-	v := decide(job{State: srv.State, Submitted: srv.Submitted, Started: srv.Started, Walltime: srv.Walltime}, st, now, p)
+	v := decide(job{State: srv.State, Submitted: srv.Submitted, Started: srv.Started, Walltime: srv.Resources.Walltime}, st, now, p)
 	switch {
 	case v.Cancel:
 		e.End, e.Cancel, e.Outcome = &v, true, v.EndedBy
@@ -82,7 +82,7 @@ func observe(srv *Server, st batch.JobStatus, now time.Time, p policy) effects {
 	case v.To == StateStarting:
 		e.Move = &move{To: StateStarting, From: []ServerState{StateSubmitting, StateQueued}, Kind: "running",
 			Message: "Job " + srv.JobID + " is running on " + orDefault(st.Node, "a node") + "; starting the app.",
-			Data:    map[string]any{"queued_seconds": now.Sub(srv.Submitted).Seconds(), "node": st.Node, "partition": srv.Options["partition"]},
+			Data:    map[string]any{"queued_seconds": now.Sub(srv.Submitted).Seconds(), "node": st.Node, "partition": srv.Resources.Partition},
 			Queued:  now.Sub(srv.Submitted)}
 	case v.To == StateQueued && srv.State == StateSubmitting:
 		e.Move = &move{To: StateQueued, Reason: st.Reason, From: []ServerState{StateSubmitting}}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"hpcgate/batch"
+	"hpcgate/gateway/config"
 )
 
 // TestObserve: what one report means for one server, as the effects the
@@ -17,7 +18,7 @@ func TestObserve(t *testing.T) {
 	server := func(state ServerState, mod ...func(*Server)) *Server {
 		s := &Server{ID: 1, User: "alice", JobID: "7", JobName: "hpcgate-alice-default-1", State: state,
 			SchedState: "PENDING", Submitted: now.Add(-time.Hour), Updated: now.Add(-time.Minute),
-			Walltime: time.Hour, Options: map[string]string{"partition": "short"}}
+			Resources: config.Resources{Partition: "short", Walltime: time.Hour}}
 		for _, m := range mod {
 			m(s)
 		}

@@ -223,7 +223,7 @@ const WalltimeWarning = 10 * time.Minute
 func (h *Hub) warnWalltime(ctx context.Context, srv *Server) {
 	info := h.info(srv)
 	left := info.WalltimeLeft(h.now())
-	if srv.Walltime == 0 || left > WalltimeWarning {
+	if srv.Resources.Walltime == 0 || left > WalltimeWarning {
 		return
 	}
 	h.mu.Lock()

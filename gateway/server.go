@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"context"
+	"strconv"
 	"time"
+
+	"hpcgate/gateway/config"
 )
 
 // Server is one user's named server and its current (or last) job, as
@@ -11,7 +14,7 @@ type Server struct {
 	ID               int64
 	User, Name       string // Name "" is the default server
 	Cluster, Profile string
-	Options          map[string]string // the resolved resources
+	Resources        config.Resources // what the spawn asked for, resolved
 	State            ServerState
 	JobID, JobName   string
 	Host             string // where the app listens, once known
@@ -36,12 +39,35 @@ type Server struct {
 type NewServer struct {
 	User, Name       string
 	Cluster, Profile string
-	Options          map[string]string
-	Walltime         time.Duration
+	Resources        config.Resources
 	// JobName must be unique across all spawns ever
 	// (hpcgate-<user>-<server>-<nonce>): the hub finds a job by it when
 	// the write of its id was lost.
 	JobName string
+}
+
+// UserOptions are r as JupyterHub's REST API shows a server's
+// user_options: the spawn form's option names, with values as a form
+// would give them.
+func UserOptions(r config.Resources) map[string]string {
+	if r.Cores == 0 && r.Walltime == 0 {
+		return map[string]string{} // nothing recorded
+	}
+	o := map[string]string{
+		"cores":    strconv.Itoa(r.Cores),
+		"gpus":     strconv.Itoa(r.GPUs),
+		"walltime": r.Walltime.String(),
+	}
+	if r.MemoryMB > 0 {
+		o["memory"] = strconv.Itoa(r.MemoryMB) + "M"
+	}
+	if r.Partition != "" {
+		o["partition"] = r.Partition
+	}
+	if r.Account != "" {
+		o["account"] = r.Account
+	}
+	return o
 }
 
 // ServerFilter selects servers; zero fields match everything.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -204,31 +203,12 @@ func (h *Hub) info(s *Server) *ServerInfo {
 	prefix := userPrefix(h.cfg.Hub.BaseURL, s.User, s.Name)
 	return &ServerInfo{
 		User: s.User, Name: s.Name, Cluster: s.Cluster, Profile: s.Profile, State: s.State,
-		JobID: s.JobID, JobName: s.JobName, Node: s.Node, Reason: s.Reason, Options: s.Options,
-		Walltime: s.Walltime, Submitted: s.Submitted,
-		Started: s.Started, Ready: s.Ready, Stopped: s.Stopped, LastActivity: s.LastActivity,
+		JobID: s.JobID, JobName: s.JobName, Node: s.Node, Reason: s.Reason, Resources: s.Resources,
+		Submitted: s.Submitted,
+		Started:   s.Started, Ready: s.Ready, Stopped: s.Stopped, LastActivity: s.LastActivity,
 		EstimatedStart: s.EstimatedStart, URL: prefix,
 		ProgressURL: strings.TrimSuffix(h.cfg.Hub.BaseURL, "/") + "/hub/api/users/" + s.User + "/server/progress",
 	}
-}
-
-// optionsOf records the resolved resources with the server.
-func optionsOf(r config.Resources) map[string]string {
-	o := map[string]string{
-		"cores":    strconv.Itoa(r.Cores),
-		"gpus":     strconv.Itoa(r.GPUs),
-		"walltime": r.Walltime.String(),
-	}
-	if r.MemoryMB > 0 {
-		o["memory"] = strconv.Itoa(r.MemoryMB) + "M"
-	}
-	if r.Partition != "" {
-		o["partition"] = r.Partition
-	}
-	if r.Account != "" {
-		o["account"] = r.Account
-	}
-	return o
 }
 
 func describe(r config.Resources) string {
@@ -250,7 +230,7 @@ func describe(r config.Resources) string {
 }
 
 func partitionOf(s *Server) string {
-	if p := s.Options["partition"]; p != "" {
+	if p := s.Resources.Partition; p != "" {
 		return "partition " + p
 	}
 	return "the default partition"

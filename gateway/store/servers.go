@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -45,20 +44,24 @@ const serverCols = `id, username, name, cluster, profile, options, state, job_id
 	submitted_at, started_at, ready_at, stopped_at, last_activity, token_id, created_at, updated_at`
 
 func (r *serverRow) server() (*gateway.Server, error) {
+	walltime := time.Duration(r.Walltime) * time.Second
 	sv := &gateway.Server{ID: r.ID, User: r.User, Name: r.Name, Cluster: r.Cluster, Profile: r.Profile,
 		State: gateway.ServerState(r.State), JobID: r.JobID, JobName: r.JobName, Host: r.Host, Port: r.Port,
 		Node: r.Node, SchedState: r.SchedState, Reason: r.Reason,
-		EstimatedStart: r.EstimatedStart.Time(), Walltime: time.Duration(r.Walltime) * time.Second,
-		Submitted: r.Submitted.Time(), Started: r.Started.Time(), Ready: r.Ready.Time(),
+		EstimatedStart: r.EstimatedStart.Time(),
+		Submitted:      r.Submitted.Time(), Started: r.Started.Time(), Ready: r.Ready.Time(),
 		Stopped: r.Stopped.Time(), LastActivity: r.LastActivity.Time(), TokenID: r.TokenID.Int64,
 		Created: r.Created.Time(), Updated: r.Updated.Time()}
 	if r.ExitCode.Valid {
 		c := int(r.ExitCode.Int64)
 		sv.ExitCode = &c
 	}
-	if err := json.Unmarshal([]byte(r.Options), &sv.Options); err != nil {
+	res, err := decodeResources(r.Options)
+	if err != nil {
 		return nil, fmt.Errorf("server %d: options: %w", r.ID, err)
 	}
+	res.Walltime = walltime
+	sv.Resources = res
 	return sv, nil
 }
 
@@ -71,7 +74,7 @@ func (s *Store) StartServer(ctx context.Context, sp gateway.NewServer) (*gateway
 	if sp.User == "" || sp.JobName == "" {
 		return nil, errors.New("start server: user and job name are required")
 	}
-	opts, err := marshal(sp.Options, "{}")
+	opts, err := encodeResources(sp.Resources)
 	if err != nil {
 		return nil, fmt.Errorf("start server %s/%s: %w", sp.User, sp.Name, err)
 	}
@@ -111,7 +114,7 @@ func (s *Store) startServer(ctx context.Context, sp gateway.NewServer, opts stri
 			(username, name, cluster, profile, options, state, job_name, walltime_seconds, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+serverCols),
 			sp.User, sp.Name, sp.Cluster, sp.Profile, opts, gateway.StateSubmitting, sp.JobName,
-			int64(sp.Walltime/time.Second), now, now)
+			int64(sp.Resources.Walltime/time.Second), now, now)
 	case err != nil:
 		return nil, err
 	case gateway.ServerState(cur.State).Active():
@@ -128,7 +131,7 @@ func (s *Store) startServer(ctx context.Context, sp gateway.NewServer, opts stri
 			estimated_start = NULL, walltime_seconds = ?, submitted_at = NULL, started_at = NULL,
 			ready_at = NULL, stopped_at = NULL, last_activity = NULL, token_id = NULL, updated_at = ?
 			WHERE id = ? AND state IN (?, ?) RETURNING `+serverCols),
-			sp.Cluster, sp.Profile, opts, gateway.StateSubmitting, sp.JobName, int64(sp.Walltime/time.Second), now,
+			sp.Cluster, sp.Profile, opts, gateway.StateSubmitting, sp.JobName, int64(sp.Resources.Walltime/time.Second), now,
 			cur.ID, gateway.StateStopped, gateway.StateFailed)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, fmt.Errorf("server was started concurrently: %w", gateway.ErrConflict)

@@ -4,21 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"hpcgate/gateway"
+	"hpcgate/gateway/config"
 )
 
 func testStartServer(t *testing.T, e *env) {
 	ctx := context.Background()
 	s := e.store(t)
 	spawn := gateway.NewServer{User: "alice", Cluster: "local", Profile: "small",
-		Options:  map[string]string{"partition": "debug", "cores": "1", "memory": "1G"},
-		Walltime: 90 * time.Minute, JobName: "hpcgate-alice-default-a1"}
+		Resources: config.Resources{Partition: "debug", Cores: 1, MemoryMB: 1024, Walltime: 90 * time.Minute, Extra: []string{"--constraint=avx2"}},
+		JobName:   "hpcgate-alice-default-a1"}
 
 	_, err := s.StartServer(ctx, gateway.NewServer{User: "nobody", JobName: "hpcgate-nobody-default-x"})
 	wantErr(t, "StartServer for an unknown user", err, gateway.ErrNotFound)
@@ -29,7 +30,7 @@ func testStartServer(t *testing.T, e *env) {
 	sv := must(s.StartServer(ctx, spawn))(t)
 	if sv.ID == 0 || sv.User != "alice" || sv.Name != "" || sv.Cluster != "local" || sv.Profile != "small" ||
 		sv.State != gateway.StateSubmitting || sv.JobName != spawn.JobName || sv.JobID != "" || sv.TokenID != 0 ||
-		sv.Walltime != spawn.Walltime || !maps.Equal(sv.Options, spawn.Options) || sv.ExitCode != nil {
+		!reflect.DeepEqual(sv.Resources, spawn.Resources) || sv.ExitCode != nil {
 		t.Errorf("StartServer = %+v", sv)
 	}
 	sameTime(t, "Created", sv.Created, e.clock.Now())
@@ -64,12 +65,12 @@ func testStartServer(t *testing.T, e *env) {
 
 	e.clock.Advance(time.Hour)
 	again := spawn
-	again.Profile, again.Options, again.JobName = "custom", map[string]string{"cores": "4"}, "hpcgate-alice-default-b2"
+	again.Profile, again.Resources, again.JobName = "custom", config.Resources{Cores: 4, Walltime: time.Hour}, "hpcgate-alice-default-b2"
 	sv2 := must(s.StartServer(ctx, again))(t)
 	if sv2.ID != sv.ID || sv2.State != gateway.StateSubmitting || sv2.JobID != "" || sv2.JobName != again.JobName ||
 		sv2.Host != "" || sv2.Port != 0 || sv2.Node != "" || sv2.SchedState != "" || sv2.Reason != "" ||
 		sv2.ExitCode != nil || sv2.TokenID != 0 || !sv2.Submitted.IsZero() || !sv2.Stopped.IsZero() ||
-		sv2.Profile != "custom" || !maps.Equal(sv2.Options, again.Options) {
+		sv2.Profile != "custom" || !reflect.DeepEqual(sv2.Resources, again.Resources) {
 		t.Errorf("reset server = %+v, want a fresh spawn on row %d", sv2, sv.ID)
 	}
 	sameTime(t, "Created of the reused row", sv2.Created, sv.Created)
@@ -210,7 +211,7 @@ func testRestart(t *testing.T, e *env) {
 	ctx := context.Background()
 	s := e.store(t)
 	sv := must(s.StartServer(ctx, gateway.NewServer{User: "alice", Cluster: "local", JobName: "hpcgate-alice-default-r1",
-		Options: map[string]string{"partition": "long"}, Walltime: 4 * time.Hour}))(t)
+		Resources: config.Resources{Partition: "long", Cores: 1, Walltime: 4 * time.Hour}}))(t)
 	if err := s.SetJobID(ctx, sv.ID, "4242"); err != nil {
 		t.Fatal(err)
 	}

@@ -199,7 +199,7 @@ func timesOf(info *gateway.ServerInfo, now time.Time) serverTimes {
 			t.RunningSince = info.Started.Unix()
 		}
 		t.Running, t.HasRunning = max(end.Sub(info.Started), 0), true
-		if active && info.Walltime > 0 {
+		if active && info.Resources.Walltime > 0 {
 			t.WalltimeLeft, t.HasWalltimeLeft = info.WalltimeLeft(now), true
 		}
 	}

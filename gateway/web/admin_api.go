@@ -79,8 +79,8 @@ func (s *Server) adminServerInfo(info *gateway.ServerInfo, now time.Time) *admin
 		Reason:          info.Reason, Node: info.Node,
 		Submitted: timePtr(info.Submitted), Started: timePtr(info.Started), Stopped: timePtr(info.Stopped),
 		LastActivity:    timePtr(info.LastActivity),
-		WalltimeSeconds: int64(info.Walltime / time.Second),
-		Options:         info.Options,
+		WalltimeSeconds: int64(info.Resources.Walltime / time.Second),
+		Options:         gateway.UserOptions(info.Resources),
 		URL:             s.serverURL(info),
 	}
 	if m.Options == nil {

@@ -478,8 +478,7 @@ func queued(user string, now time.Time) *gateway.ServerInfo {
 	return &gateway.ServerInfo{
 		User: user, Cluster: "local", Profile: "custom", State: gateway.StateQueued,
 		JobID: "4242", JobName: "hpcgate-" + user + "--1", Reason: "Resources",
-		Options:   map[string]string{"cores": "2", "walltime": "4h"},
-		Walltime:  4 * time.Hour,
+		Resources: config.Resources{Cores: 2, Walltime: 4 * time.Hour},
 		Submitted: now.Add(-3 * time.Minute), EstimatedStart: now.Add(20 * time.Minute),
 		URL: "/user/" + user + "/",
 	}

@@ -92,10 +92,10 @@ func (s *Server) serverView(info *gateway.ServerInfo, viewer string, xsrf string
 		}
 		v.QueuedFor = formatDuration(end.Sub(info.Submitted))
 	}
-	if info.Walltime > 0 {
-		v.Walltime = formatDuration(info.Walltime)
+	if info.Resources.Walltime > 0 {
+		v.Walltime = formatDuration(info.Resources.Walltime)
 	}
-	if v.Active && !info.Started.IsZero() && info.Walltime > 0 {
+	if v.Active && !info.Started.IsZero() && info.Resources.Walltime > 0 {
 		left := info.WalltimeLeft(now)
 		v.HasWalltimeLeft = true
 		v.WalltimeLeft = formatDuration(left)

@@ -29,7 +29,7 @@ func TestWalltimeBanner(t *testing.T) {
 			e := newEnv(t)
 			now := e.clock.Now()
 			srv := ready("bob", now)
-			srv.Walltime = time.Hour + tt.left // started an hour ago
+			srv.Resources.Walltime = time.Hour + tt.left // started an hour ago
 			e.serverIs(srv)
 			bob := e.browser()
 			bob.login("bob", "bob-pass")
