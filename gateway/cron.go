@@ -129,9 +129,9 @@ func (h *Hub) Cull(ctx context.Context) error {
 		var why string
 		switch {
 		case cc.IdleTimeout > 0 && now.Sub(last) > time.Duration(cc.IdleTimeout):
-			why = fmt.Sprintf("idle for %s (the site culls after %s without activity)", roundDur(now.Sub(last)), roundDur(time.Duration(cc.IdleTimeout)))
+			why = fmt.Sprintf("idle for %s (the site culls after %s without activity)", FormatDuration(now.Sub(last)), FormatDuration(time.Duration(cc.IdleTimeout)))
 		case cc.MaxAge > 0 && now.Sub(s.Ready) > time.Duration(cc.MaxAge):
-			why = fmt.Sprintf("running for %s (the site's limit is %s)", roundDur(now.Sub(s.Ready)), roundDur(time.Duration(cc.MaxAge)))
+			why = fmt.Sprintf("running for %s (the site's limit is %s)", FormatDuration(now.Sub(s.Ready)), FormatDuration(time.Duration(cc.MaxAge)))
 		default:
 			continue
 		}

@@ -12,11 +12,10 @@ import (
 	"time"
 
 	"hpcgate/batch"
+	"hpcgate/gateway"
 	"hpcgate/gateway/config"
 	"hpcgate/gateway/proxy"
 	"hpcgate/gateway/store"
-
-	"hpcgate/gateway"
 )
 
 // fakeScheduler is a function-field batch.Scheduler that counts calls.

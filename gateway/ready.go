@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -107,7 +108,7 @@ func (h *Hub) readAddr(ctx context.Context, c *Cluster, srv *Server) {
 // probe asks the app for its prefix through the tunnel; any answer below
 // 500 (a redirect to log in is fine) means it is up.
 func (h *Hub) probe(ctx context.Context, client *http.Client, srv *Server) error {
-	url := fmt.Sprintf("http://%s:%d%sapi", srv.Host, srv.Port, userPrefix(h.cfg.Hub.BaseURL, srv.User, srv.Name))
+	url := fmt.Sprintf("http://%s:%d%sapi", srv.Host, srv.Port, UserURL(h.cfg.Hub.BaseURL, srv.User, srv.Name))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -131,7 +132,7 @@ func (h *Hub) markReady(ctx context.Context, c *Cluster, srv *Server) {
 	}
 	now := h.now()
 	h.log.Info("server ready", "user", srv.User, "cluster", srv.Cluster, "job", srv.JobID, "node", srv.Node)
-	h.event(ctx, srv, "ready", "Server ready at "+userPrefix(h.cfg.Hub.BaseURL, srv.User, srv.Name))
+	h.event(ctx, srv, "ready", "Server ready at "+UserURL(h.cfg.Hub.BaseURL, srv.User, srv.Name))
 	h.metrics.spawn(c.Config.Name, "ready")
 	h.metrics.toReadyObs(c.Config.Name, now.Sub(srv.Submitted))
 	h.refresh(ctx, srv.ID)
@@ -183,4 +184,16 @@ func (h *Hub) logTailSuffix(ctx context.Context, c *Cluster, srv *Server) string
 // and LogFile, where the script template puts them).
 func jobFiles(c *Cluster, srv *Server) batch.JobSpec {
 	return batch.JobSpec{Name: srv.JobName, RunDir: c.Config.RunDir}
+}
+
+// readyClient is the HTTP client readiness checks use through a tunnel.
+func readyClient(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			DialContext:       dial,
+			DisableKeepAlives: true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }

@@ -10,11 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"hpcgate/gateway"
 	"hpcgate/gateway/config"
 	"hpcgate/gateway/ldapauth"
 	"hpcgate/gateway/ldapauth/ldaptest"
-
-	"hpcgate/gateway"
 )
 
 func directoryAuth(t *testing.T, cfg ldapauth.Config) *ldapauth.Authenticator {

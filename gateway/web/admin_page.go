@@ -182,14 +182,14 @@ func (s *Server) adminRowView(r adminRow, now time.Time) adminRowView {
 		v.ReasonText = firstLine(info.Reason)
 	}
 	if t.HasQueued {
-		v.Queued, v.QueuedSince = formatDuration(t.Queued), t.QueuedSince
+		v.Queued, v.QueuedSince = gateway.FormatDuration(t.Queued), t.QueuedSince
 	}
 	if t.HasRunning {
-		v.Running, v.RunningSince = formatDuration(t.Running), t.RunningSince
+		v.Running, v.RunningSince = gateway.FormatDuration(t.Running), t.RunningSince
 	}
 	if t.HasWalltimeLeft {
 		v.HasWalltimeLeft = true
-		v.WalltimeLeft = formatDuration(t.WalltimeLeft)
+		v.WalltimeLeft = gateway.FormatDuration(t.WalltimeLeft)
 		v.WalltimeLeftSeconds = int64(t.WalltimeLeft / time.Second)
 	}
 	return v

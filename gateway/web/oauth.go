@@ -40,7 +40,7 @@ func clientOwner(clientID string) (string, bool) {
 
 // callbackPath is the redirect_uri registered for owner's server.
 func (s *Server) callbackPath(owner string) string {
-	return s.base + "user/" + url.PathEscape(owner) + "/oauth_callback"
+	return gateway.UserURL(s.base, owner, "") + "oauth_callback"
 }
 
 // redirectURIOK accepts the registered callback as a path (what the

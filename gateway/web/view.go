@@ -1,7 +1,6 @@
 package web
 
 import (
-	"fmt"
 	"net/url"
 	"time"
 
@@ -90,15 +89,15 @@ func (s *Server) serverView(info *gateway.ServerInfo, viewer string, xsrf string
 		} else if !v.Active && !info.Stopped.IsZero() {
 			end = info.Stopped
 		}
-		v.QueuedFor = formatDuration(end.Sub(info.Submitted))
+		v.QueuedFor = gateway.FormatDuration(end.Sub(info.Submitted))
 	}
 	if info.Resources.Walltime > 0 {
-		v.Walltime = formatDuration(info.Resources.Walltime)
+		v.Walltime = gateway.FormatDuration(info.Resources.Walltime)
 	}
 	if v.Active && !info.Started.IsZero() && info.Resources.Walltime > 0 {
 		left := info.WalltimeLeft(now)
 		v.HasWalltimeLeft = true
-		v.WalltimeLeft = formatDuration(left)
+		v.WalltimeLeft = gateway.FormatDuration(left)
 		v.WalltimeLeftSeconds = int64(left / time.Second)
 	}
 	v.Percent = info.State.Progress()
@@ -198,30 +197,7 @@ func (s *Server) serverURL(info *gateway.ServerInfo) string {
 	if info.URL != "" {
 		return info.URL
 	}
-	u := s.base + "user/" + url.PathEscape(info.User) + "/"
-	if info.Name != "" {
-		u += url.PathEscape(info.Name) + "/"
-	}
-	return u
-}
-
-// formatDuration writes a duration the way hpcgate.js does: "2d 4h",
-// "1h 05m", "3m 07s", "42s".
-func formatDuration(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	s := int64(d / time.Second)
-	days, h, m, sec := s/86400, (s%86400)/3600, (s%3600)/60, s%60
-	switch {
-	case days > 0:
-		return fmt.Sprintf("%dd %dh", days, h)
-	case h > 0:
-		return fmt.Sprintf("%dh %02dm", h, m)
-	case m > 0:
-		return fmt.Sprintf("%dm %02ds", m, sec)
-	}
-	return fmt.Sprintf("%ds", sec)
+	return gateway.UserURL(s.base, info.User, info.Name)
 }
 
 // clusterTitle is a cluster's title from the site file, or its name.

@@ -213,29 +213,3 @@ func (h *Hub) clearMiss(id int64) {
 	delete(h.misses, id)
 	h.mu.Unlock()
 }
-
-// WalltimeWarning is how long before the end of its walltime a user is
-// warned that the scheduler will end the server.
-const WalltimeWarning = 10 * time.Minute
-
-// warnWalltime tells the user, once per spawn, that the walltime is about
-// to end: an event, and a progress message the home page shows as a banner.
-func (h *Hub) warnWalltime(ctx context.Context, srv *Server) {
-	info := h.info(srv)
-	left := info.WalltimeLeft(h.now())
-	if srv.Resources.Walltime == 0 || left > WalltimeWarning {
-		return
-	}
-	h.mu.Lock()
-	if h.warned[srv.ID] == srv.JobID {
-		h.mu.Unlock()
-		return
-	}
-	h.warned[srv.ID] = srv.JobID
-	h.mu.Unlock()
-	msg := "The scheduler will end this server in " + roundDur(left.Round(time.Minute)) + ", at the end of its walltime. Save your work."
-	h.event(ctx, srv, "walltime-warning", msg)
-	p := h.progressOf(srv)
-	p.Warning = msg
-	h.broker.publish(serverKey(srv.User, srv.Name), p)
-}
