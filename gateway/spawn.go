@@ -112,7 +112,7 @@ func (h *Hub) Spawn(ctx context.Context, req SpawnRequest) (*ServerInfo, error) 
 }
 
 func (h *Hub) appEnvFor(c *config.Cluster, user, server, token string) map[string]string {
-	env := appEnv(h.cfg.Hub.HubAPIURL, h.cfg.Hub.BaseURL, user, server, token)
+	env := appEnv(c.HubAPIURL(&h.cfg.Hub), h.cfg.Hub.BaseURL, user, server, token)
 	for k, v := range c.App.Env {
 		env[k] = v
 	}

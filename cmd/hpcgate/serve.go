@@ -129,6 +129,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	srv := w.HTTPServer(cfg.Hub.Listen, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
+	rev, err := startReverseAPI(ctx, cfg, clusters, w.HTTPServer("", slog.NewLogLogger(log.Handler(), slog.LevelWarn)), log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Hub.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -154,6 +158,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown: some connections were cut", "err", err)
 	}
+	rev.shutdown(sctx)
 	log.Info("stopped")
 	return nil
 }

@@ -66,6 +66,12 @@ var badConfigs = []struct {
 		`ldap-rights.yaml:5:12: ldap.min_uid: must be 0 (no check) or a uid`,
 		`ldap-rights.yaml:6:18: ldap.uid_attribute: "uid number" is not an attribute name`,
 	}},
+	{"hub-api.yaml", []string{
+		`hub-api.yaml:9:19: clusters[0].hub_api_bind: "login01:8081" must be an IP address and port of the login node`,
+		`hub-api.yaml:11:5: clusters[1].hub_api_bind: required with hub_api: reverse-tunnel`,
+		`hub-api.yaml:19:19: clusters[2].hub_api_bind: is only used with hub_api: reverse-tunnel`,
+		`hub-api.yaml:24:14: clusters[3].hub_api: "reverse" is not direct or reverse-tunnel`,
+	}},
 	{"bad-cron.yaml", []string{
 		`bad-cron.yaml:14:14: cron.reconcile: "every minute" is not a cron schedule`,
 	}},
