@@ -19,9 +19,13 @@
 //	proxy       → nothing of hpcgate
 //	gateway     → batch, gateway/config
 //
-// Files: hub.go (Hub, New, Close), spawn.go and plan.go (a spawn),
-// stop.go, recover.go (Start: re-adopting jobs after a restart), poll.go
-// (one status query per cluster), observe.go (what a scheduler report
-// means, as a pure function, and applying it), ready.go (the app answers),
-// state.go (states and their transitions), queue.go, cron.go, rights.go.
+// Files: the domain's types and interfaces in server.go, state.go (states,
+// their labels and progress, and the one transition table), user.go,
+// token.go, event.go, route.go, errors.go; the hub in hub.go (Hub, New,
+// Close), plan.go and spawn.go (a spawn), stop.go, recover.go (Start:
+// re-adopting jobs after a restart), poll.go (one status query per
+// cluster), observe.go (what a scheduler report means, as a pure
+// function, and applying it), ready.go (the app answers), progress.go,
+// serverinfo.go (what pages see), queue.go, cron.go, rights.go,
+// duration.go and appenv.go (one way to write a duration, a user's URL).
 package gateway
