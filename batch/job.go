@@ -47,6 +47,14 @@ type App struct {
 	Env map[string]string
 	// Setup lines run before the app (module loads), from the site config.
 	Setup []string
+	// BaseURL is the URL prefix the app is served under (/user/alice/),
+	// for the {base_url} placeholder.
+	BaseURL string
+	// Secret, when set, is the job's secret for an app that authenticates
+	// with one the hub's proxy presents: the script writes it to
+	// JobSpec.SecretFile (mode 0600) with shell builtins, so no command
+	// line holds it, and removes the file when the job ends.
+	Secret string
 }
 
 var (
@@ -56,6 +64,8 @@ var (
 	reEnvName  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 	reOption   = regexp.MustCompile(`^-{1,2}[A-Za-z][A-Za-z0-9_-]*(=[A-Za-z0-9_.:,/=+-]+)?$`)
 	reRunDir   = regexp.MustCompile(`^[A-Za-z0-9_./-]{1,200}$`)
+	reSecret   = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}$`)
+	reBaseURL  = regexp.MustCompile(`^/[A-Za-z0-9_.~%/-]{0,300}$`)
 	reHostPort = regexp.MustCompile(`^([A-Za-z0-9_.:-]+)\s+([0-9]{1,5})\s*$`)
 )
 
@@ -113,6 +123,12 @@ func (s JobSpec) Validate() error {
 			bad("app.env", "%q is not a valid variable name", k)
 		}
 	}
+	if s.App.Secret != "" && !reSecret.MatchString(s.App.Secret) {
+		bad("app.secret", "must be 16 to 128 letters, digits, - and _")
+	}
+	if s.App.BaseURL != "" && (!reBaseURL.MatchString(s.App.BaseURL) || strings.Contains(s.App.BaseURL, "..")) {
+		bad("app.base_url", "%q is not a plain URL path", s.App.BaseURL)
+	}
 	if s.RunDir != "" && (!reRunDir.MatchString(s.RunDir) || strings.Contains(s.RunDir, "..")) {
 		bad("run_dir", "%q is not a plain path", s.RunDir)
 	}
@@ -133,6 +149,9 @@ func (s JobSpec) RunDirOrDefault() string {
 // AddrFile is where the job records "host port" once the app listens,
 // relative to the user's home unless RunDir is absolute.
 func (s JobSpec) AddrFile() string { return s.RunDirOrDefault() + "/" + s.Name + ".addr" }
+
+// SecretFile holds the app's secret while the job runs (App.Secret).
+func (s JobSpec) SecretFile() string { return s.RunDirOrDefault() + "/" + s.Name + ".secret" }
 
 // LogFile is the job's combined stdout and stderr.
 func (s JobSpec) LogFile() string { return s.RunDirOrDefault() + "/" + s.Name + ".log" }
@@ -200,11 +219,14 @@ func FormatWalltime(d time.Duration) string {
 	return fmt.Sprintf("%02d:%02d:00", mins/60, mins%60)
 }
 
-var rePlaceholder = regexp.MustCompile(`\{(port|host)\}`)
+var rePlaceholder = regexp.MustCompile(`\{(port|host|base_url|secret_file|workdir)\}`)
 
 // ShellWord renders s as one shell word in which "{port}" and "{host}"
 // expand, when the script runs, to the port and host the job picked
-// ($HPCGATE_PORT and $HPCGATE_HOST). Everything else is quoted literally.
+// ($HPCGATE_PORT and $HPCGATE_HOST), and {base_url}, {secret_file} and
+// {workdir} to $HPCGATE_BASE_URL, $HPCGATE_SECRET_FILE and
+// $HPCGATE_WORKDIR (the "app-files" piece of the job templates sets them).
+// Everything else is quoted literally.
 func ShellWord(s string) string {
 	var b strings.Builder
 	last := 0

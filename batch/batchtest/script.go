@@ -201,3 +201,66 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// secretApp prints what an app of an auth: token catalogue entry sees: the
+// placeholders' values, its secret file's mode and content, and every
+// command line on the node (ps), then exits.
+var secretApp = batch.App{
+	Argv: []string{"bash", "-c", `printf 'BASE=%s WORK=%s\n' "$2" "$3"
+stat -c 'MODE=%a' -- "$1"
+printf 'SECRET=%s\n' "$(cat -- "$1")"
+ps -eo args | sed 's/^/PS: /'`, "_", "{secret_file}", "{base_url}", "{workdir}"},
+	BaseURL: "/hub-base/user/alice/",
+	Secret:  "Zm9vYmFyYmF6cXV4LXNlY3JldC0xMjM0NTY3ODkw",
+}
+
+// CheckSecret renders a job script whose app takes a secret, runs it on
+// bash's stdin as sbatch and qsub hand it over, and checks that the app reads the job's secret
+// from a file of mode 0600, that no command line on the node holds the
+// secret while the job runs, that {base_url} and {workdir} expand, and
+// that the secret file is gone when the job ends.
+func CheckSecret(t *testing.T, render func(batch.JobSpec) ([]byte, error), node Node) {
+	t.Helper()
+	spec := batch.JobSpec{Name: "hpcgate-alice-secret-1", User: "alice", Cores: 1, Walltime: time.Hour,
+		RunDir: "run/hpcgate", App: secretApp}
+	script, err := render(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(home, spec.RunDirOrDefault()), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("bash", "-s")
+	if node.LoginShell {
+		cmd.Args[0] = "-bash"
+	}
+	cmd.Stdin = bytes.NewReader(script) // as sbatch and qsub get it
+	cmd.Dir = "/"
+	cmd.Env = append([]string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}, node.Env...)
+	b, err := cmd.CombinedOutput()
+	out := string(b)
+	if err != nil {
+		t.Fatalf("job script: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"BASE=/hub-base/user/alice/ WORK=" + home + "\n",
+		"MODE=600\n",
+		"SECRET=" + secretApp.Secret + "\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("job log lacks %q:\n%s", want, out)
+		}
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "PS: ") && strings.Contains(line, secretApp.Secret) {
+			t.Errorf("a command line holds the secret: %s", line)
+		}
+	}
+	if !strings.Contains(out, "PS: ") {
+		t.Errorf("ps printed nothing:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(home, spec.SecretFile())); !os.IsNotExist(err) {
+		t.Errorf("secret file still there after the job ended (%v)", err)
+	}
+}

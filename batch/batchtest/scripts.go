@@ -114,6 +114,7 @@ func Scripts(t *testing.T, s ScriptSuite) {
 		}
 		CheckScript(t, script, spec, s.Node(t))
 	})
+	t.Run("Secret", func(t *testing.T) { CheckSecret(t, s.Render, s.Node(t)) })
 }
 
 // checkDirectives: a scheduler reads directives only before the first

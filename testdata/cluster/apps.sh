@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installs the interactive apps the catalogue offers besides
+# jupyterhub-singleuser, on a fresh Debian 12, as root, without questions:
+#   - Jupyter Server (Debian's jupyter-server: `jupyter server`, no hub code)
+#   - VS Code in the browser: code-server from npm, in a fixed prefix, with the
+#     machine's Node 20 (4.100.3 is the last release whose engines allow 20;
+#     4.103 and later want 22, 4.139 wants 24)
+#   - a remote desktop: TigerVNC's Xvnc, websockify and noVNC from Debian,
+#     with xterm and xclock (x11-apps) in twm
+# Idempotent: asks apt only for what is missing and npm only when the prefix
+# lacks the pinned version.
+# Usage: apps.sh [PREFIX]   (default /opt/hpcgate-apps)
+set -euo pipefail
+prefix=${1:-${HPCGATE_APPS_PREFIX:-/opt/hpcgate-apps}}
+code_server_version=${HPCGATE_CODE_SERVER_VERSION:-4.100.3}
+
+# python3-nbclassic gives Jupyter Server the classic notebook UI (/tree).
+# code-server's native modules (node-pty, kerberos, native-keymap,
+# @vscode/spdlog) are built here: g++, make, python3 and the -dev packages
+# its docs/npm.md lists; ripgrep stands in for the binary @vscode/ripgrep
+# would fetch from GitHub. xfonts-base gives xterm and twm their fonts.
+pkgs=(jupyter-server python3-jupyter-server python3-nbclassic
+  tigervnc-standalone-server tigervnc-tools websockify novnc xterm x11-apps twm xauth
+  xfonts-base nodejs npm g++ make python3 pkg-config libkrb5-dev libx11-dev
+  libxkbfile-dev libsecret-1-dev ripgrep)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+# A node installed outside apt (NodeSource, a tarball) is fine if it is 20.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  missing=("${missing[@]/#nodejs/}") missing=("${missing[@]/#npm/}")
+  read -r -a missing <<<"${missing[*]}"
+fi
+if ((${#missing[@]})); then
+  echo "apps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [[ $node_major != 20 && -z ${HPCGATE_CODE_SERVER_VERSION:-} ]]; then
+  echo "apps: node $node_major found; code-server $code_server_version needs 20 (set HPCGATE_CODE_SERVER_VERSION)" >&2
+  exit 1
+fi
+
+cs=$prefix/code-server
+have=
+if [[ -f $cs/package.json && -e $cs/lib/vscode/node_modules/@vscode/ripgrep/bin/rg ]]; then
+  have=$(node -p "require(process.argv[1]).version" "$cs/package.json")
+fi
+if [[ $have != "$code_server_version" ]]; then
+  echo "apps: installing code-server $code_server_version into $cs"
+  # Not `npm install -g`: its postinstall runs `npm install` in lib/vscode,
+  # which inherits npm_config_global and npm_config_prefix and installs
+  # VS Code's modules into the prefix instead (ENOENT on node-pty). So the
+  # package is unpacked into the prefix and installed there as a project.
+  build=$prefix/.build
+  rm -rf -- "$cs" "$build"
+  install -d -m 0755 "$cs" "$build/tmp/vscode-ripgrep-cache-1.15.11" "$build/rg"
+  (cd "$build" && npm pack --silent "code-server@$code_server_version" >/dev/null)
+  tar -xzf "$build/code-server-$code_server_version.tgz" -C "$cs" --strip-components=1
+  # @vscode/ripgrep takes a cached download from $TMPDIR before GitHub.
+  cp /usr/bin/rg "$build/rg/rg"
+  tar -czf "$build/tmp/vscode-ripgrep-cache-1.15.11/ripgrep-v13.0.0-10-$(uname -m)-unknown-linux-musl.tar.gz" -C "$build/rg" rg
+  # npm_config_yes: node-pty's install runs `npx node-gyp`, which would ask.
+  (cd "$cs" && TMPDIR=$build/tmp npm_config_yes=true npm install --omit=dev --unsafe-perm \
+    --no-audit --no-fund --loglevel=error >"$build/npm.log" 2>&1) ||
+    { tail -n 40 "$build/npm.log" >&2; echo "apps: code-server install failed (log: $build/npm.log)" >&2; exit 1; }
+  rm -rf -- "$build"
+fi
+install -d -m 0755 "$prefix/bin"
+ln -sfn ../code-server/out/node/entry.js "$prefix/bin/code-server"
+install -m 0755 "$(dirname "$0")/apps/hpcgate-desktop" "$prefix/bin/hpcgate-desktop"
+"$prefix/bin/code-server" --version >/dev/null
+
+# The desktop's pieces are where hpcgate-desktop expects them.
+command -v Xvnc >/dev/null && command -v websockify >/dev/null
+test -f /usr/share/novnc/vnc.html
+echo "apps: ready (code-server $code_server_version in $cs, jupyter-server $(jupyter-server --version))"
