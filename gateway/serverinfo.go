@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"hpcgate/gateway/config"
@@ -100,6 +99,6 @@ func (h *Hub) info(s *Server) *ServerInfo {
 		Submitted: s.Submitted,
 		Started:   s.Started, Ready: s.Ready, Stopped: s.Stopped, LastActivity: s.LastActivity,
 		EstimatedStart: s.EstimatedStart, URL: prefix,
-		ProgressURL: strings.TrimSuffix(h.cfg.Hub.BaseURL, "/") + "/hub/api/users/" + s.User + "/server/progress",
+		ProgressURL: ProgressURL(h.cfg.Hub.BaseURL, s.User, s.Name),
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,7 +79,7 @@ func (s *Server) serverModel(info *gateway.ServerInfo) *serverModel {
 		Stopped:         !info.Active(),
 		URL:             s.serverURL(info),
 		UserOptions:     gateway.UserOptions(info.Resources),
-		ProgressURL:     s.hubPrefix + "api/users/" + url.PathEscape(info.User) + "/server/progress",
+		ProgressURL:     info.ProgressURL,
 		Cluster:         info.Cluster,
 		Profile:         info.Profile,
 		JobID:           info.JobID,

@@ -63,7 +63,7 @@ func (s *Server) serverView(info *gateway.ServerInfo, viewer string, xsrf string
 		Submitted:    info.Submitted,
 		LastActivity: info.LastActivity,
 		URL:          s.serverURL(info),
-		ProgressURL:  s.hubPrefix + "api/users/" + url.PathEscape(info.User) + "/server/progress",
+		ProgressURL:  info.ProgressURL,
 		PendingURL:   s.hubPrefix + "spawn-pending/" + url.PathEscape(info.User),
 		StopURL:      s.hubPrefix + "stop/" + url.PathEscape(info.User),
 		CancelURL:    s.hubPrefix + "spawn-pending/" + url.PathEscape(info.User) + "/cancel",
