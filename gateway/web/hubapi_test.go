@@ -113,7 +113,7 @@ func TestAPIUserModel(t *testing.T) {
 			case m.Server == nil || *m.Server != "/user/alice/" || m.Pending != nil:
 				t.Errorf("server %v pending %v, want /user/alice/ and null", m.Server, m.Pending)
 			default:
-				if s := m.Servers[""]; s == nil || !s.Ready || s.Node != "c1" || s.JobID != "4242" {
+				if s := m.Servers[""]; s == nil || !s.Ready || s.HPCGate == nil || s.HPCGate.Node != "c1" || s.HPCGate.JobID != "4242" {
 					t.Errorf("servers[\"\"] = %+v", s)
 				}
 			}

@@ -24,7 +24,7 @@ func TestRESTUsersList(t *testing.T) {
 		}
 	}
 	names := func(body string) []string {
-		var ms []userModel
+		var ms []struct{ Name string }
 		if err := json.Unmarshal([]byte(body), &ms); err != nil {
 			t.Fatalf("%v: %s", err, body)
 		}
@@ -63,7 +63,7 @@ func TestRESTUsersList(t *testing.T) {
 	resp, body := b.do("GET", "/hub/api/users?limit=3", nil, http.Header{
 		"Authorization": {"token " + admin}, "Accept": {"application/jupyterhub-pagination+json"}})
 	var page struct {
-		Items      []userModel `json:"items"`
+		Items      []struct{ Name string } `json:"items"`
 		Pagination struct {
 			Offset, Limit, Total int
 			Next                 *struct {
@@ -114,12 +114,19 @@ func TestRESTUserModel(t *testing.T) {
 	}
 	for k, want := range map[string]any{
 		"name": "", "pending": "spawn", "ready": false, "stopped": false, "url": "/user/alice/",
-		"progress_url": "/hub/api/users/alice/server/progress", "cluster": "local", "job_id": "4242",
-		"state": "queued", "reason": "Resources", "started": "2025-03-01T11:57:00Z",
-		"walltime_left_seconds": float64(0), "node": "",
+		"progress_url": "/hub/api/users/alice/server/progress", "started": "2025-03-01T11:57:00Z",
 	} {
 		if s[k] != want {
 			t.Errorf("servers[\"\"].%s = %#v, want %#v", k, s[k], want)
+		}
+	}
+	hg, _ := s["hpcgate"].(map[string]any)
+	for k, want := range map[string]any{
+		"cluster": "local", "job_id": "4242", "state": "queued", "reason": "Resources",
+		"walltime_left_seconds": float64(0), "node": "",
+	} {
+		if hg[k] != want {
+			t.Errorf("servers[\"\"].hpcgate.%s = %#v, want %#v", k, hg[k], want)
 		}
 	}
 	if opts, _ := s["user_options"].(map[string]any); opts["cores"] != "2" {
@@ -243,6 +250,13 @@ func TestRESTStopServer(t *testing.T) {
 	}
 	if resp, _ := e.api("DELETE", "/hub/api/users/alice/server", bob, ""); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("bob stopping alice: %d, want 403", resp.StatusCode)
+	}
+	carol := e.apiToken("carol", TokenUser, 0, time.Time{})
+	if resp, _ := e.api("DELETE", "/hub/api/users/nobody/server", carol, ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("admin stopping an unknown user's server: %d, want 404", resp.StatusCode)
+	}
+	if resp, _ := e.api("POST", "/hub/api/users/nobody/server", carol, "{}"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("admin starting an unknown user's server: %d, want 404", resp.StatusCode)
 	}
 }
 
