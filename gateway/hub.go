@@ -37,17 +37,21 @@ type ServerInfo struct {
 	State            string
 	JobID, JobName   string
 	Node             string
-	Reason           string // the scheduler's reason while queued; the failure otherwise
-	Options          map[string]string
-	Walltime         time.Duration
-	Submitted        time.Time
-	Started          time.Time // the job started running
-	Ready            time.Time
-	Stopped          time.Time
-	LastActivity     time.Time
-	EstimatedStart   time.Time
-	URL              string // /user/<name>/ (with base URL)
-	ProgressURL      string
+	// Host and Port are where the app listens on the node, once known;
+	// the proxy reaches them through the cluster's login node.
+	Host           string
+	Port           int
+	Reason         string // the scheduler's reason while queued; the failure otherwise
+	Options        map[string]string
+	Walltime       time.Duration
+	Submitted      time.Time
+	Started        time.Time // the job started running
+	Ready          time.Time
+	Stopped        time.Time
+	LastActivity   time.Time
+	EstimatedStart time.Time
+	URL            string // /user/<name>/ (with base URL)
+	ProgressURL    string
 }
 
 // Active reports whether the server holds or waits for a job.

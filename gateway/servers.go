@@ -207,7 +207,7 @@ func (h *Hub) info(s *store.Server) *ServerInfo {
 	prefix := userPrefix(h.cfg.Hub.BaseURL, s.User, s.Name)
 	return &ServerInfo{
 		User: s.User, Name: s.Name, Cluster: s.Cluster, Profile: s.Profile, State: string(s.State),
-		JobID: s.JobID, JobName: s.JobName, Node: s.Node, Reason: s.Reason, Options: s.Options,
+		JobID: s.JobID, JobName: s.JobName, Node: s.Node, Host: s.Host, Port: s.Port, Reason: s.Reason, Options: s.Options,
 		Walltime: s.Walltime, Submitted: s.Submitted,
 		Started: s.Started, Ready: s.Ready, Stopped: s.Stopped, LastActivity: s.LastActivity,
 		EstimatedStart: s.EstimatedStart, URL: prefix,

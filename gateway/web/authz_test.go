@@ -61,14 +61,19 @@ var authzMatrix = map[string][nCallers]int{
 	"POST /hub/token":                      {302, 200, 200, 200, 302, 302, 302},
 	// The page revokes the viewer's own tokens: alice's is not bob's or
 	// carol's to revoke there.
-	"POST /hub/token/:id/revoke":                 {302, 303, 404, 404, 302, 302, 302},
-	"GET /hub/api":                               {200, 200, 200, 200, 200, 200, 200},
-	"GET /hub/api/":                              {200, 200, 200, 200, 200, 200, 200},
-	"GET /hub/api/user":                          {403, 200, 200, 200, 200, 200, 200},
-	"GET /hub/api/oauth2/authorize":              {302, 302, 403, 302, 302, 302, 302},
-	"POST /hub/api/oauth2/token":                 {400, 400, 400, 400, 400, 400, 400},
-	"POST /hub/api/users/:user/activity":         {403, 200, 403, 200, 403, 200, 403},
-	"GET /hub/api/users":                         {403, 403, 403, 200, 403, 403, 403},
+	"POST /hub/token/:id/revoke":         {302, 303, 404, 404, 302, 302, 302},
+	"GET /hub/api":                       {200, 200, 200, 200, 200, 200, 200},
+	"GET /hub/api/":                      {200, 200, 200, 200, 200, 200, 200},
+	"GET /hub/api/user":                  {403, 200, 200, 200, 200, 200, 200},
+	"GET /hub/api/oauth2/authorize":      {302, 302, 403, 302, 302, 302, 302},
+	"POST /hub/api/oauth2/token":         {400, 400, 400, 400, 400, 400, 400},
+	"POST /hub/api/users/:user/activity": {403, 200, 403, 200, 403, 200, 403},
+	"GET /hub/api/users":                 {403, 403, 403, 200, 403, 403, 403},
+	"GET /hub/api/info":                  {403, 403, 403, 200, 403, 403, 403},
+	"GET /hub/api/proxy":                 {403, 403, 403, 200, 403, 403, 403},
+	// Any token may look up a token (JupyterHub's @token_authenticated);
+	// a browser's cookie may not.
+	"GET /hub/api/authorizations/token/:token":   {403, 403, 403, 403, 200, 200, 200},
 	"GET /hub/api/users/:user":                   {403, 200, 403, 200, 403, 403, 403},
 	"POST /hub/api/users/:user/server":           {403, 400, 403, 400, 403, 403, 403},
 	"DELETE /hub/api/users/:user/server":         {403, 202, 403, 202, 403, 403, 403},
@@ -193,13 +198,13 @@ var callerLogins = map[int]string{user: "alice", other: "bob", admin: "carol"}
 func (w *authzWorld) call(c int, method, pattern string) (int, string) {
 	w.t.Helper()
 	ctx := context.Background()
-	_, target, err := w.store.NewToken(ctx, store.TokenSpec{User: "alice", Kind: store.KindAPI, Note: "target"})
+	targetPlain, target, err := w.store.NewToken(ctx, store.TokenSpec{User: "alice", Kind: store.KindAPI, Note: "target"})
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	tokenID := strconv.FormatInt(target.ID, 10)
 
-	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":cluster", "local",
+	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":token", targetPlain, ":cluster", "local",
 		"*file", "hpcgate.js", "*path", "tree").Replace(pattern)
 	b := w.browser()
 	h := http.Header{}

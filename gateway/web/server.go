@@ -281,6 +281,9 @@ func (s *Server) routes() *gin.Engine {
 	// nodes, do only what they were given.
 	api.POST("/users/:user/activity", s.requireAPIUser, requireScope("users:activity"), s.apiActivity)
 	authed := api.Group("", s.requireAPIUser)
+	authed.GET("/info", requireScope("read:hub"), s.apiInfo)
+	authed.GET("/proxy", requireScope("proxy"), s.apiProxy)
+	authed.GET("/authorizations/token/:token", s.apiTokenOwner)
 	authed.GET("/users", requireScope("list:users"), s.apiUsers)
 	authed.GET("/users/:user", requireScope("read:users"), s.apiUser)
 	authed.POST("/users/:user/server", requireServerScope("servers"), s.requireAPIXSRF, s.apiStartServer)
