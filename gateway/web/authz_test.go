@@ -57,8 +57,10 @@ var authzMatrix = map[string][nCallers]int{
 	"GET /hub/spawn-pending/:user":         {302, 302, 403, 302, 302, 302, 302},
 	"POST /hub/spawn-pending/:user/cancel": {302, 303, 403, 303, 302, 302, 302},
 	"GET /hub/user/:user/*path":            {302, 302, 403, 302, 302, 302, 302},
-	"GET /hub/token":                       {302, 200, 200, 200, 302, 302, 302},
-	"POST /hub/token":                      {302, 200, 200, 200, 302, 302, 302},
+	// Always the caller's own server: to it, or to the spawn form.
+	"GET /hub/user-redirect/*path": {302, 302, 302, 302, 302, 302, 302},
+	"GET /hub/token":               {302, 200, 200, 200, 302, 302, 302},
+	"POST /hub/token":              {302, 200, 200, 200, 302, 302, 302},
 	// The page revokes the viewer's own tokens: alice's is not bob's or
 	// carol's to revoke there.
 	"POST /hub/token/:id/revoke":         {302, 303, 404, 404, 302, 302, 302},

@@ -265,6 +265,7 @@ func (s *Server) routes() *gin.Engine {
 	user.GET("/spawn-pending/:user", s.spawnPending)
 	user.POST("/spawn-pending/:user/cancel", s.requireForm, s.stopForm)
 	user.GET("/user/:user/*path", s.userRedirect)
+	user.GET("/user-redirect/*path", s.userRedirectLink)
 	user.GET("/token", s.tokenPage)
 	user.POST("/token", s.requireForm, s.createTokenForm)
 	user.POST("/token/:id/revoke", s.requireForm, s.revokeTokenForm)

@@ -28,10 +28,13 @@ func stateLabel(state string) string {
 
 // serverView is a server as the home and spawn-pending pages show it.
 type serverView struct {
-	ID                  string // for element ids
-	Title               string
-	Owner, Name         string
-	Own                 bool
+	ID          string // for element ids
+	Title       string
+	Owner, Name string
+	Own         bool
+	// Next is where the pending page goes once the server is ready, when
+	// a link into the server started the spawn.
+	Next                string
 	State, StateLabel   string
 	ClusterTitle        string
 	ProfileTitle        string
