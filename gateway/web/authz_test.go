@@ -87,6 +87,8 @@ var authzMatrix = map[string][nCallers]int{
 	"GET /hub/admin":                             {302, 403, 403, 200, 403, 403, 403},
 	"POST /hub/admin/start":                      {302, 403, 403, 303, 403, 403, 403},
 	"POST /hub/admin/users/:user/stop":           {302, 403, 403, 303, 403, 403, 403},
+	"GET /hub/admin/stop-all":                    {302, 403, 403, 200, 403, 403, 403},
+	"POST /hub/admin/stop-all":                   {302, 403, 403, 303, 403, 403, 403},
 	"GET /hub/admin/queue/:cluster":              {302, 403, 403, 200, 403, 403, 403},
 	"GET /hub/api/admin/servers":                 {403, 403, 403, 200, 403, 403, 403},
 	"GET /hub/api/clusters":                      {403, 403, 403, 200, 403, 403, 403},

@@ -302,6 +302,8 @@ func (s *Server) routes() *gin.Engine {
 	admin.GET("", s.adminPage)
 	admin.POST("/start", s.requireForm, s.adminStart)
 	admin.POST("/users/:user/stop", s.requireForm, s.adminStop)
+	admin.GET("/stop-all", s.stopAllPage)
+	admin.POST("/stop-all", s.requireForm, s.stopAll)
 	admin.GET("/queue/:cluster", s.queuePage)
 	// admin-ui: these serve the admin page's views of every user and
 	// the clusters' queues.
