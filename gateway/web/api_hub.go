@@ -43,7 +43,8 @@ type route struct {
 // route spec and paginated like JupyterHub's. hpcgate is its own proxy,
 // so the table is the hub's and each ready server's route; a server's
 // target is its address on the compute node, reached through the
-// cluster's login node (the "cluster" key of its data says which).
+// cluster's login node (data.hpcgate names the cluster and node);
+// last_activity is in data as configurable-http-proxy keeps it.
 func (s *Server) apiProxy(c *gin.Context) {
 	p, ok := pageOf(c)
 	if !ok {
@@ -66,7 +67,7 @@ func (s *Server) apiProxy(c *gin.Context) {
 		spec := s.serverURL(info)
 		all[spec] = route{Routespec: spec, Target: "http://" + net.JoinHostPort(info.Host, strconv.Itoa(info.Port)),
 			Data: map[string]any{"user": info.User, "server_name": info.Name, "last_activity": timePtr(info.LastActivity),
-				"cluster": info.Cluster, "node": info.Node}}
+				"hpcgate": map[string]string{"cluster": info.Cluster, "node": info.Node}}}
 	}
 	keys := make([]string, 0, len(all))
 	for k := range all {

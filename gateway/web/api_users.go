@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -93,11 +94,14 @@ func (s *Server) apiUsers(c *gin.Context) {
 			byUser[info.User] = append(byUser[info.User], info)
 		}
 	}
+	// JupyterHub lists users in the order they were created, and
+	// name_filter matches anywhere in the name, ignoring case.
+	sort.SliceStable(users, func(i, j int) bool { return users[i].Created.Before(users[j].Created) })
 	nameFilter := c.Query("name_filter")
 	id, stopped := who(c), includeStopped(c)
 	var models []gin.H
 	for _, u := range users {
-		if nameFilter != "" && !strings.HasPrefix(u.Name, nameFilter) {
+		if nameFilter != "" && !strings.Contains(strings.ToLower(u.Name), strings.ToLower(nameFilter)) {
 			continue
 		}
 		servers := byUser[u.Name]
@@ -113,7 +117,6 @@ func (s *Server) apiUsers(c *gin.Context) {
 			models = append(models, m)
 		}
 	}
-	// ListUsers sorts by name, as JupyterHub orders its list.
 	total := len(models)
 	from, to := p.bounds(total)
 	page := models[from:to]

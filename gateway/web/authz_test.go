@@ -35,6 +35,9 @@ var callerNames = [nCallers]string{"anonymous", "user", "other user", "admin", "
 // caller, with :user = alice, :id = one of alice's tokens, :cluster =
 // local. Adding a route to the router without a row here fails
 // TestRouteAuthorization: every route's authorization is reviewed.
+//
+// A caller holding a scope only on other users' resources gets 404, not
+// 403, as from JupyterHub 3.0: bob cannot learn whether alice exists.
 var authzMatrix = map[string][nCallers]int{
 	//                                       anon user other admin metrics server oauth
 	"GET /":                                {302, 302, 302, 302, 302, 302, 302},
@@ -69,21 +72,21 @@ var authzMatrix = map[string][nCallers]int{
 	"GET /hub/api/user":                  {403, 200, 200, 200, 200, 200, 200},
 	"GET /hub/api/oauth2/authorize":      {302, 302, 403, 302, 302, 302, 302},
 	"POST /hub/api/oauth2/token":         {400, 400, 400, 400, 400, 400, 400},
-	"POST /hub/api/users/:user/activity": {403, 200, 403, 200, 403, 200, 403},
+	"POST /hub/api/users/:user/activity": {403, 200, 404, 200, 403, 200, 403},
 	"GET /hub/api/users":                 {403, 403, 403, 200, 403, 403, 403},
 	"GET /hub/api/info":                  {403, 403, 403, 200, 403, 403, 403},
 	"GET /hub/api/proxy":                 {403, 403, 403, 200, 403, 403, 403},
 	// Any token may look up a token (JupyterHub's @token_authenticated);
 	// a browser's cookie may not.
 	"GET /hub/api/authorizations/token/:token":   {403, 403, 403, 403, 200, 200, 200},
-	"GET /hub/api/users/:user":                   {403, 200, 403, 200, 403, 403, 403},
-	"POST /hub/api/users/:user/server":           {403, 400, 403, 400, 403, 403, 403},
-	"DELETE /hub/api/users/:user/server":         {403, 202, 403, 202, 403, 403, 403},
-	"GET /hub/api/users/:user/server/progress":   {403, 200, 403, 200, 403, 403, 403},
-	"GET /hub/api/users/:user/tokens":            {403, 200, 403, 200, 403, 403, 403},
-	"POST /hub/api/users/:user/tokens":           {403, 201, 403, 201, 403, 403, 403},
-	"GET /hub/api/users/:user/tokens/:id":        {403, 200, 403, 200, 403, 403, 403},
-	"DELETE /hub/api/users/:user/tokens/:id":     {403, 204, 403, 204, 403, 403, 403},
+	"GET /hub/api/users/:user":                   {403, 200, 404, 200, 403, 403, 403},
+	"POST /hub/api/users/:user/server":           {403, 400, 404, 400, 403, 403, 403},
+	"DELETE /hub/api/users/:user/server":         {403, 202, 404, 202, 403, 403, 403},
+	"GET /hub/api/users/:user/server/progress":   {403, 200, 404, 200, 403, 403, 403},
+	"GET /hub/api/users/:user/tokens":            {403, 200, 404, 200, 403, 403, 403},
+	"POST /hub/api/users/:user/tokens":           {403, 201, 404, 201, 403, 403, 403},
+	"GET /hub/api/users/:user/tokens/:id":        {403, 200, 404, 200, 403, 403, 403},
+	"DELETE /hub/api/users/:user/tokens/:id":     {403, 204, 404, 204, 403, 403, 403},
 	"GET /hub/admin":                             {302, 403, 403, 200, 403, 403, 403},
 	"POST /hub/admin/start":                      {302, 403, 403, 303, 403, 403, 403},
 	"POST /hub/admin/users/:user/stop":           {302, 403, 403, 303, 403, 403, 403},

@@ -214,7 +214,7 @@ func TestActivity(t *testing.T) {
 		{"an hour ahead", server, `{"servers": {"": {"last_activity": "` + stamp(time.Hour) + `"}}}`, 400},
 		{"not a time", server, `{"servers": {"": {"last_activity": "yesterday"}}}`, 400},
 		{"bad JSON", server, `{"servers": `, 400},
-		{"bob's token for alice", bobs, `{"last_activity": "` + stamp(0) + `"}`, 403},
+		{"bob's token for alice", bobs, `{"last_activity": "` + stamp(0) + `"}`, 404},
 		{"no token", "", `{"last_activity": "` + stamp(0) + `"}`, 403},
 	}
 	for _, tt := range tests {

@@ -135,8 +135,8 @@ func TestRESTUserModel(t *testing.T) {
 	if _, ok := s["last_activity"]; !ok {
 		t.Error("last_activity is missing (null is expected)")
 	}
-	if resp, _ := e.api("GET", "/hub/api/users/alice", bob, ""); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("bob on alice: %d, want 403", resp.StatusCode)
+	if resp, _ := e.api("GET", "/hub/api/users/alice", bob, ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("bob on alice: %d, want 404 (JupyterHub's answer when a scope does not cover the user)", resp.StatusCode)
 	}
 	if resp, _ := e.api("GET", "/hub/api/users/alice", carol, ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("admin on alice: %d, want 200", resp.StatusCode)
@@ -208,8 +208,8 @@ func TestRESTStartServer(t *testing.T) {
 	if resp, _ := e.api("POST", "/hub/api/users/bob/server", carol, `{}`); resp.StatusCode != http.StatusCreated {
 		t.Errorf("admin starting bob's server, ready at once: %d, want 201", resp.StatusCode)
 	}
-	if resp, _ := e.api("POST", "/hub/api/users/alice/server", bob, `{}`); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("bob starting alice's server: %d, want 403", resp.StatusCode)
+	if resp, _ := e.api("POST", "/hub/api/users/alice/server", bob, `{}`); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("bob starting alice's server: %d, want 404", resp.StatusCode)
 	}
 }
 
@@ -248,8 +248,8 @@ func TestRESTStopServer(t *testing.T) {
 	if resp, _ := e.api("DELETE", "/hub/api/users/bob/server", bob, ""); resp.StatusCode != http.StatusNoContent {
 		t.Errorf("stop a server never spawned: %d, want 204", resp.StatusCode)
 	}
-	if resp, _ := e.api("DELETE", "/hub/api/users/alice/server", bob, ""); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("bob stopping alice: %d, want 403", resp.StatusCode)
+	if resp, _ := e.api("DELETE", "/hub/api/users/alice/server", bob, ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("bob stopping alice: %d, want 404", resp.StatusCode)
 	}
 	carol := e.apiToken("carol", TokenUser, 0, time.Time{})
 	if resp, _ := e.api("DELETE", "/hub/api/users/nobody/server", carol, ""); resp.StatusCode != http.StatusNotFound {
@@ -391,8 +391,8 @@ func TestProgressStreamStates(t *testing.T) {
 	if resp := e.stream(alice, "alice"); resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("stopped server: %d, want 400", resp.StatusCode)
 	}
-	if resp := e.stream(bob, "alice"); resp.StatusCode != http.StatusForbidden {
-		t.Errorf("bob on alice's progress: %d, want 403", resp.StatusCode)
+	if resp := e.stream(bob, "alice"); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("bob on alice's progress: %d, want 404", resp.StatusCode)
 	}
 	if resp := e.stream(bob, "bob"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("never spawned: %d, want 404", resp.StatusCode)
