@@ -11,6 +11,8 @@ import (
 	"hpcgate/batch/schedulers"
 	"hpcgate/gateway/config"
 	"hpcgate/gateway/store"
+
+	"hpcgate/gateway"
 )
 
 func runCheckConfig(ctx context.Context, m *Main, args []string) error {
@@ -108,7 +110,7 @@ func runToken(ctx context.Context, m *Main, args []string) error {
 			sc = append(sc, s)
 		}
 	}
-	plain, _, err := db.NewToken(ctx, store.TokenSpec{User: user, Kind: store.KindAPI, Note: *note, Expires: exp, Scopes: sc})
+	plain, _, err := db.NewToken(ctx, gateway.TokenSpec{User: user, Kind: gateway.TokenAPI, Note: *note, Expires: exp, Scopes: sc})
 	if err != nil {
 		return err
 	}

@@ -22,13 +22,17 @@ import (
 // runtime where JupyterHub names Python's, and hpcgate's classes.
 func (s *Server) apiInfo(c *gin.Context) {
 	exe, _ := os.Executable()
+	clusters := []string{}
+	for _, cl := range s.cfg.Clusters {
+		clusters = append(clusters, cl.Name)
+	}
 	c.JSON(http.StatusOK, gin.H{
 		"version":        JupyterHubVersion,
 		"python":         runtime.Version(), // the language runtime the hub runs on
 		"sys_executable": exe,
 		"spawner":        gin.H{"class": "hpcgate.BatchSpawner", "version": s.version},
 		"authenticator":  gin.H{"class": "hpcgate.LDAPAuthenticator", "version": s.version},
-		"hpcgate":        gin.H{"version": s.version, "clusters": s.clusterNames()},
+		"hpcgate":        gin.H{"version": s.version, "clusters": clusters},
 	})
 }
 

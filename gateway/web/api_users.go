@@ -11,7 +11,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"hpcgate/gateway"
-	"hpcgate/gateway/store"
 )
 
 // groupNames shows directory groups by name (cn=hpc-users,ou=… →
@@ -29,7 +28,7 @@ func groupNames(groups []string) []string {
 }
 
 // userServers loads a user and their servers (any state).
-func (s *Server) userServers(ctx context.Context, name string) (*store.User, []*gateway.ServerInfo, error) {
+func (s *Server) userServers(ctx context.Context, name string) (*gateway.User, []*gateway.ServerInfo, error) {
 	u, err := s.store.GetUser(ctx, name)
 	if err != nil {
 		return nil, nil, fmt.Errorf("look up user %s: %w", name, err)

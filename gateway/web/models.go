@@ -7,7 +7,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"hpcgate/gateway"
-	"hpcgate/gateway/store"
 )
 
 // The user and server models are JupyterHub 3.0's, key for key
@@ -93,18 +92,18 @@ func (s *Server) serverModel(info *gateway.ServerInfo, state bool) *serverModel 
 		Ready:        info.State == gateway.StateReady,
 		Stopped:      !active,
 		URL:          s.serverURL(info),
-		UserOptions:  info.Options,
+		UserOptions:  gateway.UserOptions(info.Resources),
 		ProgressURL:  s.progressURL(info.User, info.Name),
 		HPCGate: &batchFields{
 			Cluster:         info.Cluster,
 			Profile:         info.Profile,
 			JobID:           info.JobID,
-			State:           info.State,
+			State:           string(info.State),
 			Node:            info.Node,
 			Reason:          info.Reason,
 			Submitted:       timePtr(info.Submitted),
 			EstimatedStart:  timePtr(info.EstimatedStart),
-			WalltimeSeconds: int64(info.Walltime / time.Second),
+			WalltimeSeconds: int64(info.Resources.Walltime / time.Second),
 		},
 	}
 	if active {
@@ -116,7 +115,7 @@ func (s *Server) serverModel(info *gateway.ServerInfo, state bool) *serverModel 
 		m.UserOptions = map[string]string{}
 	}
 	if state {
-		m.State = &spawnerState{JobID: info.JobID, JobStatus: info.State}
+		m.State = &spawnerState{JobID: info.JobID, JobStatus: string(info.State)}
 	}
 	return m
 }
@@ -139,7 +138,7 @@ var userAccess = []struct {
 // userModel is u as id may see it, with the servers in infos (the
 // user's, any state): active ones, and stopped ones too with
 // includeStopped. nil when id may read nothing of u.
-func (s *Server) userModel(id *identity, u *store.User, infos []*gateway.ServerInfo, includeStopped bool) gin.H {
+func (s *Server) userModel(id *identity, u *gateway.User, infos []*gateway.ServerInfo, includeStopped bool) gin.H {
 	roles := []string{"user"}
 	if u.Admin {
 		roles = append(roles, "admin")
