@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,11 @@ type Options struct {
 	Directory Directory
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// AppKey derives each job's secret for the apps that authenticate
+	// with one (config.AuthToken). cmd passes the cookie secret, so the
+	// secrets of running jobs survive a restart. Default: random, for
+	// this process only.
+	AppKey []byte
 }
 
 // Hub runs users' servers: it submits their jobs, follows them with one
@@ -63,6 +69,7 @@ type Hub struct {
 	now      func() time.Time
 	broker   *broker
 	dir      Directory
+	appKey   []byte
 
 	ctx     context.Context // lives until Close
 	cancel  context.CancelFunc
@@ -86,8 +93,12 @@ func New(o Options) *Hub {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if len(o.AppKey) == 0 {
+		o.AppKey = make([]byte, 32)
+		rand.Read(o.AppKey)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Hub{
+	h := &Hub{appKey: o.AppKey,
 		cfg: o.Config, servers: o.Servers, users: o.Users, tokens: o.Tokens, sessions: o.Sessions, events: o.Events,
 		routes: o.Routes, clusters: o.Clusters,
 		log: o.Logger, metrics: o.Metrics, now: o.Now, broker: newBroker(), dir: o.Directory,

@@ -179,7 +179,7 @@ func newTestHub(t *testing.T) (*testHub, *fakeScheduler, *gateway.Poller, *time.
 	c := &gateway.Cluster{Config: &cfg.Clusters[0], Scheduler: fake, Exec: noExec{},
 		Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no tunnel") }}
 	h := gateway.New(gateway.Options{Config: cfg, Clusters: map[string]*gateway.Cluster{"c1": c},
-		Servers: db, Users: db, Tokens: db, Sessions: db, Events: db, Routes: proxy.New(proxy.Config{}),
+		Servers: db, Users: db, Tokens: db, Sessions: db, Events: db, Routes: testRouter{proxy.New(proxy.Config{})},
 		Now: clock})
 	t.Cleanup(h.Close)
 	return &testHub{Hub: h, store: db, cfg: cfg, cluster: c, clock: clock}, fake, h.TestPoller("c1"), &now
@@ -512,4 +512,11 @@ func serverID(t *testing.T, h *testHub, user string) int64 {
 		t.Fatal(err)
 	}
 	return srv.ID
+}
+
+// testRouter is the proxy as the hub's Router (cmd's adapter, for tests).
+type testRouter struct{ *proxy.Proxy }
+
+func (r testRouter) SetRoute(user, server string, t gateway.RouteTarget) error {
+	return r.Routes().Set(user, server, proxy.Target{Host: t.Host, Port: t.Port, Dial: t.Dial})
 }

@@ -54,7 +54,7 @@ func (h *Hub) readyLoop(ctx context.Context, c *Cluster, id int64) {
 			h.readAddr(ctx, c, srv)
 		}
 		if srv.Port != 0 {
-			if err := h.probe(ctx, client, srv); err == nil {
+			if err := h.probe(ctx, client, c, srv); err == nil {
 				h.markReady(ctx, c, srv)
 				return
 			} else {
@@ -105,20 +105,42 @@ func (h *Hub) readAddr(ctx context.Context, c *Cluster, srv *Server) {
 	h.refresh(ctx, srv.ID)
 }
 
-// probe asks the app for its prefix through the tunnel; any answer below
-// 500 (a redirect to log in is fine) means it is up.
-func (h *Hub) probe(ctx context.Context, client *http.Client, srv *Server) error {
-	url := fmt.Sprintf("http://%s:%d%sapi", srv.Host, srv.Port, UserURL(h.cfg.Hub.BaseURL, srv.User, srv.Name))
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+// probe asks the app for its readiness path (the app's ready: block;
+// jupyterhub-singleuser's api) through the tunnel, presenting the job's
+// secret as the proxy would. With no expected status any answer below 500
+// (a redirect to log in is fine) means it is up.
+func (h *Hub) probe(ctx context.Context, client *http.Client, c *Cluster, srv *Server) error {
+	app := serverApp(c.Config, srv)
+	ra := h.routeApp(app, srv)
+	path := UserURL(h.cfg.Hub.BaseURL, srv.User, srv.Name) + app.Ready.Path
+	if ra != nil && ra.Strip {
+		path = "/" + app.Ready.Path
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s%s", net.JoinHostPort(srv.Host, fmt.Sprint(srv.Port)), path), nil)
 	if err != nil {
 		return err
+	}
+	if ra != nil {
+		switch {
+		case ra.Header != "":
+			req.Header.Set(ra.Header, ra.HeaderValue)
+		case ra.Cookie != "":
+			req.AddCookie(&http.Cookie{Name: ra.Cookie, Value: ra.Secret})
+		case ra.Query != "":
+			q := req.URL.Query()
+			q.Set(ra.Query, ra.Secret)
+			req.URL.RawQuery = q.Encode()
+		}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
 	resp.Body.Close()
-	if resp.StatusCode >= 500 {
+	switch want := app.Ready.Status; {
+	case want != 0 && resp.StatusCode != want:
+		return fmt.Errorf("%s answered %s, want %d", path, resp.Status, want)
+	case resp.StatusCode >= 500:
 		return errors.New(resp.Status)
 	}
 	return nil
@@ -140,7 +162,8 @@ func (h *Hub) markReady(ctx context.Context, c *Cluster, srv *Server) {
 
 // route points the proxy at the server's app through the cluster's tunnel.
 func (h *Hub) route(c *Cluster, srv *Server) {
-	err := h.routes.SetRoute(srv.User, srv.Name, srv.Host, srv.Port, c.Dial)
+	err := h.routes.SetRoute(srv.User, srv.Name, RouteTarget{Host: srv.Host, Port: srv.Port, Dial: c.Dial,
+		App: h.routeApp(serverApp(c.Config, srv), srv)})
 	if err != nil {
 		h.log.Error("set route failed", "user", srv.User, "err", err)
 	}

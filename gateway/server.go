@@ -67,6 +67,9 @@ func UserOptions(r config.Resources) map[string]string {
 	if r.Account != "" {
 		o["account"] = r.Account
 	}
+	if r.App != "" {
+		o["app"] = r.App
+	}
 	return o
 }
 

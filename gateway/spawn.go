@@ -76,22 +76,30 @@ func (h *Hub) Spawn(ctx context.Context, req SpawnRequest) (*ServerInfo, error) 
 	} else if err != nil {
 		return nil, err
 	}
-	token, err := h.serverToken(ctx, srv)
-	if err != nil {
-		h.transition(ctx, srv, StateFailed, "The hub could not create the server's API token.", StateSubmitting)
-		return nil, err
-	}
 	spec := batch.JobSpec{
 		Name: srv.JobName, User: req.User, Partition: res.Partition, Account: res.Account,
 		Cores: res.Cores, MemoryMB: res.MemoryMB, GPUs: res.GPUs, Walltime: res.Walltime,
 		Extra: res.Extra, RunDir: c.Config.RunDir,
-		App: batch.App{
+	}
+	app := serverApp(c.Config, srv)
+	if app.Auth == config.AuthToken {
+		// No hub API token and no JupyterHub environment: the job never
+		// calls the hub; the proxy presents the secret.
+		spec.App = batch.App{Argv: app.Command, Setup: app.Setup, Env: app.Env,
+			BaseURL: UserURL(h.cfg.Hub.BaseURL, req.User, req.Server), Secret: h.appSecret(srv.JobName)}
+	} else {
+		token, err := h.serverToken(ctx, srv)
+		if err != nil {
+			h.transition(ctx, srv, StateFailed, "The hub could not create the server's API token.", StateSubmitting)
+			return nil, err
+		}
+		spec.App = batch.App{
 			Argv:  c.Config.App.Command,
 			Setup: c.Config.App.Setup,
 			Env:   h.appEnvFor(c.Config, req.User, req.Server, token),
-		},
+		}
 	}
-	h.event(ctx, srv, "spawn", fmt.Sprintf("Requested by %s: %s on %s (%s).", orDefault(req.By, req.User), prof.Title, c.Config.Title, describe(res)))
+	h.event(ctx, srv, "spawn", fmt.Sprintf("Requested by %s: %s, %s on %s (%s).", orDefault(req.By, req.User), app.Title, prof.Title, c.Config.Title, describe(res)))
 	h.publish(srv)
 	h.mu.Lock()
 	h.inflight[srv.ID] = true

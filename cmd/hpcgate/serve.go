@@ -25,8 +25,8 @@ import (
 )
 
 // The adapters serve the domain's interfaces (the store's guards are in
-// package store; proxy imports nothing of hpcgate, so its guard is here).
-var _ gateway.Router = (*proxy.Proxy)(nil)
+// package store; proxy imports nothing of hpcgate, so its adapter and
+// guard are in router.go).
 
 func runServe(ctx context.Context, m *Main, args []string) error {
 	fs := m.flags("serve")
@@ -105,7 +105,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	})
 	defer px.Close()
 	hub = gateway.New(gateway.Options{Config: cfg, Clusters: clusters,
-		Servers: db, Users: db, Tokens: db, Sessions: db, Events: db, Routes: px, Logger: log, Metrics: metrics,
+		Servers: db, Users: db, Tokens: db, Sessions: db, Events: db, Routes: hubRouter{px}, Logger: log, Metrics: metrics,
+		AppKey:    secret,
 		Directory: rightsDirectory(cfg, auth, log)})
 	defer hub.Close()
 	registerAdapterMetrics(metrics, clusters, px)

@@ -257,7 +257,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (Resources{Cores: 1, Walltime: time.Hour}); !reflect.DeepEqual(res, want) {
+	if want := (Resources{Cores: 1, Walltime: time.Hour, App: AppJupyterHub}); !reflect.DeepEqual(res, want) {
 		t.Errorf("default profile resolves to %+v, want %+v", res, want)
 	}
 	if !cfg.LDAP.UseStartTLS() {
@@ -290,11 +290,11 @@ func TestMergeAndShortForms(t *testing.T) {
 		opts    map[string]string
 		want    Resources
 	}{
-		{"base", nil, Resources{Partition: "workq", Cores: 2, MemoryMB: 8192, Walltime: 90 * time.Minute}},
-		{"long", nil, Resources{Partition: "workq", Cores: 2, MemoryMB: 8192, Walltime: 36 * time.Hour}},
-		{"long", map[string]string{"walltime": "2-00:00:00"}, Resources{Partition: "workq", Cores: 2, MemoryMB: 8192, Walltime: 48 * time.Hour}},
-		{"wide", map[string]string{"cores": "16"}, Resources{Partition: "workq", Cores: 16, MemoryMB: 8192, Walltime: 90 * time.Minute}},
-		{"wide", nil, Resources{Partition: "workq", Cores: 2, MemoryMB: 8192, Walltime: 90 * time.Minute}},
+		{"base", nil, Resources{Partition: "workq", Cores: 2, MemoryMB: 8192, Walltime: 90 * time.Minute, App: AppJupyterHub}},
+		{"long", nil, Resources{Partition: "workq", Cores: 2, MemoryMB: 8192, Walltime: 36 * time.Hour, App: AppJupyterHub}},
+		{"long", map[string]string{"walltime": "2-00:00:00"}, Resources{Partition: "workq", Cores: 2, MemoryMB: 8192, Walltime: 48 * time.Hour, App: AppJupyterHub}},
+		{"wide", map[string]string{"cores": "16"}, Resources{Partition: "workq", Cores: 16, MemoryMB: 8192, Walltime: 90 * time.Minute, App: AppJupyterHub}},
+		{"wide", nil, Resources{Partition: "workq", Cores: 2, MemoryMB: 8192, Walltime: 90 * time.Minute, App: AppJupyterHub}},
 	} {
 		p, ok := cl.Profile(tc.profile)
 		if !ok {

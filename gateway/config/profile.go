@@ -64,10 +64,14 @@ type Resources struct {
 	GPUs      int
 	Walltime  time.Duration
 	Extra     []string
+	// App is the app the job runs: a name of the cluster's catalogue
+	// (Cluster.Apps), one the profile offers. "" in rows written before
+	// the catalogue: the jupyterhub app.
+	App string
 }
 
 // OptionNames are the spawn options a form or API request may give.
-var OptionNames = []string{"partition", "account", "cores", "memory", "gpus", "walltime"}
+var OptionNames = []string{"app", "partition", "account", "cores", "memory", "gpus", "walltime"}
 
 var reOptionName = regexp.MustCompile(`^[a-z_]{1,32}$`)
 
@@ -86,6 +90,7 @@ func (p *Profile) Resolve(opts map[string]string) (Resources, error) {
 		GPUs:      resolveRange(p.GPUs, "gpus", get("gpus"), parseCount, "a whole number", &errs),
 		Walltime:  resolveRange(p.Walltime, "walltime", get("walltime"), ParseWalltime, "a duration like 2h or 1:30:00", &errs).D(),
 		Extra:     slices.Clone(p.Extra),
+		App:       resolveChoice(Choice{Choices: p.OfferedApps()}, "app", get("app"), &errs),
 	}
 	for _, k := range slices.Sorted(maps.Keys(opts)) {
 		switch {

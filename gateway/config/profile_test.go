@@ -27,7 +27,7 @@ func TestResolve(t *testing.T) {
 	if problems := p.Validate(); len(problems) > 0 {
 		t.Fatalf("test profile is invalid: %v", problems)
 	}
-	defaults := Resources{Partition: "debug", Cores: 1, MemoryMB: 1024, Walltime: time.Hour, Extra: []string{"--qos=interactive"}}
+	defaults := Resources{Partition: "debug", Cores: 1, MemoryMB: 1024, Walltime: time.Hour, Extra: []string{"--qos=interactive"}, App: AppJupyterHub}
 	with := func(f func(*Resources)) Resources {
 		r := defaults
 		r.Extra = []string{"--qos=interactive"}
@@ -55,6 +55,8 @@ func TestResolve(t *testing.T) {
 			errs: []string{`walltime: "2 hours" is not a duration like 2h or 1:30:00 (allowed 10m to 8h)`}},
 		{name: "partition not offered", opts: map[string]string{"partition": "gpu"},
 			errs: []string{`partition: "gpu" is not offered (choose debug or long)`}},
+		{name: "app not offered", opts: map[string]string{"app": "vscode"},
+			errs: []string{`app: "vscode" is not offered (choose jupyterhub)`}},
 		{name: "account not offered", opts: map[string]string{"account": "proj1"},
 			errs: []string{`account: "proj1" is not offered (this profile uses the scheduler's default)`}},
 		{name: "fixed gpus", opts: map[string]string{"gpus": "1"},
@@ -69,9 +71,9 @@ func TestResolve(t *testing.T) {
 		{name: "cores signed", opts: map[string]string{"cores": "+2"},
 			errs: []string{`cores: "+2" is not a whole number (allowed 1 to 2)`}},
 		{name: "unknown option", opts: map[string]string{"qos": "high"},
-			errs: []string{"qos: unknown option (options are partition, account, cores, memory, gpus, walltime)"}},
+			errs: []string{"qos: unknown option (options are app, partition, account, cores, memory, gpus, walltime)"}},
 		{name: "unknown option with shell", opts: map[string]string{"x;id": "1"},
-			errs: []string{`options: "x;id" is not an option (options are partition, account, cores, memory, gpus, walltime)`}},
+			errs: []string{`options: "x;id" is not an option (options are app, partition, account, cores, memory, gpus, walltime)`}},
 		{name: "every problem at once", opts: map[string]string{"partition": "gpu", "cores": "3", "walltime": "9h", "qos": "x"},
 			errs: []string{
 				`partition: "gpu" is not offered (choose debug or long)`,

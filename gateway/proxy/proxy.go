@@ -129,8 +129,10 @@ func New(cfg Config) *Proxy {
 		// downloads must reach the browser as they are produced.
 		FlushInterval: -1,
 		ErrorHandler:  p.serveError,
-		BufferPool:    bufferPool{},
-		ErrorLog:      slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		// Apps authenticated by the proxy's secret (app.go).
+		ModifyResponse: p.modifyResponse,
+		BufferPool:     bufferPool{},
+		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return p
 }
@@ -167,6 +169,9 @@ func (p *Proxy) ServeRoute(w http.ResponseWriter, r *http.Request, user, server 
 		return
 	}
 	rec.rt = rt
+	if a := rt.target().App; a != nil && a.serveOpen(rec, r) {
+		return
+	}
 
 	p.touch(rt)
 	defer p.touch(rt)
@@ -221,6 +226,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// it already is; said here because SetURL would clear it.
 	pr.Out.Host = pr.In.Host
 	dropCookies(pr.Out.Header, p.cfg.HubCookie)
+	if t.App != nil {
+		t.App.rewrite(pr.Out)
+	}
 
 	if p.cfg.TrustForwardedHeaders {
 		pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]

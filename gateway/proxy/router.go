@@ -1,18 +1,8 @@
 package proxy
 
-import (
-	"context"
-	"net"
-)
-
-// SetRoute and DeleteRoute are the route table as the hub drives it
-// (gateway.Router; the guard is in cmd, so this package imports no
-// gateway type).
-
-// SetRoute points user's server at host:port, reached with dial (see Routes.Set).
-func (p *Proxy) SetRoute(user, server, host string, port int, dial func(ctx context.Context, network, addr string) (net.Conn, error)) error {
-	return p.routes.Set(user, server, Target{Host: host, Port: port, Dial: dial})
-}
+// The hub drives the route table through gateway.Router, whose SetRoute
+// takes a gateway type; this package imports nothing of hpcgate, so cmd
+// adapts it (Routes.Set with a Target) and holds the guard.
 
 // DeleteRoute removes user's server's route, closing its connections.
 func (p *Proxy) DeleteRoute(user, server string) { p.routes.Delete(user, server) }

@@ -24,6 +24,9 @@ type Target struct {
 	// Dial opens connections to Host:Port, normally through the SSH
 	// connection to the cluster's login node. Default: a direct TCP dial.
 	Dial DialFunc
+	// App, for an app the proxy authenticates with the job's secret,
+	// says how (app.go). nil forwards requests as the browser sent them.
+	App *App
 }
 
 // Addr is Host:Port, bracketed for IPv6.

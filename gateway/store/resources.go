@@ -18,11 +18,12 @@ type resourcesRow struct {
 	MemoryMB  int      `json:"memory_mb,omitempty"`
 	GPUs      int      `json:"gpus"`
 	Extra     []string `json:"extra,omitempty"`
+	App       string   `json:"app,omitempty"`
 }
 
 func encodeResources(r config.Resources) (string, error) {
 	b, err := json.Marshal(resourcesRow{Partition: r.Partition, Account: r.Account, Cores: r.Cores,
-		MemoryMB: r.MemoryMB, GPUs: r.GPUs, Extra: r.Extra})
+		MemoryMB: r.MemoryMB, GPUs: r.GPUs, Extra: r.Extra, App: r.App})
 	return string(b), err
 }
 
@@ -34,7 +35,7 @@ func decodeResources(s string) (config.Resources, error) {
 	var row resourcesRow
 	if err := json.Unmarshal([]byte(s), &row); err == nil {
 		return config.Resources{Partition: row.Partition, Account: row.Account, Cores: row.Cores,
-			MemoryMB: row.MemoryMB, GPUs: row.GPUs, Extra: row.Extra}, nil
+			MemoryMB: row.MemoryMB, GPUs: row.GPUs, Extra: row.Extra, App: row.App}, nil
 	}
 	var old map[string]string
 	if err := json.Unmarshal([]byte(s), &old); err != nil {

@@ -29,7 +29,7 @@ func TestDecodeResources(t *testing.T) {
 			t.Errorf("decodeResources(%s) = %+v, %v; want %+v (error %v)", tc.column, got, err, tc.want, tc.bad)
 		}
 	}
-	for _, r := range []config.Resources{{Cores: 2, GPUs: 1, Partition: "p"}, {Cores: 1, MemoryMB: 512, Account: "a", Extra: []string{"-x"}}} {
+	for _, r := range []config.Resources{{Cores: 2, GPUs: 1, Partition: "p"}, {Cores: 1, MemoryMB: 512, Account: "a", Extra: []string{"-x"}, App: "vscode"}} {
 		s, err := encodeResources(r)
 		if err != nil {
 			t.Fatal(err)

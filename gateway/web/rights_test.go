@@ -48,7 +48,7 @@ func TestUserGateAfterRevocation(t *testing.T) {
 		io.WriteString(w, "the server of "+user)
 	}
 	hub := gateway.New(gateway.Options{Config: e.cfg, Servers: e.store, Users: e.store, Tokens: e.store, Sessions: e.store, Events: e.store,
-		Routes:    proxy.New(proxy.Config{}),
+		Routes:    testRouter{proxy.New(proxy.Config{})},
 		Directory: auth, Now: e.clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(hub.Close)
 
@@ -121,4 +121,11 @@ func TestSystemAccountNeverGetsASession(t *testing.T) {
 	if n := hubCalls.Load(); n != 0 {
 		t.Errorf("%d calls reached the hub (spawn or proxy) for a refused system account", n)
 	}
+}
+
+// testRouter is the proxy as the hub's Router (cmd's adapter, for tests).
+type testRouter struct{ *proxy.Proxy }
+
+func (r testRouter) SetRoute(user, server string, t gateway.RouteTarget) error {
+	return r.Routes().Set(user, server, proxy.Target{Host: t.Host, Port: t.Port, Dial: t.Dial})
 }

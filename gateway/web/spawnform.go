@@ -22,6 +22,7 @@ func isOption(k string) bool { return slices.Contains(config.OptionNames, k) }
 
 // optionLabels are the options' labels on the form.
 var optionLabels = map[string]string{
+	"app":       "App",
 	"partition": "Partition",
 	"account":   "Account",
 	"cores":     "Cores",
@@ -38,6 +39,7 @@ var optionHints = map[string]string{
 
 type choiceView struct {
 	Value    string
+	Label    string // "" shows the value
 	Selected bool
 }
 
@@ -105,7 +107,7 @@ func (s *Server) buildSpawnForm(groups []string, selCluster, selProfile string, 
 				pv.Selected, cv.Selected = true, true
 				vals, errs = values, fields
 			}
-			pv.Fields = profileFields(cl.Name, p, vals, errs)
+			pv.Fields = profileFields(cl, p, vals, errs)
 			cv.Profiles = append(cv.Profiles, pv)
 		}
 		if len(cv.Profiles) > 0 {
@@ -120,7 +122,8 @@ func (s *Server) buildSpawnForm(groups []string, selCluster, selProfile string, 
 }
 
 // profileFields lays out one profile's options.
-func profileFields(cluster string, p *config.Profile, values, errs map[string]string) []fieldView {
+func profileFields(cl *config.Cluster, p *config.Profile, values, errs map[string]string) []fieldView {
+	cluster := cl.Name
 	var fs []fieldView
 	for _, opt := range config.OptionNames {
 		f := fieldView{
@@ -133,6 +136,24 @@ func profileFields(cluster string, p *config.Profile, values, errs map[string]st
 		}
 		v, sent := values[opt]
 		switch opt {
+		case "app":
+			// Only a choice is shown: a profile of the jupyterhub app
+			// alone looks as it did before the catalogue.
+			apps := p.OfferedApps()
+			if len(apps) < 2 && f.Error == "" {
+				continue
+			}
+			f.Kind = "select"
+			if !sent {
+				v = apps[0]
+			}
+			var titles []string
+			for _, name := range apps {
+				a, _ := cl.AppByName(name)
+				titles = append(titles, a.Title)
+				f.Choices = append(f.Choices, choiceView{Value: name, Label: a.Title, Selected: name == v})
+			}
+			f.Range = config.OrList(titles)
 		case "partition", "account":
 			ch := p.Partition
 			if opt == "account" {
