@@ -13,6 +13,8 @@ start=$EPOCHREALTIME
 
 [[ $(id -u) == 0 ]] || { echo "cluster: run as root (it creates users and starts daemons)" >&2; exit 1; }
 "$here/install.sh"
+# The catalogue apps (Jupyter Server, code-server, the desktop); idempotent.
+"$here/apps.sh"
 install -d -m 0755 "$state"
 "$here/users.sh" "$state/pbs/bin"
 "$here/slurm.sh" up "$state"
