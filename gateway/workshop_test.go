@@ -195,7 +195,7 @@ func TestUsage(t *testing.T) {
 	jobs := []*WorkshopJob{
 		{User: "ann", Session: 0, Cores: 2, Submitted: t0, Started: t0.Add(5 * time.Minute), Ended: t0.Add(65 * time.Minute)},
 		{User: "ann", Session: 1, Cores: 2, Submitted: t0.Add(24 * time.Hour), Started: t0.Add(24*time.Hour + time.Minute)}, // running
-		{User: "bob", Session: 0, Cores: 1, Submitted: t0, Ended: t0.Add(30 * time.Minute)},                                // never ran
+		{User: "bob", Session: 0, Cores: 1, Submitted: t0, Ended: t0.Add(30 * time.Minute)},                                 // never ran
 	}
 	now := t0.Add(25*time.Hour + time.Minute)
 	got := usage([]string{"bob", "cat", "ann"}, jobs, now)
