@@ -268,6 +268,7 @@ func (s *Server) routes() *gin.Engine {
 	user.GET("/spawn-pending/:user", s.spawnPending)
 	user.POST("/spawn-pending/:user/cancel", s.requireForm, s.stopForm)
 	user.GET("/user/:user/*path", s.userRedirect)
+	user.GET("/user-redirect/*path", s.userRedirectLink)
 	user.GET("/token", s.tokenPage)
 	user.POST("/token", s.requireForm, s.createTokenForm)
 	user.POST("/token/:id/revoke", s.requireForm, s.revokeTokenForm)
@@ -291,6 +292,9 @@ func (s *Server) routes() *gin.Engine {
 	// nodes, do only what they were given.
 	api.POST("/users/:user/activity", s.requireAPIUser, requireScope("users:activity"), s.apiActivity)
 	authed := api.Group("", s.requireAPIUser)
+	authed.GET("/info", requireScope("read:hub"), s.apiInfo)
+	authed.GET("/proxy", requireScope("proxy"), s.apiProxy)
+	authed.GET("/authorizations/token/:token", s.apiTokenOwner)
 	authed.GET("/users", requireScope("list:users"), s.apiUsers)
 	authed.GET("/users/:user", requireScope("read:users"), s.apiUser)
 	authed.POST("/users/:user/server", requireServerScope("servers"), s.requireAPIXSRF, s.apiStartServer)
@@ -310,6 +314,8 @@ func (s *Server) routes() *gin.Engine {
 	admin.GET("", s.adminPage)
 	admin.POST("/start", s.requireForm, s.adminStart)
 	admin.POST("/users/:user/stop", s.requireForm, s.adminStop)
+	admin.GET("/stop-all", s.stopAllPage)
+	admin.POST("/stop-all", s.requireForm, s.stopAll)
 	admin.GET("/queue/:cluster", s.queuePage)
 	// admin-ui: these serve the admin page's views of every user and
 	// the clusters' queues.
