@@ -31,8 +31,16 @@ func (f *fakeWorkshops) note(s string) {
 	f.mu.Unlock()
 }
 
+// WorkshopCards shows bob (whom the fake treats as attending a second,
+// upcoming course too) one open card and one countdown.
 func (f *fakeWorkshops) WorkshopCards(groups []string, now time.Time) []gateway.WorkshopCard {
-	return nil
+	if !gateway.InGroup(groups, groupTeachers) {
+		return nil
+	}
+	return []gateway.WorkshopCard{
+		{Name: "course", Title: "The course", Open: true, Start: now.Add(-time.Hour), End: now.Add(time.Hour), Session: 1, Sessions: 2},
+		{Name: "later", Title: "Later course", Start: now.Add(90 * time.Minute), End: now.Add(3 * time.Hour), Session: 1, Sessions: 1},
+	}
 }
 
 func (f *fakeWorkshops) InstructorOf(groups []string) []string {
@@ -84,8 +92,11 @@ func (f *fakeWorkshops) NoteInstructorVisit(_ context.Context, instructor, atten
 	f.mu.Unlock()
 }
 
-func (f *fakeWorkshops) InstructorVisits(context.Context, string) ([]*gateway.Event, error) {
-	return nil, nil
+func (f *fakeWorkshops) InstructorVisits(_ context.Context, user string) ([]*gateway.Event, error) {
+	if user != "bob" {
+		return nil, nil
+	}
+	return []*gateway.Event{{Time: time.Unix(1e9, 0), User: "bob", Kind: "instructor-open", Message: "Instructor carol opened your server to help you."}}, nil
 }
 
 func (f *fakeWorkshops) WorkshopUsage(context.Context, string) ([]gateway.AttendeeUsage, error) {
@@ -137,6 +148,17 @@ func TestWorkshopInstructorGrant(t *testing.T) {
 	resp, _ = b.get("/hub/workshops/nope")
 	if resp.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown workshop: %d, want 404", resp.StatusCode)
+	}
+
+	resp, body = b.get("/hub/home")
+	for _, want := range []string{`data-workshop-card="course" data-open="true"`, `action="/hub/workshops/course/spawn"`,
+		`data-workshop-card="later" data-open="false"`, "in <span>1h 30m</span>", "Instructor carol opened your server", `href="/hub/workshops/course" data-teaches`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("home lacks %q:\n%.3000s", want, body)
+		}
+	}
+	if strings.Contains(body, `action="/hub/workshops/later/spawn"`) {
+		t.Error("home offers to launch a workshop whose session is not open")
 	}
 
 	alice := e.browser()
