@@ -96,6 +96,8 @@ type Options struct {
 	// Metrics are served at /hub/metrics and count logins; nil serves
 	// no metrics (404).
 	Metrics *gateway.Metrics
+	// Workshops runs the site's workshops (workshop.go); nil: none.
+	Workshops Workshops
 }
 
 // Server serves the hub's pages and APIs.
@@ -111,6 +113,7 @@ type Server struct {
 	keepAlive time.Duration
 	limiter   *loginLimiter
 	metrics   *gateway.Metrics
+	workshops Workshops
 	promHTTP  http.Handler
 	pages     map[string]*template.Template
 	static    fs.FS
@@ -160,6 +163,7 @@ func New(o Options) (*Server, error) {
 		now:       o.Now,
 		keepAlive: o.KeepAlive,
 		metrics:   o.Metrics,
+		workshops: o.Workshops,
 		promHTTP:  metricsHandler(o.Metrics, o.Logger),
 	}
 	if s.log == nil {
@@ -268,6 +272,13 @@ func (s *Server) routes() *gin.Engine {
 	user.GET("/token", s.tokenPage)
 	user.POST("/token", s.requireForm, s.createTokenForm)
 	user.POST("/token/:id/revoke", s.requireForm, s.revokeTokenForm)
+	// Workshops (workshop.go): an attendee's launch, and the page of the
+	// workshop's instructors, who are not admins.
+	user.POST("/workshops/:workshop/spawn", s.requireForm, s.workshopSpawn)
+	user.GET("/workshops/:workshop", s.workshopPage)
+	user.POST("/workshops/:workshop/start", s.requireForm, s.workshopStart)
+	user.POST("/workshops/:workshop/stop", s.requireForm, s.workshopStop)
+	user.GET("/workshops/:workshop/open/:user", s.workshopOpen)
 
 	api := hub.Group("/api", s.identify)
 	api.GET("", s.apiRoot)
@@ -293,6 +304,8 @@ func (s *Server) routes() *gin.Engine {
 	authed.POST("/users/:user/tokens", requireScope("tokens"), s.requireAPIXSRF, s.apiCreateToken)
 	authed.GET("/users/:user/tokens/:id", requireScope("read:tokens"), s.apiToken)
 	authed.DELETE("/users/:user/tokens/:id", requireScope("tokens"), s.requireAPIXSRF, s.apiDeleteToken)
+	authed.GET("/workshops/:workshop", s.apiWorkshop)
+	authed.GET("/workshops/:workshop/usage", s.apiWorkshopUsage)
 
 	// Admins only: every user's servers, the clusters' queues, and
 	// actions on anyone's server. A page view reads the hub's state and
