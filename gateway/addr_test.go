@@ -149,3 +149,28 @@ func waitState(t *testing.T, h *Hub, user, state string) *ServerInfo {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestReadyWaits: the first retry comes within 50ms, the waits grow, and
+// the poll never waits more than 3s (a spawn's readiness is seen at most
+// that late).
+func TestReadyWaits(t *testing.T) {
+	w := readyFirstWait
+	if w > 50*time.Millisecond {
+		t.Errorf("first wait %v; want at most 50ms", w)
+	}
+	var total time.Duration
+	for i := range 30 {
+		next := nextReadyWait(w)
+		if next < w || next > readyMaxWait {
+			t.Fatalf("wait %d: %v after %v; want growing up to %v", i, next, w, readyMaxWait)
+		}
+		total += w
+		w = next
+	}
+	if w != readyMaxWait {
+		t.Errorf("after 30 polls the wait is %v; want the cap %v", w, readyMaxWait)
+	}
+	if total > 2*time.Minute {
+		t.Errorf("30 polls take %v; want the backoff capped", total)
+	}
+}

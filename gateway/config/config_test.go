@@ -123,6 +123,9 @@ var badConfigs = []struct {
 		`time-zone.yaml:13:16: clusters[1].time_zone: "../../etc/passwd" is not a time zone`,
 		`time-zone.yaml:19:16: clusters[2].time_zone: expected a string, got a list`,
 	}},
+	{"proxy-mode.yaml", []string{
+		`proxy-mode.yaml:7:12: clusters[0].proxy: "ssh" is not a proxy mode (tunnel or direct)`,
+	}},
 	{"syntax.yaml", []string{
 		// Only the syntax error: the defaults' problems would be noise.
 		`syntax.yaml:3: YAML syntax: mapping values are not allowed in this context`,

@@ -233,6 +233,9 @@ clusters:
     start_timeout: {{y .C.StartTimeout}}
     # Directory for address files and job logs, relative to the user's home.
     run_dir: {{y .C.RunDir}}
+    # How the hub reaches the apps: tunnel (through the login node's sshd)
+    # or direct (the hub connects to the compute node itself).
+    proxy: {{y .C.Proxy}}
     # What the job runs on the compute node.
     app:
       # The program the job runs; {host} and {port} are where it must listen.

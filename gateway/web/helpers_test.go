@@ -285,6 +285,11 @@ func withAdminAccess() envOption {
 	return func(_ *Options, s *siteSettings) { s.adminAccess = true }
 }
 
+// withLogger gives the web layer logger l instead of a silent one.
+func withLogger(l *slog.Logger) envOption {
+	return func(o *Options, _ *siteSettings) { o.Logger = l }
+}
+
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	site := siteSettings{baseURL: "/"}
@@ -309,7 +314,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if o.Auth == nil {
 		o.Auth = &fakeAuth{AuthenticateFn: directoryAuth}
 	}
-	o.Logger = quiet
+	if o.Logger == nil {
+		o.Logger = quiet
+	}
 	o.CookieSecret = e.secret
 	o.Version = "1.2.3-test"
 	o.Templates = templates.FS

@@ -358,10 +358,19 @@ func (s *Server) logRequests(c *gin.Context) {
 	status := c.Writer.Status()
 	level := slog.LevelInfo
 	switch {
+	case strings.HasPrefix(c.Request.URL.Path, s.base+"user/"):
+		// Proxied traffic: every click in a notebook. Its counts are
+		// the proxy's metrics and its failures the proxy's own log
+		// lines; a line per request (and at ERROR for the app's own
+		// 500s or a client that left) would be most of the hub's log.
+		level = slog.LevelDebug
 	case status >= 500:
 		level = slog.LevelError
 	case strings.HasPrefix(c.Request.URL.Path, s.hubPrefix+"static/"), c.Request.URL.Path == s.hubPrefix+"health":
 		level = slog.LevelDebug
+	}
+	if !s.log.Enabled(c.Request.Context(), level) {
+		return
 	}
 	attrs := []slog.Attr{
 		slog.String("method", c.Request.Method),
