@@ -70,7 +70,8 @@ type Hub struct {
 	inflight map[int64]bool               // submissions under way in this process
 	warned   map[int64]string             // job id whose walltime warning was sent, by server id
 
-	queues queueCache
+	queues   queueCache
+	activity activityLog
 }
 
 // New returns a Hub; Start re-adopts jobs and starts the pollers.
@@ -107,11 +108,13 @@ func (h *Hub) Clusters() []*config.Cluster {
 	return out
 }
 
-// Close stops the pollers and readiness checks. Jobs keep running: a hub
-// restart never cancels a job.
+// Close stops the pollers and readiness checks and writes the activity
+// noted since the last flush. Jobs keep running: a hub restart never
+// cancels a job.
 func (h *Hub) Close() {
 	h.cancel()
 	h.wg.Wait()
+	h.flushActivity(context.Background())
 }
 
 func (h *Hub) cluster(name string) (*Cluster, error) {

@@ -73,13 +73,9 @@ func (s *Store) GetSession(ctx context.Context, id string) (*Session, error) {
 		return nil, fmt.Errorf("session of %s: revoked or expired: %w", sess.User, ErrNotFound)
 	}
 	if now.Sub(sess.LastSeen) >= usedEvery {
-		_, err := s.db.ExecContext(ctx, s.q("UPDATE sessions SET last_seen = ? WHERE id = ? AND (last_seen IS NULL OR last_seen <= ?)"),
-			ts(now), id, ts(now.Add(-usedEvery)))
-		if err != nil {
-			s.log.WarnContext(ctx, "record session use", "user", sess.User, "err", err)
-		} else {
-			sess.LastSeen = utc(now)
-		}
+		// Written in the background (uses.go), not on the request path.
+		s.sessionUsed(id, now)
+		sess.LastSeen = utc(now)
 	}
 	return sess, nil
 }

@@ -135,15 +135,9 @@ func (s *Store) LookupToken(ctx context.Context, plain string) (*Token, error) {
 		return nil, fmt.Errorf("token %d: expired: %w", t.ID, ErrNotFound)
 	}
 	if now.Sub(t.LastUsed) >= usedEvery {
-		// The guard makes concurrent requests with one token write once.
-		_, err := s.db.ExecContext(ctx, s.q("UPDATE api_tokens SET last_used = ? WHERE id = ? AND (last_used IS NULL OR last_used <= ?)"),
-			ts(now), t.ID, ts(now.Add(-usedEvery)))
-		if err != nil {
-			// The token is good; a lost timestamp must not refuse the request.
-			s.log.WarnContext(ctx, "record token use", "user", t.User, "token", t.ID, "err", err)
-		} else {
-			t.LastUsed = utc(now)
-		}
+		// Written in the background (uses.go), not on the request path.
+		s.tokenUsed(t.ID, now)
+		t.LastUsed = utc(now)
 	}
 	return t, nil
 }
