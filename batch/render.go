@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"path"
 	"text/template"
 )
 
@@ -14,6 +15,11 @@ var scriptFuncs = template.FuncMap{
 	"argv":  QuoteArgv,
 	"word":  ShellWord,
 }
+
+// SharedTemplate holds the pieces every job template may use with
+// {{template "NAME" .}}: "pick-port" (HPCGATE_PORT, chosen with bash alone).
+// It is parsed with each job template when fsys has it.
+const SharedTemplate = "jobs/port.sh.tmpl"
 
 // Script renders the job template named name (e.g. "jobs/slurm.sh.tmpl")
 // from fsys for spec. The spec is validated first; the template sees only
@@ -30,12 +36,16 @@ func Script(fsys fs.FS, name string, spec JobSpec, funcs template.FuncMap) ([]by
 			return nil, fmt.Errorf("job template %s: the adapter redefines the common function %s", name, fn)
 		}
 	}
-	t, err := template.New("").Option("missingkey=error").Funcs(scriptFuncs).Funcs(funcs).ParseFS(fsys, name)
+	files := []string{name}
+	if _, err := fs.Stat(fsys, SharedTemplate); err == nil {
+		files = append(files, SharedTemplate)
+	}
+	t, err := template.New("").Option("missingkey=error").Funcs(scriptFuncs).Funcs(funcs).ParseFS(fsys, files...)
 	if err != nil {
 		return nil, fmt.Errorf("job template %s: %w", name, err)
 	}
 	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, t.Templates()[0].Name(), spec); err != nil {
+	if err := t.ExecuteTemplate(&buf, path.Base(name), spec); err != nil {
 		return nil, fmt.Errorf("render job template %s: %w", name, err)
 	}
 	return buf.Bytes(), nil

@@ -1,11 +1,11 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	"hpcgate/gateway/store"
+	"hpcgate/gateway"
 )
 
 // TestNoteActivityWritesNothingUntilFlush: activity noted by the proxy is
@@ -19,8 +19,8 @@ func TestNoteActivityWritesNothingUntilFlush(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.store.SetState(ctx, srv.ID, []store.State{store.StateQueued}, store.StateStarting, "")
-	h.store.SetState(ctx, srv.ID, []store.State{store.StateStarting}, store.StateReady, "")
+	h.store.SetState(ctx, srv.ID, []gateway.ServerState{gateway.StateQueued}, gateway.StateStarting, "")
+	h.store.SetState(ctx, srv.ID, []gateway.ServerState{gateway.StateStarting}, gateway.StateReady, "")
 	before := srv.LastActivity
 
 	start := *now

@@ -11,7 +11,7 @@ import (
 // server's own API token; it reaches the job inside the script on stdin and
 // never appears on a command line.
 func appEnv(hubAPIURL, baseURL, user, server, token string) map[string]string {
-	prefix := userPrefix(baseURL, user, server)
+	prefix := UserURL(baseURL, user, server)
 	clientID := clientIDFor(user, server)
 	access, _ := json.Marshal([]string{
 		"access:servers!server=" + user + "/" + server,
@@ -36,9 +36,11 @@ func appEnv(hubAPIURL, baseURL, user, server, token string) map[string]string {
 	}
 }
 
-// userPrefix is the URL prefix of a user's server: /user/alice/ for the
-// default server, /user/alice/name/ for a named one.
-func userPrefix(baseURL, user, server string) string {
+// UserURL is the URL (path) of a user's server under the hub's base URL:
+// /user/alice/ for the default server, /user/alice/name/ for a named one.
+// Every link to a server, the proxy's prefix and the app's own base URL
+// come from it.
+func UserURL(baseURL, user, server string) string {
 	p := strings.TrimSuffix(baseURL, "/") + "/user/" + url.PathEscape(user) + "/"
 	if server != "" {
 		p += url.PathEscape(server) + "/"

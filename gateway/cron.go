@@ -7,17 +7,19 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
-
-	"hpcgate/gateway/config"
-	"hpcgate/gateway/store"
 )
 
 // StartCron schedules the hub's periodic work from the site's cron
-// settings: reconcile (a poll of any cluster whose poller fell behind), refresh users'
-// rights from the directory (every ldap.refresh_interval/2), cull idle servers, expire
-// tokens, sessions and OAuth codes, and prune old events. Stop the returned scheduler on exit.
-func StartCron(h *Hub, cfg *config.Config, db *store.Store, log *slog.Logger) (*cron.Cron, error) {
-	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(cron.DiscardLogger), cron.Recover(cron.DiscardLogger)))
+// settings: reconcile (a poll of any cluster whose poller fell behind),
+// refresh users' rights from the directory (every ldap.refresh_interval/2),
+// cull idle servers, expire tokens, sessions and OAuth codes, and prune old
+// events. A job still running when its next turn comes is skipped; a job
+// that panics is logged with its stack and runs again at its next turn.
+// Stop the returned scheduler on exit.
+func (h *Hub) StartCron() (*cron.Cron, error) {
+	cfg, log := h.cfg, h.log
+	logger := cronLogger{log}
+	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(logger), cron.Recover(logger)))
 	jobs := []struct {
 		name, spec string
 		run        func(context.Context) error
@@ -25,17 +27,8 @@ func StartCron(h *Hub, cfg *config.Config, db *store.Store, log *slog.Logger) (*
 		{"reconcile", cfg.Cron.Reconcile, h.Reconcile},
 		{"refresh_rights", RefreshSchedule(time.Duration(cfg.LDAP.RefreshInterval)), h.RefreshRights},
 		{"cull", cfg.Cron.Cull, h.Cull},
-		{"expire_tokens", cfg.Cron.ExpireTokens, func(ctx context.Context) error { return expire(ctx, db, h.now(), log) }},
-		{"prune_events", cfg.Cron.PruneEvents, func(ctx context.Context) error {
-			if cfg.EventsRetention == 0 {
-				return nil
-			}
-			n, err := db.PruneEvents(ctx, h.now().Add(-time.Duration(cfg.EventsRetention)))
-			if n > 0 {
-				log.Info("pruned events", "count", n)
-			}
-			return err
-		}},
+		{"expire_tokens", cfg.Cron.ExpireTokens, h.expire},
+		{"prune_events", cfg.Cron.PruneEvents, h.pruneEvents},
 	}
 	for _, j := range jobs {
 		if j.spec == "" {
@@ -56,21 +49,43 @@ func StartCron(h *Hub, cfg *config.Config, db *store.Store, log *slog.Logger) (*
 	return c, nil
 }
 
-func expire(ctx context.Context, db *store.Store, now time.Time, log *slog.Logger) error {
-	t, err := db.DeleteExpiredTokens(ctx, now)
+// cronLogger sends the cron library's messages to the hub's log: a panic
+// in a periodic job (cron.Recover) is an error with its stack, never lost.
+type cronLogger struct{ log *slog.Logger }
+
+func (l cronLogger) Info(msg string, kv ...any) { l.log.Debug("cron: "+msg, kv...) }
+
+func (l cronLogger) Error(err error, msg string, kv ...any) {
+	l.log.Error("cron: "+msg, append(kv, "err", err)...)
+}
+
+func (h *Hub) pruneEvents(ctx context.Context) error {
+	if h.cfg.EventsRetention == 0 {
+		return nil
+	}
+	n, err := h.events.PruneEvents(ctx, h.now().Add(-time.Duration(h.cfg.EventsRetention)))
+	if n > 0 {
+		h.log.Info("pruned events", "count", n)
+	}
+	return err
+}
+
+func (h *Hub) expire(ctx context.Context) error {
+	now := h.now()
+	t, err := h.tokens.DeleteExpiredTokens(ctx, now)
 	if err != nil {
 		return err
 	}
-	s, err := db.DeleteExpiredSessions(ctx, now)
+	s, err := h.sessions.DeleteExpiredSessions(ctx, now)
 	if err != nil {
 		return err
 	}
-	c, err := db.DeleteExpiredCodes(ctx, now)
+	c, err := h.sessions.DeleteExpiredCodes(ctx, now)
 	if err != nil {
 		return err
 	}
 	if t+s+c > 0 {
-		log.Info("expired", "tokens", t, "sessions", s, "oauth_codes", c)
+		h.log.Info("expired", "tokens", t, "sessions", s, "oauth_codes", c)
 	}
 	return nil
 }
@@ -96,14 +111,14 @@ func (h *Hub) Cull(ctx context.Context) error {
 	if cc.IdleTimeout == 0 && cc.MaxAge == 0 {
 		return nil
 	}
-	servers, err := h.store.ListServers(ctx, store.ServerFilter{States: []store.State{store.StateReady}})
+	servers, err := h.servers.ListServers(ctx, ServerFilter{States: []ServerState{StateReady}})
 	if err != nil {
 		return err
 	}
 	now := h.now()
 	for _, s := range servers {
 		if !cc.CullAdmins {
-			if u, err := h.store.GetUser(ctx, s.User); err == nil && u.Admin {
+			if u, err := h.users.GetUser(ctx, s.User); err == nil && u.Admin {
 				continue
 			}
 		}
@@ -114,9 +129,9 @@ func (h *Hub) Cull(ctx context.Context) error {
 		var why string
 		switch {
 		case cc.IdleTimeout > 0 && now.Sub(last) > time.Duration(cc.IdleTimeout):
-			why = fmt.Sprintf("idle for %s (the site culls after %s without activity)", roundDur(now.Sub(last)), roundDur(time.Duration(cc.IdleTimeout)))
+			why = fmt.Sprintf("idle for %s (the site culls after %s without activity)", FormatDuration(now.Sub(last)), FormatDuration(time.Duration(cc.IdleTimeout)))
 		case cc.MaxAge > 0 && now.Sub(s.Ready) > time.Duration(cc.MaxAge):
-			why = fmt.Sprintf("running for %s (the site's limit is %s)", roundDur(now.Sub(s.Ready)), roundDur(time.Duration(cc.MaxAge)))
+			why = fmt.Sprintf("running for %s (the site's limit is %s)", FormatDuration(now.Sub(s.Ready)), FormatDuration(time.Duration(cc.MaxAge)))
 		default:
 			continue
 		}

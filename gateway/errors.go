@@ -1,16 +1,19 @@
-// Package gateway is the hub's domain: users' servers and their lifecycle
-// from spawn form to running notebook, the per-cluster poller that follows
-// every job with one scheduler query per interval, and the progress events
-// users watch while their job waits in the queue.
-//
-// It talks to clusters only through the batch interfaces and never imports
-// an adapter (sshexec, slurm, pbs); cmd wires those in. The adapters under
-// gateway (store, ldapauth, proxy, web) are wired by cmd as well.
 package gateway
 
 import (
 	"errors"
 	"fmt"
+)
+
+// ErrNotFound and ErrConflict are the stores' answers, wrapped with what
+// was looked up or written.
+var (
+	// ErrNotFound: no such user, server, token, session or code (an
+	// expired or revoked one counts as absent).
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: the write contradicts what is stored (a server that is
+	// already active, a job name already used, a job id already set).
+	ErrConflict = errors.New("conflict")
 )
 
 // Error codes, mapped to HTTP statuses in one table by the web package.

@@ -1,84 +1,183 @@
 package gateway
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
 	"time"
+
+	"hpcgate/batch"
+	"hpcgate/gateway/config"
 )
 
-// Server states, persisted in the store. The happy path is
-// submitting → queued → starting → ready → stopping → stopped; failed
-// carries a reason a person can act on.
-const (
-	StateSubmitting = "submitting" // the hub is running sbatch/qsub
-	StateQueued     = "queued"     // the job waits in the queue
-	StateStarting   = "starting"   // the job runs; the app is not answering yet
-	StateReady      = "ready"      // a request through the tunnel succeeded
-	StateStopping   = "stopping"   // cancel sent; waiting for the job to leave
-	StateStopped    = "stopped"    // ended normally, by the user, the culler or walltime
-	StateFailed     = "failed"     // could not be submitted, or ended in error
-)
-
-// SpawnRequest asks for a user's server.
-type SpawnRequest struct {
-	User    string // owner
-	Server  string // server name, "" for the default server
-	Cluster string // "" for the first cluster
-	Profile string // "" for the first profile the user may use
-	// Options are the raw form or API values (partition, account, cores,
-	// memory, gpus, walltime), validated against the profile.
-	Options map[string]string
-	Groups  []string // the owner's directory groups (profiles may be restricted)
-	By      string   // who asked: the owner, or an admin
+// Cluster is one configured cluster with its adapters, wired by cmd.
+type Cluster struct {
+	Config    *config.Cluster
+	Scheduler batch.Scheduler
+	// Exec runs commands on the login node (reading the job's address
+	// file and log).
+	Exec batch.Executor
+	// Dial opens a tunnel through the login node to the compute node.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
-// ServerInfo is a server as pages and APIs show it.
-type ServerInfo struct {
-	User, Name       string
-	Cluster, Profile string
-	State            string
-	JobID, JobName   string
-	Node             string
-	Reason           string // the scheduler's reason while queued; the failure otherwise
-	Options          map[string]string
-	Walltime         time.Duration
-	Submitted        time.Time
-	Started          time.Time // the job started running
-	Ready            time.Time
-	Stopped          time.Time
-	LastActivity     time.Time
-	EstimatedStart   time.Time
-	URL              string // /user/<name>/ (with base URL)
-	ProgressURL      string
+// Options configure a Hub.
+type Options struct {
+	Config   *config.Config
+	Clusters map[string]*Cluster
+	// The stores (cmd passes one *store.Store for all) and the proxy's
+	// route table.
+	Servers  ServerStore
+	Users    UserStore
+	Tokens   TokenStore
+	Sessions SessionStore
+	Events   EventStore
+	Routes   Router
+	Logger   *slog.Logger
+	Metrics  *Metrics // may be nil
+	// Directory is where RefreshRights looks users up again; nil: never.
+	Directory Directory
+	// Now is the clock; default time.Now.
+	Now func() time.Time
 }
 
-// Active reports whether the server holds or waits for a job.
-func (s *ServerInfo) Active() bool {
-	switch s.State {
-	case StateSubmitting, StateQueued, StateStarting, StateReady, StateStopping:
-		return true
-	}
-	return false
+// Hub runs users' servers: it submits their jobs, follows them with one
+// poller per cluster, checks the app answers through the tunnel, routes the
+// proxy, and tells the pages what happens.
+type Hub struct {
+	cfg      *config.Config
+	servers  ServerStore
+	users    UserStore
+	tokens   TokenStore
+	sessions SessionStore
+	events   EventStore
+	routes   Router
+	clusters map[string]*Cluster
+	order    []string // cluster names in config order
+	log      *slog.Logger
+	metrics  *Metrics
+	now      func() time.Time
+	broker   *broker
+	dir      Directory
+
+	ctx     context.Context // lives until Close
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	pollers map[string]*poller
+
+	mu       sync.Mutex
+	starting map[int64]context.CancelFunc // readiness checks under way, by server id
+	misses   map[int64]int                // consecutive polls a job was missing from
+	inflight map[int64]bool               // submissions under way in this process
+	warned   map[int64]string             // job id whose walltime warning was sent, by server id
+
+	queues   queueCache
+	activity activityLog
 }
 
-// Pending is JupyterHub's server model "pending" field: "spawn" while
-// starting, "stop" while stopping, "" otherwise.
-func (s *ServerInfo) Pending() string {
-	switch s.State {
-	case StateSubmitting, StateQueued, StateStarting:
-		return "spawn"
-	case StateStopping:
-		return "stop"
+// New returns a Hub; Start re-adopts jobs and starts the pollers.
+func New(o Options) *Hub {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
-	return ""
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Hub{
+		cfg: o.Config, servers: o.Servers, users: o.Users, tokens: o.Tokens, sessions: o.Sessions, events: o.Events,
+		routes: o.Routes, clusters: o.Clusters,
+		log: o.Logger, metrics: o.Metrics, now: o.Now, broker: newBroker(), dir: o.Directory,
+		ctx: ctx, cancel: cancel, pollers: map[string]*poller{},
+		starting: map[int64]context.CancelFunc{}, misses: map[int64]int{}, inflight: map[int64]bool{}, warned: map[int64]string{},
+		queues: queueCache{snaps: map[string]QueueSnapshot{}, watched: map[string]time.Time{}},
+	}
+	for _, c := range o.Config.Clusters {
+		if _, ok := o.Clusters[c.Name]; ok {
+			h.order = append(h.order, c.Name)
+			h.metrics.cluster(c.Name)
+		}
+	}
+	return h
 }
 
-// WalltimeLeft is the time until the scheduler ends the running job.
-func (s *ServerInfo) WalltimeLeft(now time.Time) time.Duration {
-	if s.Started.IsZero() || s.Walltime == 0 {
-		return 0
+// Clusters returns the configured clusters in the site file's order.
+func (h *Hub) Clusters() []*config.Cluster {
+	out := make([]*config.Cluster, 0, len(h.order))
+	for _, name := range h.order {
+		out = append(out, h.clusters[name].Config)
 	}
-	left := s.Started.Add(s.Walltime).Sub(now)
-	if left < 0 {
-		return 0
+	return out
+}
+
+// Close stops the pollers and readiness checks. Jobs keep running: a hub
+// restart never cancels a job.
+func (h *Hub) Close() {
+	h.cancel()
+	h.wg.Wait()
+	// The activity the proxy noted since the last flush (activity.go).
+	h.flushActivity(context.Background())
+}
+
+func (h *Hub) cluster(name string) (*Cluster, error) {
+	if name == "" && len(h.order) > 0 {
+		name = h.order[0]
 	}
-	return left
+	c, ok := h.clusters[name]
+	if !ok {
+		return nil, &Error{Code: EINVALID, Message: fmt.Sprintf("cluster: %q is not configured", name),
+			Fields: map[string]string{"cluster": fmt.Sprintf("%q is not offered (choose %s)", name, strings.Join(h.order, " or "))}}
+	}
+	return c, nil
+}
+
+// refresh reloads a server and publishes its progress.
+func (h *Hub) refresh(ctx context.Context, id int64) {
+	srv, err := h.servers.GetServerByID(context.WithoutCancel(ctx), id)
+	if err != nil {
+		h.log.Error("reload server failed", "server_id", id, "err", err)
+		return
+	}
+	h.publish(srv)
+}
+
+func (h *Hub) event(ctx context.Context, srv *Server, kind, msg string) {
+	h.eventData(ctx, srv, kind, msg, nil)
+}
+
+func (h *Hub) eventData(ctx context.Context, srv *Server, kind, msg string, data map[string]any) {
+	_, err := h.events.AddEvent(context.WithoutCancel(ctx), Event{
+		Time: h.now(), User: srv.User, Server: srv.Name, Cluster: srv.Cluster, JobID: srv.JobID, Kind: kind, Message: msg, Data: data,
+	})
+	if err != nil {
+		h.log.Error("record event failed", "user", srv.User, "kind", kind, "err", err)
+	}
+}
+
+// kick asks the cluster's poller for an early poll.
+func (h *Hub) kick(cluster string) {
+	if p := h.pollers[cluster]; p != nil {
+		p.kick()
+	}
+}
+
+// schedulerWords is what the scheduler said, for users: the stderr of a
+// failed command, or the error itself.
+func schedulerWords(err error) string {
+	var ce *batch.CommandError
+	if errors.As(err, &ce) && strings.TrimSpace(ce.Stderr) != "" {
+		return strings.TrimSpace(ce.Stderr)
+	}
+	return err.Error()
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

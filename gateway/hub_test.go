@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"hpcgate/batch"
+	"hpcgate/gateway"
 	"hpcgate/gateway/config"
 	"hpcgate/gateway/proxy"
 	"hpcgate/gateway/store"
@@ -148,9 +149,19 @@ clusters:
         walltime: {min: 10m, max: 2h, default: 1h}
 `
 
+// testHub is a hub with the real store it runs on, which tests read and
+// write behind its back.
+type testHub struct {
+	*gateway.Hub
+	store   *store.Store
+	cfg     *config.Config // the hub's own: tests may change it before StartCron
+	cluster *gateway.Cluster
+	clock   func() time.Time
+}
+
 // newTestHub returns a hub on a fake scheduler, with the pollers not
 // started: tests call poll themselves, so every command is counted.
-func newTestHub(t *testing.T) (*Hub, *fakeScheduler, *poller, *time.Time) {
+func newTestHub(t *testing.T) (*testHub, *fakeScheduler, *gateway.Poller, *time.Time) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg, err := config.Parse(filepath.Join(dir, "site.yaml"), []byte(fmt.Sprintf(testSite, dir)), batch.Kind{Name: "slurm"})
@@ -158,35 +169,34 @@ func newTestHub(t *testing.T) (*Hub, *fakeScheduler, *poller, *time.Time) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	db, err := store.OpenWith(context.Background(), "sqlite://"+filepath.Join(dir, "db.sqlite"),
-		store.OpenOptions{Now: func() time.Time { return now }})
+	clock := func() time.Time { return now }
+	db, err := store.OpenWith(context.Background(), "sqlite://"+filepath.Join(dir, "db.sqlite"), store.OpenOptions{Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
 	fake := newFake()
-	c := &Cluster{Config: &cfg.Clusters[0], Scheduler: fake, Exec: noExec{},
+	c := &gateway.Cluster{Config: &cfg.Clusters[0], Scheduler: fake, Exec: noExec{},
 		Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no tunnel") }}
-	h := New(Options{Config: cfg, Store: db, Clusters: map[string]*Cluster{"c1": c}, Proxy: proxy.New(proxy.Config{}),
-		Now: func() time.Time { return now }})
+	h := gateway.New(gateway.Options{Config: cfg, Clusters: map[string]*gateway.Cluster{"c1": c},
+		Servers: db, Users: db, Tokens: db, Sessions: db, Events: db, Routes: proxy.New(proxy.Config{}),
+		Now: clock})
 	t.Cleanup(h.Close)
-	p := &poller{h: h, c: c, kickCh: make(chan struct{}, 1)}
-	h.pollers["c1"] = p
-	return h, fake, p, &now
+	return &testHub{Hub: h, store: db, cfg: cfg, cluster: c, clock: clock}, fake, h.TestPoller("c1"), &now
 }
 
-func spawnAndWait(t *testing.T, h *Hub, user string) *ServerInfo {
+func spawnAndWait(t *testing.T, h *testHub, user string) *gateway.ServerInfo {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := h.Spawn(ctx, SpawnRequest{User: user}); err != nil {
+	if _, err := h.Spawn(ctx, gateway.SpawnRequest{User: user}); err != nil {
 		t.Fatalf("spawn %s: %v", user, err)
 	}
-	h.wg.Wait() // the background submission
+	h.Wait() // the background submission
 	info, err := h.Server(ctx, user, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.JobID == "" || info.State != StateQueued {
+	if info.JobID == "" || info.State != gateway.StateQueued {
 		t.Fatalf("%s's server after submit: %+v", user, info)
 	}
 	return info
@@ -199,7 +209,7 @@ func TestOneStatusCommandForAllJobs(t *testing.T) {
 	for i := range 25 {
 		spawnAndWait(t, h, fmt.Sprintf("user%02d", i))
 	}
-	p.poll(context.Background())
+	p.Poll(context.Background())
 	if n := fake.count("status"); n != 1 {
 		t.Fatalf("one poll made %d status calls, want 1", n)
 	}
@@ -217,9 +227,9 @@ func TestFailedQueryChangesNothing(t *testing.T) {
 
 	fake.statusErr = &batch.CommandError{Argv: []string{"squeue"}, ExitCode: 1, Stderr: "slurm_load_jobs error: Unable to contact slurm controller (connect failure)"}
 	for range 3 {
-		p.poll(ctx)
+		p.Poll(ctx)
 	}
-	if got, _ := h.Server(ctx, "alice", ""); got.State != StateQueued {
+	if got, _ := h.Server(ctx, "alice", ""); got.State != gateway.StateQueued {
 		t.Fatalf("after failed queries the server is %s, want queued", got.State)
 	}
 	fake.statusErr = nil
@@ -228,13 +238,13 @@ func TestFailedQueryChangesNothing(t *testing.T) {
 	fake.mu.Lock()
 	delete(fake.jobs, info.JobID)
 	fake.mu.Unlock()
-	p.poll(ctx)
-	if got, _ := h.Server(ctx, "alice", ""); got.State != StateQueued {
+	p.Poll(ctx)
+	if got, _ := h.Server(ctx, "alice", ""); got.State != gateway.StateQueued {
 		t.Fatalf("after one miss the server is %s, want queued", got.State)
 	}
-	p.poll(ctx)
+	p.Poll(ctx)
 	got, _ := h.Server(ctx, "alice", "")
-	if got.State != StateFailed || !strings.Contains(got.Reason, "no longer known") {
+	if got.State != gateway.StateFailed || !strings.Contains(got.Reason, "no longer known") {
 		t.Fatalf("after two misses: %s %q", got.State, got.Reason)
 	}
 	if fake.count("history") != 2 {
@@ -253,9 +263,9 @@ func TestHistoryConfirmsEnd(t *testing.T) {
 	// As a real History reports a job it still lists: with owner and name.
 	fake.history[info.JobID] = batch.JobStatus{ID: info.JobID, Name: info.JobName, User: "alice", State: batch.StateTimeout, RawState: "TIMEOUT"}
 	fake.mu.Unlock()
-	p.poll(ctx)
+	p.Poll(ctx)
 	got, _ := h.Server(ctx, "alice", "")
-	if got.State != StateStopped || !strings.Contains(got.Reason, "walltime") {
+	if got.State != gateway.StateStopped || !strings.Contains(got.Reason, "walltime") {
 		t.Fatalf("server %s %q, want stopped by walltime", got.State, got.Reason)
 	}
 }
@@ -275,9 +285,9 @@ func TestForeignRecordChangesNothing(t *testing.T) {
 		fake.mu.Lock()
 		fake.jobs[info.JobID] = forged
 		fake.mu.Unlock()
-		p.poll(ctx)
+		p.Poll(ctx)
 		got, _ := h.Server(ctx, "alice", "")
-		if got.State != StateQueued || got.Node != "" {
+		if got.State != gateway.StateQueued || got.Node != "" {
 			t.Fatalf("after record %+v the server is %s on %q, want queued as before", forged, got.State, got.Node)
 		}
 	}
@@ -285,8 +295,8 @@ func TestForeignRecordChangesNothing(t *testing.T) {
 	delete(fake.jobs, info.JobID)
 	fake.history[info.JobID] = batch.JobStatus{ID: info.JobID, Name: info.JobName, User: "bob", State: batch.StateCompleted, RawState: "COMPLETED"}
 	fake.mu.Unlock()
-	p.poll(ctx)
-	if got, _ := h.Server(ctx, "alice", ""); got.State != StateQueued {
+	p.Poll(ctx)
+	if got, _ := h.Server(ctx, "alice", ""); got.State != gateway.StateQueued {
 		t.Fatalf("after a foreign history record the server is %s, want queued", got.State)
 	}
 }
@@ -298,7 +308,7 @@ func TestUnrecognisedStateChangesNothing(t *testing.T) {
 	h, fake, p, _ := newTestHub(t)
 	ctx := context.Background()
 	info := spawnAndWait(t, h, "alice")
-	if _, err := h.store.SetState(ctx, serverID(t, h, "alice"), []store.State{store.StateQueued}, store.StateReady, ""); err != nil {
+	if _, err := h.store.SetState(ctx, serverID(t, h, "alice"), []gateway.ServerState{gateway.StateQueued}, gateway.StateReady, ""); err != nil {
 		t.Fatal(err)
 	}
 	fake.mu.Lock()
@@ -307,9 +317,9 @@ func TestUnrecognisedStateChangesNothing(t *testing.T) {
 	fake.jobs[info.JobID] = js
 	fake.mu.Unlock()
 	for i := 0; i < 3; i++ {
-		p.poll(ctx)
+		p.Poll(ctx)
 		got, _ := h.Server(ctx, "alice", "")
-		if got.State != StateReady || !strings.Contains(got.Reason, "STOPPED") {
+		if got.State != gateway.StateReady || !strings.Contains(got.Reason, "STOPPED") {
 			t.Fatalf("poll %d with the job STOPPED: server %s %q, want ready with the word shown", i, got.State, got.Reason)
 		}
 	}
@@ -317,8 +327,8 @@ func TestUnrecognisedStateChangesNothing(t *testing.T) {
 	js.State, js.RawState = batch.StateRunning, "RUNNING"
 	fake.jobs[info.JobID] = js
 	fake.mu.Unlock()
-	p.poll(ctx)
-	if got, _ := h.Server(ctx, "alice", ""); got.State != StateReady || got.Reason != "" {
+	p.Poll(ctx)
+	if got, _ := h.Server(ctx, "alice", ""); got.State != gateway.StateReady || got.Reason != "" {
 		t.Fatalf("running again: server %s %q, want ready without the word", got.State, got.Reason)
 	}
 }
@@ -329,14 +339,14 @@ func TestQueueTimeoutCancels(t *testing.T) {
 	ctx := context.Background()
 	spawnAndWait(t, h, "alice")
 	*now = now.Add(23 * time.Hour)
-	p.poll(ctx)
-	if got, _ := h.Server(ctx, "alice", ""); got.State != StateQueued || got.Reason != "Priority" {
+	p.Poll(ctx)
+	if got, _ := h.Server(ctx, "alice", ""); got.State != gateway.StateQueued || got.Reason != "Priority" {
 		t.Fatalf("after 23h: %s %q, want queued (Priority)", got.State, got.Reason)
 	}
 	*now = now.Add(2 * time.Hour)
-	p.poll(ctx)
+	p.Poll(ctx)
 	got, _ := h.Server(ctx, "alice", "")
-	if got.State != StateFailed || fake.count("cancel") != 1 || !strings.Contains(got.Reason, "queue timeout") {
+	if got.State != gateway.StateFailed || fake.count("cancel") != 1 || !strings.Contains(got.Reason, "queue timeout") {
 		t.Fatalf("after 25h: %s %q, %d cancels", got.State, got.Reason, fake.count("cancel"))
 	}
 }
@@ -346,7 +356,7 @@ func TestQueueTimeoutCancels(t *testing.T) {
 func TestQueueSnapshotOnePerInterval(t *testing.T) {
 	h, fake, p, now := newTestHub(t)
 	ctx := context.Background()
-	p.poll(ctx)
+	p.Poll(ctx)
 	if n := fake.count("queue"); n != 0 {
 		t.Fatalf("nobody watching, yet %d queue commands", n)
 	}
@@ -358,19 +368,19 @@ func TestQueueSnapshotOnePerInterval(t *testing.T) {
 	if n := fake.count("queue"); n != 0 {
 		t.Fatalf("page views ran %d queue commands, want 0", n)
 	}
-	p.poll(ctx)
-	p.poll(ctx)
+	p.Poll(ctx)
+	p.Poll(ctx)
 	if n := fake.count("queue"); n != 1 {
 		t.Fatalf("two polls within the interval ran %d queue commands, want 1", n)
 	}
 	*now = now.Add(time.Hour)
 	h.Queue("c1")
-	p.poll(ctx)
+	p.Poll(ctx)
 	if n := fake.count("queue"); n != 2 {
 		t.Fatalf("after an interval: %d queue commands, want 2", n)
 	}
 	*now = now.Add(2 * time.Hour) // nobody looked for longer than watchWindow
-	p.poll(ctx)
+	p.Poll(ctx)
 	if n := fake.count("queue"); n != 2 {
 		t.Errorf("unwatched queue still polled: %d commands", n)
 	}
@@ -384,10 +394,10 @@ func TestCull(t *testing.T) {
 	idle := spawnAndWait(t, h, "idle")
 	busy := spawnAndWait(t, h, "busy")
 	queued := spawnAndWait(t, h, "waiting")
-	for _, s := range []*ServerInfo{idle, busy} {
+	for _, s := range []*gateway.ServerInfo{idle, busy} {
 		srv, _ := h.store.GetServer(ctx, s.User, "")
-		h.store.SetState(ctx, srv.ID, []store.State{store.StateQueued}, store.StateStarting, "")
-		h.store.SetState(ctx, srv.ID, []store.State{store.StateStarting}, store.StateReady, "")
+		h.store.SetState(ctx, srv.ID, []gateway.ServerState{gateway.StateQueued}, gateway.StateStarting, "")
+		h.store.SetState(ctx, srv.ID, []gateway.ServerState{gateway.StateStarting}, gateway.StateReady, "")
 		fake.set(s.JobID, batch.StateRunning, "RUNNING", "n1")
 	}
 	start := *now
@@ -399,11 +409,11 @@ func TestCull(t *testing.T) {
 	if err := h.Cull(ctx); err != nil {
 		t.Fatal(err)
 	}
-	state := func(u string) string { s, _ := h.Server(ctx, u, ""); return s.State }
-	if state("idle") != StateStopping || state("busy") != StateReady || state("waiting") != StateQueued {
+	state := func(u string) gateway.ServerState { s, _ := h.Server(ctx, u, ""); return s.State }
+	if state("idle") != gateway.StateStopping || state("busy") != gateway.StateReady || state("waiting") != gateway.StateQueued {
 		t.Fatalf("after cull: idle=%s busy=%s waiting=%s", state("idle"), state("busy"), state("waiting"))
 	}
-	evs, _ := h.store.ListEvents(ctx, store.EventFilter{User: "idle", Kind: "cull"})
+	evs, _ := h.store.ListEvents(ctx, gateway.EventFilter{User: "idle", Kind: "cull"})
 	if len(evs) != 1 || !strings.Contains(evs[0].Message, "idle for 2h") {
 		t.Errorf("cull event: %+v", evs)
 	}
@@ -418,21 +428,21 @@ func TestStopRetriesCancel(t *testing.T) {
 	info := spawnAndWait(t, h, "alice")
 	fake.cancelErr = &batch.CommandError{Argv: []string{"scancel"}, ExitCode: 1, Stderr: "scancel: error: Unable to contact slurm controller"}
 	err := h.Stop(ctx, "alice", "", "alice")
-	if ErrorCode(err) != EUNAVAILABLE || !strings.Contains(err.Error(), "Unable to contact slurm controller") {
+	if gateway.ErrorCode(err) != gateway.EUNAVAILABLE || !strings.Contains(err.Error(), "Unable to contact slurm controller") {
 		t.Fatalf("Stop with the controller down: %v", err)
 	}
 	fake.cancelErr = nil
-	p.poll(ctx)
+	p.Poll(ctx)
 	if n := fake.count("cancel"); n != 1 {
 		t.Fatalf("cancel retried at once: %d calls", n)
 	}
 	*now = now.Add(20 * time.Second)
-	p.poll(ctx)
+	p.Poll(ctx)
 	if n := fake.count("cancel"); n != 2 {
 		t.Fatalf("after 20 s the cancel was not retried: %d calls", n)
 	}
-	p.poll(ctx)
-	if got, _ := h.Server(ctx, "alice", ""); got.State != StateStopped {
+	p.Poll(ctx)
+	if got, _ := h.Server(ctx, "alice", ""); got.State != gateway.StateStopped {
 		t.Fatalf("after the retried cancel the server is %s (job %s)", got.State, info.JobID)
 	}
 }
@@ -445,19 +455,19 @@ func TestWalltimeWarning(t *testing.T) {
 	ctx := context.Background()
 	info := spawnAndWait(t, h, "alice")
 	srv, _ := h.store.GetServer(ctx, "alice", "")
-	h.store.SetState(ctx, srv.ID, []store.State{store.StateQueued}, store.StateStarting, "")
-	h.store.SetState(ctx, srv.ID, []store.State{store.StateStarting}, store.StateReady, "")
+	h.store.SetState(ctx, srv.ID, []gateway.ServerState{gateway.StateQueued}, gateway.StateStarting, "")
+	h.store.SetState(ctx, srv.ID, []gateway.ServerState{gateway.StateStarting}, gateway.StateReady, "")
 	fake.set(info.JobID, batch.StateRunning, "RUNNING", "n1")
 	events, done := h.Subscribe("alice", "")
 	defer done()
 	<-events
 
 	*now = now.Add(45 * time.Minute)
-	p.poll(ctx)
+	p.Poll(ctx)
 	*now = now.Add(6 * time.Minute) // 9 minutes left
-	p.poll(ctx)
-	p.poll(ctx)
-	evs, _ := h.store.ListEvents(ctx, store.EventFilter{User: "alice", Kind: "walltime-warning"})
+	p.Poll(ctx)
+	p.Poll(ctx)
+	evs, _ := h.store.ListEvents(ctx, gateway.EventFilter{User: "alice", Kind: "walltime-warning"})
 	if len(evs) != 1 || !strings.Contains(evs[0].Message, "9m") {
 		t.Fatalf("walltime warnings: %+v, want one saying 9m", evs)
 	}
@@ -471,8 +481,8 @@ func TestWalltimeWarning(t *testing.T) {
 		t.Error("no progress event carried the warning")
 	}
 	fake.set(info.JobID, batch.StateTimeout, "TIMEOUT", "n1")
-	p.poll(ctx)
-	if got, _ := h.Server(ctx, "alice", ""); got.State != StateStopped || !strings.Contains(got.Reason, "walltime") {
+	p.Poll(ctx)
+	if got, _ := h.Server(ctx, "alice", ""); got.State != gateway.StateStopped || !strings.Contains(got.Reason, "walltime") {
 		t.Errorf("after TIMEOUT: %s %q, want stopped by walltime", got.State, got.Reason)
 	}
 }
@@ -483,7 +493,7 @@ func TestReconcileAddsNoQuery(t *testing.T) {
 	h, fake, p, now := newTestHub(t)
 	ctx := context.Background()
 	spawnAndWait(t, h, "alice")
-	p.poll(ctx)
+	p.Poll(ctx)
 	h.Reconcile(ctx)
 	if n := fake.count("status"); n != 1 {
 		t.Fatalf("reconcile right after a poll: %d status calls, want 1", n)
@@ -495,7 +505,7 @@ func TestReconcileAddsNoQuery(t *testing.T) {
 	}
 }
 
-func serverID(t *testing.T, h *Hub, user string) int64 {
+func serverID(t *testing.T, h *testHub, user string) int64 {
 	t.Helper()
 	srv, err := h.store.GetServer(context.Background(), user, "")
 	if err != nil {

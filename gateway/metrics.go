@@ -4,8 +4,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"hpcgate/gateway/store"
 )
 
 // Metrics are the hub's Prometheus metrics. A nil *Metrics records nothing,
@@ -135,15 +133,15 @@ func (m *Metrics) command(cluster, cmd string, d time.Duration, err error) {
 	}
 }
 
-func (m *Metrics) tracked(cluster string, servers []*store.Server) {
+func (m *Metrics) tracked(cluster string, servers []*Server) {
 	if m == nil {
 		return
 	}
-	counts := map[store.State]int{}
+	counts := map[ServerState]int{}
 	for _, s := range servers {
 		counts[s.State]++
 	}
-	for _, st := range store.ActiveStates {
+	for _, st := range ActiveStates {
 		m.servers.WithLabelValues(cluster, string(st)).Set(float64(counts[st]))
 	}
 }

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 )
@@ -11,21 +13,22 @@ import (
 // others say what a queue wait needs: why it waits, when it may start, how
 // long it has waited.
 type Progress struct {
-	Time           time.Time  `json:"time"`
-	State          string     `json:"state"`
-	Progress       int        `json:"progress"`
-	Message        string     `json:"message"`
-	Reason         string     `json:"reason,omitempty"`
-	JobID          string     `json:"job_id,omitempty"`
-	Node           string     `json:"node,omitempty"`
-	EstimatedStart *time.Time `json:"estimated_start,omitempty"`
-	QueuedSeconds  int64      `json:"queued_seconds,omitempty"`
-	WalltimeLeft   int64      `json:"walltime_left_seconds,omitempty"`
-	Ready          bool       `json:"ready,omitempty"`
-	Failed         bool       `json:"failed,omitempty"`
-	Stopped        bool       `json:"stopped,omitempty"`
-	URL            string     `json:"url,omitempty"`
-	LogTail        string     `json:"log_tail,omitempty"`
+	Time           time.Time   `json:"time"`
+	State          ServerState `json:"state"`
+	Label          string      `json:"label"` // State.Label(): pending.js shows it as the page does
+	Progress       int         `json:"progress"`
+	Message        string      `json:"message"`
+	Reason         string      `json:"reason,omitempty"`
+	JobID          string      `json:"job_id,omitempty"`
+	Node           string      `json:"node,omitempty"`
+	EstimatedStart *time.Time  `json:"estimated_start,omitempty"`
+	QueuedSeconds  int64       `json:"queued_seconds,omitempty"`
+	WalltimeLeft   int64       `json:"walltime_left_seconds,omitempty"`
+	Ready          bool        `json:"ready,omitempty"`
+	Failed         bool        `json:"failed,omitempty"`
+	Stopped        bool        `json:"stopped,omitempty"`
+	URL            string      `json:"url,omitempty"`
+	LogTail        string      `json:"log_tail,omitempty"`
 	// Warning is set on a ready server's event when its walltime is about
 	// to end (see WalltimeWarning).
 	Warning string `json:"warning,omitempty"`
@@ -103,4 +106,72 @@ func (b *broker) forget(key string) {
 	b.mu.Lock()
 	delete(b.last, key)
 	b.mu.Unlock()
+}
+
+// Subscribe follows a server's progress; the first event is its current
+// state. The returned function ends the subscription.
+func (h *Hub) Subscribe(user, server string) (<-chan Progress, func()) {
+	key := serverKey(user, server)
+	if _, ok := h.broker.lastOf(key); !ok {
+		if srv, err := h.servers.GetServer(h.ctx, user, server); err == nil {
+			h.publish(srv)
+		}
+	}
+	return h.broker.subscribe(key)
+}
+
+// publish tells the watchers of srv its current progress.
+func (h *Hub) publish(srv *Server) {
+	h.broker.publish(serverKey(srv.User, srv.Name), h.progressOf(srv))
+}
+
+// progressOf describes srv for the pending page and the event stream.
+func (h *Hub) progressOf(srv *Server) Progress {
+	now := h.now()
+	p := Progress{Time: now, State: srv.State, Label: srv.State.Label(), Progress: srv.State.Progress(), JobID: srv.JobID, Node: srv.Node}
+	info := h.info(srv)
+	switch srv.State {
+	case StateSubmitting:
+		p.Message = "Submitting the job to " + srv.Cluster + "…"
+	case StateQueued:
+		p.Reason = srv.Reason
+		if !srv.Submitted.IsZero() {
+			p.QueuedSeconds = int64(now.Sub(srv.Submitted) / time.Second)
+		}
+		p.Message = fmt.Sprintf("Job %s is waiting in the queue (%s)", srv.JobID, orDefault(srv.Reason, "no reason given yet"))
+		if !srv.EstimatedStart.IsZero() {
+			t := srv.EstimatedStart
+			p.EstimatedStart = &t
+		}
+	case StateStarting:
+		p.QueuedSeconds = int64(srv.Started.Sub(srv.Submitted) / time.Second)
+		if srv.Port == 0 {
+			p.Message = fmt.Sprintf("Job %s is running on %s; starting the app…", srv.JobID, orDefault(srv.Node, "its node"))
+		} else {
+			p.Message = fmt.Sprintf("The app listens on %s:%d; waiting for it to answer…", srv.Host, srv.Port)
+		}
+	case StateReady:
+		p.Ready, p.URL = true, info.URL
+		p.Message = "Server ready at " + info.URL
+		p.WalltimeLeft = int64(info.WalltimeLeft(now) / time.Second)
+	case StateStopping:
+		p.Message = "Stopping: cancelling job " + srv.JobID + "…"
+	case StateStopped:
+		p.Stopped, p.Reason = true, srv.Reason
+		p.Message = "Server stopped. " + srv.Reason
+	case StateFailed:
+		p.Failed, p.Reason = true, srv.Reason
+		p.Message = "Spawn failed: " + firstLine(srv.Reason)
+		if i := strings.Index(srv.Reason, "\n\n"); i >= 0 {
+			p.LogTail = strings.TrimSpace(srv.Reason[i:])
+		}
+	}
+	return p
+}
+
+func firstLine(s string) string {
+	if i := strings.Index(s, "\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
 }

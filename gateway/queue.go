@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"hpcgate/batch"
-	"hpcgate/gateway/store"
 )
 
 // QueueSnapshot is a cluster's whole queue (every user's jobs, not only
@@ -121,7 +120,7 @@ type QueueWait struct {
 // QueueWaits returns the queue waits of hpcgate jobs that started since t,
 // from the event log (so they survive restarts).
 func (h *Hub) QueueWaits(ctx context.Context, since time.Time) ([]QueueWait, error) {
-	evs, err := h.store.ListEvents(ctx, store.EventFilter{Since: since, Kind: "running", Limit: 10000})
+	evs, err := h.events.ListEvents(ctx, EventFilter{Since: since, Kind: "running", Limit: 10000})
 	if err != nil {
 		return nil, err
 	}

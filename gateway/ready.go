@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"hpcgate/batch"
-	"hpcgate/gateway/proxy"
-	"hpcgate/gateway/store"
 )
 
 // checkReady starts, once per server, the loop that finds where the app
@@ -47,8 +46,8 @@ func (h *Hub) readyLoop(ctx context.Context, c *Cluster, id int64) {
 	defer client.CloseIdleConnections()
 	wait := readyFirstWait
 	for {
-		srv, err := h.store.GetServerByID(ctx, id)
-		if err != nil || srv.State != store.StateStarting {
+		srv, err := h.servers.GetServerByID(ctx, id)
+		if err != nil || srv.State != StateStarting {
 			return
 		}
 		if srv.Port == 0 {
@@ -94,7 +93,7 @@ func nextReadyWait(w time.Duration) time.Duration {
 // readAddr reads "host port" that the job script wrote, as the user, and
 // records it only if it is the job's own node (see jobTarget); any other
 // address fails the spawn before a connection is opened to it.
-func (h *Hub) readAddr(ctx context.Context, c *Cluster, srv *store.Server) {
+func (h *Hub) readAddr(ctx context.Context, c *Cluster, srv *Server) {
 	path := jobFiles(c, srv).AddrFile()
 	out, err := c.Exec.Run(ctx, batch.Command{User: srv.User, Argv: []string{"tail", "-c", fmt.Sprint(maxAddrFile), "--", path}})
 	if err != nil {
@@ -115,7 +114,7 @@ func (h *Hub) readAddr(ctx context.Context, c *Cluster, srv *store.Server) {
 		h.metrics.spawn(c.Config.Name, "bad_address")
 		return
 	}
-	if err := h.store.SetAddress(ctx, srv.ID, host, port); err != nil {
+	if err := h.servers.SetAddress(ctx, srv.ID, host, port); err != nil {
 		h.log.Error("record address failed", "user", srv.User, "err", err)
 		return
 	}
@@ -126,8 +125,8 @@ func (h *Hub) readAddr(ctx context.Context, c *Cluster, srv *store.Server) {
 
 // probe asks the app for its prefix through the tunnel; any answer below
 // 500 (a redirect to log in is fine) means it is up.
-func (h *Hub) probe(ctx context.Context, client *http.Client, srv *store.Server) error {
-	url := fmt.Sprintf("http://%s:%d%sapi", srv.Host, srv.Port, userPrefix(h.cfg.Hub.BaseURL, srv.User, srv.Name))
+func (h *Hub) probe(ctx context.Context, client *http.Client, srv *Server) error {
+	url := fmt.Sprintf("http://%s:%d%sapi", srv.Host, srv.Port, UserURL(h.cfg.Hub.BaseURL, srv.User, srv.Name))
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -143,23 +142,23 @@ func (h *Hub) probe(ctx context.Context, client *http.Client, srv *store.Server)
 	return nil
 }
 
-func (h *Hub) markReady(ctx context.Context, c *Cluster, srv *store.Server) {
+func (h *Hub) markReady(ctx context.Context, c *Cluster, srv *Server) {
 	h.route(c, srv)
-	ok, err := h.store.SetState(ctx, srv.ID, []store.State{store.StateStarting}, store.StateReady, "")
+	ok, err := h.transition(ctx, srv, StateReady, "", StateStarting)
 	if err != nil || !ok {
 		return
 	}
 	now := h.now()
 	h.log.Info("server ready", "user", srv.User, "cluster", srv.Cluster, "job", srv.JobID, "node", srv.Node)
-	h.event(ctx, srv, "ready", "Server ready at "+userPrefix(h.cfg.Hub.BaseURL, srv.User, srv.Name))
+	h.event(ctx, srv, "ready", "Server ready at "+UserURL(h.cfg.Hub.BaseURL, srv.User, srv.Name))
 	h.metrics.spawn(c.Config.Name, "ready")
 	h.metrics.toReadyObs(c.Config.Name, now.Sub(srv.Submitted))
 	h.refresh(ctx, srv.ID)
 }
 
 // route points the proxy at the server's app through the cluster's tunnel.
-func (h *Hub) route(c *Cluster, srv *store.Server) {
-	err := h.proxy.Routes().Set(srv.User, srv.Name, proxy.Target{Host: srv.Host, Port: srv.Port, Dial: c.Dial})
+func (h *Hub) route(c *Cluster, srv *Server) {
+	err := h.routes.SetRoute(srv.User, srv.Name, srv.Host, srv.Port, c.Dial)
 	if err != nil {
 		h.log.Error("set route failed", "user", srv.User, "err", err)
 	}
@@ -167,7 +166,7 @@ func (h *Hub) route(c *Cluster, srv *store.Server) {
 
 // LogTail returns the last lines of the job's log, read as the user.
 func (h *Hub) LogTail(ctx context.Context, user, server string) (string, error) {
-	srv, err := h.store.GetServer(ctx, user, server)
+	srv, err := h.servers.GetServer(ctx, user, server)
 	if err != nil {
 		return "", err
 	}
@@ -178,7 +177,7 @@ func (h *Hub) LogTail(ctx context.Context, user, server string) (string, error) 
 	return h.logTail(ctx, c, srv)
 }
 
-func (h *Hub) logTail(ctx context.Context, c *Cluster, srv *store.Server) (string, error) {
+func (h *Hub) logTail(ctx context.Context, c *Cluster, srv *Server) (string, error) {
 	path := jobFiles(c, srv).LogFile()
 	out, err := c.Exec.Run(ctx, batch.Command{User: srv.User, Argv: []string{"tail", "-n", "30", "--", path}})
 	if err != nil {
@@ -187,7 +186,7 @@ func (h *Hub) logTail(ctx context.Context, c *Cluster, srv *store.Server) (strin
 	return strings.TrimRight(string(out), "\n"), nil
 }
 
-func (h *Hub) logTailSuffix(ctx context.Context, c *Cluster, srv *store.Server) string {
+func (h *Hub) logTailSuffix(ctx context.Context, c *Cluster, srv *Server) string {
 	tail, err := h.logTail(ctx, c, srv)
 	if err != nil || strings.TrimSpace(tail) == "" {
 		return ""
@@ -201,6 +200,18 @@ func (h *Hub) logTailSuffix(ctx context.Context, c *Cluster, srv *store.Server) 
 
 // jobFiles names the files the job script writes (batch.JobSpec's AddrFile
 // and LogFile, where the script template puts them).
-func jobFiles(c *Cluster, srv *store.Server) batch.JobSpec {
+func jobFiles(c *Cluster, srv *Server) batch.JobSpec {
 	return batch.JobSpec{Name: srv.JobName, RunDir: c.Config.RunDir}
+}
+
+// readyClient is the HTTP client readiness checks use through a tunnel.
+func readyClient(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+	return &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{
+			DialContext:       dial,
+			DisableKeepAlives: true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }

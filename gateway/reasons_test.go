@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import "testing"
 
@@ -19,7 +19,7 @@ func TestExplainReason(t *testing.T) {
 	if got := h.ExplainReason("c1", "Busy"); got != "" {
 		t.Errorf("a scheduler without words explained Busy as %q", got)
 	}
-	h.clusters["c1"].Scheduler = wordsScheduler{fake}
+	h.cluster.Scheduler = wordsScheduler{fake}
 	for _, tc := range []struct{ cluster, raw, want string }{
 		{"c1", "Busy", "waiting for free nodes"},
 		{"c1", "Unheard", ""},

@@ -6,19 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"time"
-
-	"hpcgate/gateway/ldapauth"
-	"hpcgate/gateway/store"
 )
-
-// Directory is what the rights refresh needs of the directory:
-// *ldapauth.Authenticator, whose Refresh decides with the same function as
-// a login.
-type Directory interface {
-	Refresh(ctx context.Context, names []string) (map[string]ldapauth.Verdict, error)
-}
-
-var _ Directory = (*ldapauth.Authenticator)(nil)
 
 // RefreshSchedule is the cron spec that runs RefreshRights often enough
 // for a change in the directory to take effect within one interval: a
@@ -51,7 +39,7 @@ func (h *Hub) RefreshRights(ctx context.Context) error {
 	if h.dir == nil {
 		return nil
 	}
-	names, err := h.store.UsersWithAccess(ctx, h.now())
+	names, err := h.users.UsersWithAccess(ctx, h.now())
 	if err != nil {
 		return err
 	}
@@ -77,11 +65,11 @@ func (h *Hub) RefreshRights(ctx context.Context) error {
 	return nil
 }
 
-func (h *Hub) applyVerdict(ctx context.Context, name string, v ldapauth.Verdict) error {
+func (h *Hub) applyVerdict(ctx context.Context, name string, v Verdict) error {
 	if v.Err != nil {
 		return h.revokeAccess(ctx, name, v.Err)
 	}
-	u, err := h.store.GetUser(ctx, name)
+	u, err := h.users.GetUser(ctx, name)
 	if err != nil {
 		return err
 	}
@@ -90,7 +78,7 @@ func (h *Hub) applyVerdict(ctx context.Context, name string, v ldapauth.Verdict)
 		return nil
 	}
 	// LastLogin stays: a refresh is not a login.
-	if _, err := h.store.UpsertUser(ctx, store.User{Name: name, Admin: now.Admin, Groups: now.Groups}); err != nil {
+	if _, err := h.users.UpsertUser(ctx, User{Name: name, Admin: now.Admin, Groups: now.Groups}); err != nil {
 		return err
 	}
 	switch {
@@ -113,18 +101,18 @@ func (h *Hub) applyVerdict(ctx context.Context, name string, v ldapauth.Verdict)
 func (h *Hub) revokeAccess(ctx context.Context, name string, why error) error {
 	reason := "unknown"
 	switch {
-	case errors.Is(why, ldapauth.ErrNotFound):
+	case errors.Is(why, ErrNotInDirectory):
 		reason = "not_found"
-	case errors.Is(why, ldapauth.ErrSystemAccount):
+	case errors.Is(why, ErrSystemAccount):
 		reason = "system_account"
-	case errors.Is(why, ldapauth.ErrNotAllowed):
+	case errors.Is(why, ErrNotAllowed):
 		reason = "not_allowed"
 	}
-	sessions, tokens, err := h.store.RevokeUserAccess(ctx, name)
+	sessions, tokens, err := h.users.RevokeUserAccess(ctx, name)
 	if err != nil {
 		return err
 	}
-	servers, err := h.store.ListServers(ctx, store.ServerFilter{User: name, States: store.ActiveStates})
+	servers, err := h.servers.ListServers(ctx, ServerFilter{User: name, States: ActiveStates})
 	if err != nil {
 		return err
 	}
@@ -143,17 +131,17 @@ func (h *Hub) revokeAccess(ctx context.Context, name string, why error) error {
 	if len(stopped) > 0 {
 		msg += fmt.Sprintf(", stopped %d servers", len(stopped))
 	}
-	h.eventUser(ctx, store.Event{User: name, Kind: "revoke", Message: msg + ".", Data: map[string]any{
+	h.eventUser(ctx, Event{User: name, Kind: "revoke", Message: msg + ".", Data: map[string]any{
 		"reason": reason, "sessions": sessions, "tokens": tokens, "servers_stopped": stopped}})
 	return nil
 }
 
 func (h *Hub) userEvent(ctx context.Context, name, kind, msg string) {
-	h.eventUser(ctx, store.Event{User: name, Kind: kind, Message: msg})
+	h.eventUser(ctx, Event{User: name, Kind: kind, Message: msg})
 }
 
-func (h *Hub) eventUser(ctx context.Context, e store.Event) {
-	if _, err := h.store.AddEvent(ctx, e); err != nil {
+func (h *Hub) eventUser(ctx context.Context, e Event) {
+	if _, err := h.events.AddEvent(ctx, e); err != nil {
 		h.log.Warn("record event", "user", e.User, "kind", e.Kind, "err", err)
 	}
 }

@@ -1,4 +1,4 @@
-package gateway
+package gateway_test
 
 import (
 	"context"
@@ -10,12 +10,10 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
+	"hpcgate/gateway"
 	"hpcgate/gateway/config"
 	"hpcgate/gateway/ldapauth"
 	"hpcgate/gateway/ldapauth/ldaptest"
-	"hpcgate/gateway/store"
 )
 
 func directoryAuth(t *testing.T, cfg ldapauth.Config) *ldapauth.Authenticator {
@@ -36,30 +34,30 @@ type holder struct {
 
 // logIn records a login of name as the web layer does, with a session and
 // an API token.
-func logIn(t *testing.T, h *Hub, name string, admin bool) holder {
+func logIn(t *testing.T, h *testHub, name string, admin bool) holder {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := h.store.UpsertUser(ctx, store.User{Name: name, Admin: admin, LastLogin: h.now()}); err != nil {
+	if _, err := h.store.UpsertUser(ctx, gateway.User{Name: name, Admin: admin, LastLogin: h.clock()}); err != nil {
 		t.Fatal(err)
 	}
-	sess, err := h.store.CreateSession(ctx, name, h.now().Add(time.Hour))
+	sess, err := h.store.CreateSession(ctx, name, h.clock().Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, err := h.store.NewToken(ctx, store.TokenSpec{User: name, Kind: store.KindAPI})
+	tok, _, err := h.store.NewToken(ctx, gateway.TokenSpec{User: name, Kind: gateway.TokenAPI})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return holder{name: name, session: sess, token: tok}
 }
 
-func (u holder) hasAccess(t *testing.T, h *Hub) (session, token bool) {
+func (u holder) hasAccess(t *testing.T, h *testHub) (session, token bool) {
 	t.Helper()
 	ctx := context.Background()
 	_, serr := h.store.GetSession(ctx, u.session)
 	_, terr := h.store.LookupToken(ctx, u.token)
 	for _, err := range []error{serr, terr} {
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err != nil && !errors.Is(err, gateway.ErrNotFound) {
 			t.Fatal(err)
 		}
 	}
@@ -74,7 +72,7 @@ func (u holder) hasAccess(t *testing.T, h *Hub) (session, token bool) {
 func TestRightsRefreshedWithinOneInterval(t *testing.T) {
 	d := ldaptest.Load(t)
 	h, fake, _, _ := newTestHub(t)
-	h.dir = directoryAuth(t, d.Config())
+	h.SetDirectory(directoryAuth(t, d.Config()))
 	const interval = 2 * time.Second
 
 	name := func(groups ...string) string { n, _ := d.NewUser(t, 6000, groups...); return n }
@@ -83,7 +81,7 @@ func TestRightsRefreshedWithinOneInterval(t *testing.T) {
 	disabled := logIn(t, h, name("hpc-users"), false)
 	demoted := logIn(t, h, name("hpc-users", "hpc-admins"), true)
 	srv := spawnAndWait(t, h, removed.name)
-	serverTok, err := h.serverToken(context.Background(), mustServer(t, h, removed.name))
+	serverTok, err := h.ServerToken(context.Background(), mustServer(t, h, removed.name))
 	if err != nil || serverTok == "" {
 		t.Fatalf("the server's token: %q, %v", serverTok, err)
 	}
@@ -98,10 +96,9 @@ func TestRightsRefreshedWithinOneInterval(t *testing.T) {
 		}
 	}
 
-	cfg := *h.cfg
-	cfg.Cron = config.Cron{} // only the refresh
-	cfg.LDAP.RefreshInterval = config.Duration(interval)
-	sched, err := StartCron(h, &cfg, h.store, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h.cfg.Cron = config.Cron{} // only the refresh
+	h.cfg.LDAP.RefreshInterval = config.Duration(interval)
+	sched, err := h.StartCron()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,10 +134,10 @@ func TestRightsRefreshedWithinOneInterval(t *testing.T) {
 	if s, tk := demoted.hasAccess(t, h); !s || !tk {
 		t.Errorf("%s (demoted, still allowed) lost their login: session %v, token %v", demoted.name, s, tk)
 	}
-	if _, err := h.store.LookupToken(context.Background(), serverTok); !errors.Is(err, store.ErrNotFound) {
+	if _, err := h.store.LookupToken(context.Background(), serverTok); !errors.Is(err, gateway.ErrNotFound) {
 		t.Errorf("the server's own token of %s after revocation: %v", removed.name, err)
 	}
-	if info, _ := h.Server(context.Background(), removed.name, ""); info.State != StateStopping || fake.count("cancel") != 1 {
+	if info, _ := h.Server(context.Background(), removed.name, ""); info.State != gateway.StateStopping || fake.count("cancel") != 1 {
 		t.Errorf("server of %s (job %s) after revocation: %s, %d cancels; want stopping, 1", removed.name, srv.JobID, info.State, fake.count("cancel"))
 	}
 
@@ -149,7 +146,7 @@ func TestRightsRefreshedWithinOneInterval(t *testing.T) {
 		{disabled.name, "revoke", "not found in the directory by user_filter"},
 		{demoted.name, "demote", "Admin rights removed"},
 	} {
-		evs, err := h.store.ListEvents(context.Background(), store.EventFilter{User: c.user, Kind: c.kind})
+		evs, err := h.store.ListEvents(context.Background(), gateway.EventFilter{User: c.user, Kind: c.kind})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +158,7 @@ func TestRightsRefreshedWithinOneInterval(t *testing.T) {
 	}
 }
 
-func mustServer(t *testing.T, h *Hub, user string) *store.Server {
+func mustServer(t *testing.T, h *testHub, user string) *gateway.Server {
 	t.Helper()
 	s, err := h.store.GetServer(context.Background(), user, "")
 	if err != nil {
@@ -182,13 +179,14 @@ func TestRefreshWithDirectoryDown(t *testing.T) {
 	cfg := d.Config()
 	cfg.URL, cfg.ServerName = "ldap://"+ln.Addr().String(), "127.0.0.1"
 	ln.Close()
-	h.dir = directoryAuth(t, cfg)
-	h.metrics = NewMetrics()
+	h.SetDirectory(directoryAuth(t, cfg))
+	metrics := gateway.NewMetrics()
+	h.SetMetrics(metrics)
 	// A name the directory does not have: were the error taken for "not
 	// found", this user would lose everything.
 	u := logIn(t, h, "sec-nobody", true)
 	err = h.RefreshRights(context.Background())
-	if !errors.Is(err, ldapauth.ErrUnavailable) || !strings.Contains(err.Error(), "nothing changed") {
+	if !errors.Is(err, gateway.ErrDirectoryUnavailable) || !strings.Contains(err.Error(), "nothing changed") {
 		t.Fatalf("RefreshRights with the directory down: %v", err)
 	}
 	if s, tk := u.hasAccess(t, h); !s || !tk {
@@ -197,14 +195,10 @@ func TestRefreshWithDirectoryDown(t *testing.T) {
 	if got, _ := h.store.GetUser(context.Background(), u.name); !got.Admin {
 		t.Error("a failed refresh cleared the admin flag")
 	}
-	if evs, _ := h.store.ListEvents(context.Background(), store.EventFilter{User: u.name}); len(evs) != 0 {
+	if evs, _ := h.store.ListEvents(context.Background(), gateway.EventFilter{User: u.name}); len(evs) != 0 {
 		t.Errorf("events after a failed refresh: %+v", evs)
 	}
-	var m dto.Metric
-	if err := h.metrics.refreshes.WithLabelValues("unavailable").Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	if n := m.GetCounter().GetValue(); n != 1 {
+	if n := metrics.Refreshes("unavailable"); n != 1 {
 		t.Errorf("unavailable refreshes counted: %v, want 1", n)
 	}
 }

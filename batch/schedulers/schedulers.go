@@ -10,6 +10,7 @@ package schedulers
 import (
 	"hpcgate/batch"
 	"hpcgate/batch/pbs"
+	"hpcgate/batch/sge"
 	"hpcgate/batch/slurm"
 )
 
@@ -17,4 +18,5 @@ import (
 var Kinds = []batch.Kind{
 	slurm.Kind,
 	pbs.Kind,
+	sge.Kind,
 }

@@ -39,7 +39,8 @@ type Pool struct {
 
 type counters struct {
 	handshakes, commands, sessions, reconnects, renewals, tunnels, failures atomic.Uint64
-	openConns                                                               atomic.Int64
+	forwardSetups, forwardConns                                             atomic.Uint64
+	openConns, forwardsUp                                                   atomic.Int64
 }
 
 var _ batch.Executor = (*Pool)(nil)
@@ -74,6 +75,10 @@ func (p *Pool) Stats() Stats {
 		Tunnels:    p.n.tunnels.Load(),
 		Failures:   p.n.failures.Load(),
 		OpenConns:  p.n.openConns.Load(),
+
+		ForwardsUp:    p.n.forwardsUp.Load(),
+		ForwardSetups: p.n.forwardSetups.Load(),
+		ForwardConns:  p.n.forwardConns.Load(),
 	}
 }
 

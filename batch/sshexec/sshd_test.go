@@ -75,16 +75,19 @@ func requireLoginNode(t testing.TB) {
 // config, host key, user CA and service account key in Dir, started and
 // owned (by PID) by the test.
 type loginNode struct {
-	Dir        string
-	Addr       string // 127.0.0.1:port
-	Port       int
-	KnownHosts string // a known_hosts file listing its host key
-	UserCA     string // the user CA's private key, which sshd trusts (0600)
-	ServiceKey string // the service account's private key (0600)
-	LogFile    string
-	HostKey    ssh.PublicKey
-	ca         ssh.Signer
-	service    ssh.Signer
+	Dir  string
+	Addr string // 127.0.0.1:port
+	Port int
+	// ForwardPort is the one port on 127.0.0.1 the service account may
+	// have sshd listen on (a reverse forward); nobody else may forward.
+	ForwardPort int
+	KnownHosts  string // a known_hosts file listing its host key
+	UserCA      string // the user CA's private key, which sshd trusts (0600)
+	ServiceKey  string // the service account's private key (0600)
+	LogFile     string
+	HostKey     ssh.PublicKey
+	ca          ssh.Signer
+	service     ssh.Signer
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -124,14 +127,19 @@ func startLoginNode(dir string) (*loginNode, error) {
 	if err != nil {
 		return nil, err
 	}
+	fport, err := freePort()
+	if err != nil {
+		return nil, err
+	}
 	n := &loginNode{
-		Dir:        dir,
-		Port:       port,
-		Addr:       net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		KnownHosts: filepath.Join(dir, "known_hosts"),
-		UserCA:     filepath.Join(dir, "user_ca"),
-		ServiceKey: filepath.Join(dir, "hpcgate_key"),
-		LogFile:    filepath.Join(dir, "sshd.log"),
+		ForwardPort: fport,
+		Dir:         dir,
+		Port:        port,
+		Addr:        net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		KnownHosts:  filepath.Join(dir, "known_hosts"),
+		UserCA:      filepath.Join(dir, "user_ca"),
+		ServiceKey:  filepath.Join(dir, "hpcgate_key"),
+		LogFile:     filepath.Join(dir, "sshd.log"),
 	}
 	hostKey, err := writeKey(filepath.Join(dir, "host_ed25519"), "test-login-node")
 	if err != nil {
@@ -161,7 +169,7 @@ func startLoginNode(dir string) (*loginNode, error) {
 		"user_ca.pub":             ssh.MarshalAuthorizedKey(n.ca.PublicKey()),
 		"authorized_keys/hpcgate": ssh.MarshalAuthorizedKey(n.service.PublicKey()),
 		"known_hosts":             []byte(knownHostsLine(n.Addr, n.HostKey)),
-		"sshd_config":             []byte(sshdConfig(dir, port)),
+		"sshd_config":             []byte(sshdConfig(dir, port, fport)),
 	}
 	for name, b := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
@@ -174,7 +182,7 @@ func startLoginNode(dir string) (*loginNode, error) {
 	return n, nil
 }
 
-func sshdConfig(dir string, port int) string {
+func sshdConfig(dir string, port, fport int) string {
 	return fmt.Sprintf(`# Written by the sshexec tests.
 ListenAddress 127.0.0.1
 Port %[2]d
@@ -190,7 +198,9 @@ PermitRootLogin no
 # UsePAM: useradd'ed accounts pass the account checks; StrictModes: state under /tmp.
 UsePAM yes
 StrictModes no
-AllowTcpForwarding yes
+# Users may open tunnels (-L) but not make sshd listen (-R); the hub's
+# service account may, on one address (the hub API's reverse forward).
+AllowTcpForwarding local
 AllowStreamLocalForwarding yes
 PermitOpen any
 X11Forwarding no
@@ -198,7 +208,11 @@ PrintMotd no
 LogLevel VERBOSE
 MaxStartups 100:30:200
 MaxSessions 64
-`, dir, port)
+Match User hpcgate
+  AllowTcpForwarding yes
+  GatewayPorts clientspecified
+  PermitListen 127.0.0.1:%[3]d
+`, dir, port, fport)
 }
 
 func knownHostsLine(addr string, key ssh.PublicKey) string {

@@ -197,4 +197,8 @@ type Stats struct {
 	Tunnels    uint64 // tunnels opened by DialContext and DialAs
 	Failures   uint64 // dial attempts that failed plus connections lost
 	OpenConns  int64  // SSH connections open now
+
+	ForwardsUp    int64  // reverse forwards the login node listens on now
+	ForwardSetups uint64 // reverse forwards established (again after each loss)
+	ForwardConns  uint64 // connections the login node handed back through them
 }

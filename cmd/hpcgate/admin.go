@@ -11,12 +11,15 @@ import (
 	"hpcgate/batch/schedulers"
 	"hpcgate/gateway/config"
 	"hpcgate/gateway/store"
+
+	"hpcgate/gateway"
 )
 
-func runCheckConfig(_ context.Context, m *Main, args []string) error {
+func runCheckConfig(ctx context.Context, m *Main, args []string) error {
 	fs := m.flags("check-config")
 	site := siteFlag(fs)
 	files := fs.Bool("files", false, "also check that the files the config names (keys, CA, known_hosts) exist and are private")
+	connect := fs.Bool("connect", false, "also log in to each cluster's login node, run a command, and test the hub API's reverse forward (implies -files)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -25,11 +28,17 @@ func runCheckConfig(_ context.Context, m *Main, args []string) error {
 		fmt.Fprintln(m.Stdout, err)
 		return exitError{1}
 	}
-	if *files {
+	if *files || *connect {
 		if errs := cfg.CheckFiles(); len(errs) > 0 {
 			for _, e := range errs {
 				fmt.Fprintln(m.Stdout, e)
 			}
+			return exitError{1}
+		}
+	}
+	if *connect {
+		if n := checkConnect(ctx, m.Stdout, cfg); n > 0 {
+			fmt.Fprintf(m.Stdout, "%s: %d connection check(s) failed\n", *site, n)
 			return exitError{1}
 		}
 	}
@@ -101,7 +110,7 @@ func runToken(ctx context.Context, m *Main, args []string) error {
 			sc = append(sc, s)
 		}
 	}
-	plain, _, err := db.NewToken(ctx, store.TokenSpec{User: user, Kind: store.KindAPI, Note: *note, Expires: exp, Scopes: sc})
+	plain, _, err := db.NewToken(ctx, gateway.TokenSpec{User: user, Kind: gateway.TokenAPI, Note: *note, Expires: exp, Scopes: sc})
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 
 	"hpcgate/batch/sshexec"
 	"hpcgate/gateway"
+	"hpcgate/gateway/config"
 	"hpcgate/gateway/proxy"
 )
 
@@ -29,6 +30,16 @@ func registerAdapterMetrics(m *gateway.Metrics, clusters map[string]*gateway.Clu
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hpcgate_ssh_tunnels_total", Help: "Tunnels opened through the login node.", ConstLabels: labels},
 				func() float64 { return float64(stats.Stats().Tunnels) }),
 		)
+		if c.Config.HubAPI == config.HubAPIReverseTunnel {
+			m.Registry.MustRegister(
+				prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hpcgate_ssh_reverse_forward_up", Help: "1 while the login node listens on hub_api_bind for the hub API.", ConstLabels: labels},
+					func() float64 { return float64(stats.Stats().ForwardsUp) }),
+				prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hpcgate_ssh_reverse_forward_setups_total", Help: "Reverse forwards established (again after each lost connection).", ConstLabels: labels},
+					func() float64 { return float64(stats.Stats().ForwardSetups) }),
+				prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hpcgate_ssh_reverse_forward_connections_total", Help: "Connections from the compute nodes through the reverse forward.", ConstLabels: labels},
+					func() float64 { return float64(stats.Stats().ForwardConns) }),
+			)
+		}
 	}
 	classes := []struct {
 		code string

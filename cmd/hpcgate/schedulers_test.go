@@ -124,7 +124,7 @@ func TestCheckConfigSchedulers(t *testing.T) {
 	for _, tc := range []struct {
 		name, site, want string
 	}{
-		{"unknown", siteOn("sge"), `:4:16: clusters[0].scheduler: "sge" is not a scheduler hpcgate knows (one of slurm, pbs)`},
+		{"unknown", siteOn("lsf"), `:4:16: clusters[0].scheduler: "lsf" is not a scheduler hpcgate knows (one of slurm, pbs, sge)`},
 		{"options", siteOn("pbs", "    scheduler_options: {parallel_environment: smp}"), `:7:5: clusters[0].scheduler_options: the pbs scheduler takes no options`},
 		{"zone", siteOn("slurm", "    time_zone: Europe/Atlantis"), `:7:16: clusters[0].time_zone: "Europe/Atlantis" is not a time zone`},
 	} {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -25,6 +23,10 @@ import (
 	"hpcgate/gateway/web"
 	"hpcgate/templates"
 )
+
+// The adapters serve the domain's interfaces (the store's guards are in
+// package store; proxy imports nothing of hpcgate, so its guard is here).
+var _ gateway.Router = (*proxy.Proxy)(nil)
 
 func runServe(ctx context.Context, m *Main, args []string) error {
 	fs := m.flags("serve")
@@ -100,7 +102,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		OnActivity: func(user, server string, t time.Time) { hub.NoteActivity(user, server, t) },
 	})
 	defer px.Close()
-	hub = gateway.New(gateway.Options{Config: cfg, Store: db, Clusters: clusters, Proxy: px, Logger: log, Metrics: metrics,
+	hub = gateway.New(gateway.Options{Config: cfg, Clusters: clusters,
+		Servers: db, Users: db, Tokens: db, Sessions: db, Events: db, Routes: px, Logger: log, Metrics: metrics,
 		Directory: rightsDirectory(cfg, auth, log)})
 	defer hub.Close()
 	registerAdapterMetrics(metrics, clusters, px)
@@ -110,7 +113,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := hub.Start(ctx); err != nil {
 		return err
 	}
-	sched, err := gateway.StartCron(hub, cfg, db, log)
+	sched, err := hub.StartCron()
 	if err != nil {
 		return err
 	}
@@ -124,6 +127,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	srv := w.HTTPServer(cfg.Hub.Listen, slog.NewLogLogger(log.Handler(), slog.LevelWarn))
+	rev, err := startReverseAPI(ctx, cfg, clusters, w.HTTPServer("", slog.NewLogLogger(log.Handler(), slog.LevelWarn)), log)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Hub.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -149,6 +156,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown: some connections were cut", "err", err)
 	}
+	rev.shutdown(sctx)
 	log.Info("stopped")
 	return nil
 }
@@ -194,38 +202,27 @@ func cookieSecret(path string) ([]byte, error) {
 
 func newAuthenticator(cfg *config.Config, log *slog.Logger) (*ldapauth.Authenticator, error) {
 	l := cfg.LDAP
-	ac := ldapauth.Config{
-		URL: l.URL, StartTLS: l.UseStartTLS(), InsecureSkipVerify: l.InsecureSkipVerify,
-		BindDN: l.BindDN, UserBaseDN: l.UserBaseDN, UserFilter: l.UserFilter,
-		UsernameAttribute: l.UsernameAttribute, DNTemplate: l.DNTemplate,
-		GroupAttribute: l.GroupAttribute, GroupSearchBaseDN: l.GroupSearchBaseDN,
-		GroupMemberAttribute: l.GroupMemberAttribute, AllowedGroups: l.AllowedGroups,
-		AdminGroups: l.AdminGroups, AdminUsers: l.AdminUsers, Timeout: time.Duration(l.Timeout), Logger: log,
-		MinUID: l.MinUID, UIDAttribute: l.UIDAttribute,
-	}
-	// The accounts the hub itself logs in to the clusters as may never log
-	// in to the hub (bind_dn's own name is added by ldapauth).
-	for _, c := range cfg.Clusters {
-		if !slices.Contains(ac.ServiceUsers, c.Login.ServiceUser) {
-			ac.ServiceUsers = append(ac.ServiceUsers, c.Login.ServiceUser)
-		}
-	}
+	var ca, pw []byte
+	var err error
 	if l.CAFile != "" {
-		pem, err := os.ReadFile(l.CAFile)
-		if err != nil {
+		if ca, err = os.ReadFile(l.CAFile); err != nil {
 			return nil, fmt.Errorf("ldap ca_file: %w", err)
-		}
-		ac.RootCAs = x509.NewCertPool()
-		if !ac.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ldap ca_file %s: no PEM certificates", l.CAFile)
 		}
 	}
 	if l.BindPasswordFile != "" {
-		pw, err := os.ReadFile(l.BindPasswordFile)
-		if err != nil {
+		if pw, err = os.ReadFile(l.BindPasswordFile); err != nil {
 			return nil, fmt.Errorf("ldap bind_password_file: %w", err)
 		}
-		ac.BindPassword = strings.TrimRight(string(pw), "\r\n")
+	}
+	// The accounts the hub itself logs in to the clusters as may never log
+	// in to the hub (bind_dn's own name is added by ldapauth).
+	var service []string
+	for _, c := range cfg.Clusters {
+		service = append(service, c.Login.ServiceUser)
+	}
+	ac, err := ldapauth.FromSite(l, ca, pw, service, log)
+	if err != nil {
+		return nil, err
 	}
 	if l.InsecureSkipVerify {
 		log.Warn("ldap.insecure_skip_verify is on: the directory's certificate is not checked")

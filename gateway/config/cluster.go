@@ -6,6 +6,7 @@ import (
 	"net"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,17 @@ type Cluster struct {
 	// hub's local zone.
 	TimeZone string `yaml:"time_zone"`
 	Login    Login  `yaml:"login"`
+	// HubAPI is how this cluster's jobs reach the hub API: "direct" (at
+	// hub.hub_api_url, which the compute nodes must reach) or
+	// "reverse-tunnel" (the hub has the login node's sshd listen on
+	// HubAPIBind and forward to it over the SSH connection, so compute
+	// nodes need no route to the hub). Default: direct.
+	HubAPI string `yaml:"hub_api"`
+	// HubAPIBind is the login node's IP address and port the compute nodes
+	// reach, for hub_api: reverse-tunnel ("10.0.0.1:8081"). sshd must
+	// allow the service account to listen there (GatewayPorts
+	// clientspecified, PermitListen).
+	HubAPIBind string `yaml:"hub_api_bind"`
 	// PollInterval is how often one status query asks for all of the
 	// cluster's jobs. Default: 30s.
 	PollInterval Duration `yaml:"poll_interval"`
@@ -127,6 +139,7 @@ func (c *Cluster) setDefaults() {
 			Keepalive:           Duration(30 * time.Second),
 			ConnectTimeout:      Duration(15 * time.Second),
 		},
+		HubAPI:           HubAPIDirect,
 		PollInterval:     Duration(30 * time.Second),
 		FastPollInterval: Duration(3 * time.Second),
 		StartTimeout:     Duration(5 * time.Minute),
@@ -136,6 +149,39 @@ func (c *Cluster) setDefaults() {
 			Command: []string{"jupyterhub-singleuser", "--ip={host}", "--port={port}"},
 		},
 	}
+}
+
+// The ways a cluster's jobs reach the hub API (Cluster.HubAPI).
+const (
+	HubAPIDirect        = "direct"
+	HubAPIReverseTunnel = "reverse-tunnel"
+)
+
+// checkBind says what is wrong with a reverse forward's bind address, or "".
+// It must be an IP: the hub cannot resolve the login node's own names, and
+// SSH matches the connections sshd hands back by address.
+func checkBind(bind string) string {
+	if bind == "" {
+		return fmt.Sprintf("required with hub_api: %s (the login node's IP address and port the compute nodes reach, e.g. 10.0.0.1:8081)", HubAPIReverseTunnel)
+	}
+	host, port, err := net.SplitHostPort(bind)
+	if err != nil || net.ParseIP(host) == nil {
+		return fmt.Sprintf("%q must be an IP address and port of the login node, e.g. 10.0.0.1:8081", bind)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Sprintf("%q: the port must be a number from 1 to 65535", bind)
+	}
+	return ""
+}
+
+// HubAPIURL is the hub API's URL as this cluster's jobs reach it: the
+// site's hub_api_url, or the login node's forwarded address with the hub's
+// base URL.
+func (c *Cluster) HubAPIURL(h *Hub) string {
+	if c.HubAPI == HubAPIReverseTunnel {
+		return "http://" + c.HubAPIBind + h.BaseURL + "hub/api"
+	}
+	return h.HubAPIURL
 }
 
 // Profile returns the cluster's profile called name.
@@ -170,6 +216,18 @@ func (c *Cluster) Validate() []Problem {
 		ps.add("time_zone", "%s", err)
 	}
 	ps.addAll("login", c.Login.Validate())
+	switch c.HubAPI {
+	case HubAPIDirect:
+		if c.HubAPIBind != "" {
+			ps.add("hub_api_bind", "is only used with hub_api: %s", HubAPIReverseTunnel)
+		}
+	case HubAPIReverseTunnel:
+		if msg := checkBind(c.HubAPIBind); msg != "" {
+			ps.add("hub_api_bind", "%s", msg)
+		}
+	default:
+		ps.add("hub_api", "%q is not %s or %s", c.HubAPI, HubAPIDirect, HubAPIReverseTunnel)
+	}
 	positive(&ps, "poll_interval", c.PollInterval)
 	positive(&ps, "fast_poll_interval", c.FastPollInterval)
 	if c.FastPollInterval > c.PollInterval {

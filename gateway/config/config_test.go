@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"hpcgate/batch/schedulers"
 )
 
 var update = flag.Bool("update", false, "rewrite site-configs/example.yaml from Example()")
@@ -65,6 +67,12 @@ var badConfigs = []struct {
 		`ldap-rights.yaml:4:21: ldap.refresh_interval: "-5m" is not a duration (use e.g. 90s, 30m or 2h)`,
 		`ldap-rights.yaml:5:12: ldap.min_uid: must be 0 (no check) or a uid`,
 		`ldap-rights.yaml:6:18: ldap.uid_attribute: "uid number" is not an attribute name`,
+	}},
+	{"hub-api.yaml", []string{
+		`hub-api.yaml:9:19: clusters[0].hub_api_bind: "login01:8081" must be an IP address and port of the login node`,
+		`hub-api.yaml:11:5: clusters[1].hub_api_bind: required with hub_api: reverse-tunnel`,
+		`hub-api.yaml:19:19: clusters[2].hub_api_bind: is only used with hub_api: reverse-tunnel`,
+		`hub-api.yaml:24:14: clusters[3].hub_api: "reverse" is not direct or reverse-tunnel`,
 	}},
 	{"bad-cron.yaml", []string{
 		`bad-cron.yaml:14:14: cron.reconcile: "every minute" is not a cron schedule`,
@@ -186,7 +194,8 @@ func TestGoodConfigs(t *testing.T) {
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
-			cfg, err := Load(f, testKinds...)
+			// The real table: a site file may use any scheduler hpcgate has.
+			cfg, err := Load(f, schedulers.Kinds...)
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}

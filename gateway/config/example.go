@@ -106,7 +106,8 @@ hub:
   cookie_secret_file: {{y .Hub.CookieSecretFile}}
   # How long a login lasts.
   session_lifetime: {{y .Hub.SessionLifetime}}
-  # URL the jobs use to reach the hub API; "" uses public_url + base_url + "hub/api".
+  # URL the jobs of clusters with hub_api: direct use to reach the hub API; "" uses
+  # public_url + base_url + "hub/api".
   hub_api_url: {{y .Hub.HubAPIURL}}
   # Lets admins open other users' servers.
   admin_access: {{y .Hub.AdminAccess}}
@@ -223,6 +224,11 @@ clusters:
       keepalive: {{y .C.Login.Keepalive}}
       # Bounds dialing and the SSH handshake.
       connect_timeout: {{y .C.Login.ConnectTimeout}}
+    # How jobs reach the hub API: direct (at hub.hub_api_url) or reverse-tunnel (the login
+    # node's sshd listens on hub_api_bind and forwards to the hub over the SSH connection).
+    hub_api: {{y .C.HubAPI}}
+    # With reverse-tunnel: the login node's IP and port the compute nodes reach, e.g. 10.0.0.1:8081.
+    hub_api_bind: {{y .C.HubAPIBind}}
     # How often one status query asks for all of the cluster's jobs.
     poll_interval: {{y .C.PollInterval}}
     # Poll interval while a server is starting.

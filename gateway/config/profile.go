@@ -142,7 +142,7 @@ func resolveChoice(c Choice, field, raw string, errs *FieldErrors) string {
 	case c.Offered() && slices.Contains(c.Choices, raw), !c.Offered() && raw == c.Value:
 		return raw
 	case c.Offered():
-		errs.add(field, "%s is not offered (choose %s)", quoteInput(raw), orList(c.Choices))
+		errs.add(field, "%s is not offered (choose %s)", quoteInput(raw), OrList(c.Choices))
 	case c.Value == "":
 		errs.add(field, "%s is not offered (this profile uses the scheduler's default)", quoteInput(raw))
 	default:
@@ -160,8 +160,8 @@ func quoteInput(s string) string {
 	return strconv.Quote(s)
 }
 
-// orList joins words as "a", "a or b", "a, b or c".
-func orList(words []string) string {
+// OrList joins words as people list choices: "a", "a or b", "a, b or c".
+func OrList(words []string) string {
 	if len(words) < 2 {
 		return strings.Join(words, "")
 	}

@@ -197,7 +197,7 @@ func (c Choice) validate(what string) []Problem {
 		}
 	}
 	if c.Default != "" && !slices.Contains(c.Choices, c.Default) {
-		ps.add("default", "%q is not one of the choices (%s)", c.Default, orList(c.Choices))
+		ps.add("default", "%q is not one of the choices (%s)", c.Default, OrList(c.Choices))
 	}
 	return ps
 }

@@ -5,9 +5,9 @@
 // Refresh makes the same decision again later, with the service account,
 // for users who are already logged in.
 //
-// It imports no other hpcgate package: cmd maps the site's configuration
-// onto Config and the web package maps the sentinel errors onto what the
-// user sees.
+// It implements the domain's Directory (package gateway), whose types and
+// errors it returns; cmd wires it into the hub and the web layer, which
+// know it only through interfaces.
 package ldapauth
 
 import (
@@ -22,42 +22,38 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"hpcgate/gateway"
 )
 
-// The errors Authenticate returns, to be told apart with errors.Is.
+// The errors Authenticate and Refresh return, to be told apart with
+// errors.Is. They are the domain's (package gateway); the names here are
+// for readers of this package.
 var (
 	// ErrInvalidCredentials is returned, unwrapped and identical, for a
 	// wrong password, an unknown user, an invalid user name and an empty
 	// password, so that nobody can find out which names exist. The reason
 	// is logged.
-	ErrInvalidCredentials = errors.New("invalid username or password")
+	ErrInvalidCredentials = gateway.ErrInvalidCredentials
 	// ErrNotAllowed is returned, wrapped, when the password was right but
 	// the user is in none of the allowed groups.
-	ErrNotAllowed = errors.New("your account is not allowed to use this hub")
+	ErrNotAllowed = gateway.ErrNotAllowed
 	// ErrUnavailable is returned, wrapped with the cause for the log, when
 	// the directory cannot be reached or used: refused or timed-out
 	// connections, TLS failures, a failed service-account bind. Show users
 	// this error's own message, not the wrapped one.
-	ErrUnavailable = errors.New("the directory is unreachable, try again later")
+	ErrUnavailable = gateway.ErrDirectoryUnavailable
 	// ErrSystemAccount is returned, wrapped, for the hub's own service
 	// accounts and for accounts whose uid is below Config.MinUID: no
 	// session, and so no job and no SSH certificate, is ever made for them.
-	ErrSystemAccount = errors.New("system and service accounts may not use this hub")
+	ErrSystemAccount = gateway.ErrSystemAccount
 	// ErrNotFound is a Refresh verdict: the user filter no longer finds
 	// the user (removed, or excluded by the site's conditions in it).
-	ErrNotFound = errors.New("not found in the directory by user_filter")
+	ErrNotFound = gateway.ErrNotInDirectory
 )
 
 // User is someone whose password the directory accepted.
-type User struct {
-	Name        string   // the login name, normalised (see NormalizeUsername)
-	DN          string   // the user's entry
-	Groups      []string // DNs of the user's groups, as the directory wrote them
-	Admin       bool
-	DisplayName string // displayName, else cn; may be empty
-	Email       string // mail; may be empty
-	UID         int    // Config.UIDAttribute; -1 when absent or not a number
-}
+type User = gateway.DirectoryUser
 
 // Authenticator checks logins against one directory. It is safe for
 // concurrent use.

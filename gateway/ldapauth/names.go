@@ -1,36 +1,20 @@
 package ldapauth
 
 import (
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"hpcgate/gateway"
 )
 
-// usernameRE is a conservative Unix login name (the hub runs jobs as this
-// account on the cluster): a lower-case letter or underscore, then letters,
-// digits, '_', '.', '-', at most 32 characters (useradd's limit). Nothing in
-// it is special in LDAP filters or DNs, so escaping is a second line of
-// defence, not the only one.
-var usernameRE = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
-
-// NormalizeUsername returns the login name as the hub uses it (surrounding
-// white space removed, lower case) and whether it is an acceptable name.
-func NormalizeUsername(s string) (string, bool) {
-	// Lower-case only ASCII: a Unicode letter whose lower case is ASCII
-	// (the Kelvin sign K becomes k) must not turn into someone else's name.
-	name := strings.Map(func(r rune) rune {
-		if 'A' <= r && r <= 'Z' {
-			return r + 'a' - 'A'
-		}
-		return r
-	}, strings.TrimSpace(s))
-	if !usernameRE.MatchString(name) {
-		return "", false
-	}
-	return name, true
-}
+// NormalizeUsername is the hub's one rule for user names
+// (gateway.NormalizeUsername): a lower-case letter or underscore, then
+// letters, digits, '_', '.', '-', at most 32 characters. Nothing in it is
+// special in LDAP filters or DNs, so escaping is a second line of defence,
+// not the only one.
+func NormalizeUsername(s string) (string, bool) { return gateway.NormalizeUsername(s) }
 
 // EscapeRDNValue escapes s for use as an attribute value in a DN string
 // (RFC 4514 section 2.4): the characters `"+,;<>\=` get a backslash, so do

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"hpcgate/gateway"
 )
 
 // refreshBatch bounds the users looked up by one search: the filter is an
@@ -19,15 +21,10 @@ const refreshBatch = 50
 // is at hand, that is at login.
 var ErrNoServiceBind = errors.New("rights refresh needs a service account (user_base_dn with bind_dn); dn_template binds only as the user")
 
-// Verdict is what the directory says of a user now.
-type Verdict struct {
-	// User is the entry as found (groups, uid, Admin); nil when not found
-	// or refused.
-	User *User
-	// Err is nil when the user may use the hub, else why not: wraps
-	// ErrNotFound, ErrNotAllowed or ErrSystemAccount.
-	Err error
-}
+// Verdict is what the directory says of a user now (gateway.Verdict).
+type Verdict = gateway.Verdict
+
+var _ gateway.Directory = (*Authenticator)(nil)
 
 // CanRefresh reports whether Refresh works with this configuration.
 func (a *Authenticator) CanRefresh() bool { return a.cfg.DNTemplate == "" }

@@ -6,9 +6,11 @@
 // accounting for the hub.
 //
 // It decides nothing about who may reach which server: the web layer
-// authorizes a request and then hands it to ServeRoute. It must not import
-// other gateway packages, batch or sshexec; cmd passes the SSH pool's
-// DialContext in each Target.
+// authorizes a request and then hands it to ServeRoute. The hub drives its
+// route table as a gateway.Router (SetRoute, DeleteRoute; router.go). It
+// imports nothing of hpcgate, so the Router's method signatures use plain
+// types and the guard is in cmd; cmd passes the SSH pool's DialContext
+// with each route.
 package proxy
 
 import (

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"hpcgate/gateway"
 )
 
 // testUserAccess: who is refreshed (logged in, holding a live session or
@@ -16,30 +18,30 @@ func testUserAccess(t *testing.T, e *env) {
 	s := e.store(t) // alice, never logged in
 	now := e.clock.Now()
 	for _, n := range []string{"bob", "carol", "dave", "erin"} {
-		must(s.UpsertUser(ctx, User{Name: n, LastLogin: now}))(t)
+		must(s.UpsertUser(ctx, gateway.User{Name: n, LastLogin: now}))(t)
 	}
 	must(s.EnsureUser(ctx, "prometheus"))(t) // `hpcgate token`: never logged in
-	must2(t)(s.NewToken(ctx, TokenSpec{User: "prometheus", Kind: KindAPI, Scopes: []string{"read:metrics"}}))
-	must2(t)(s.NewToken(ctx, TokenSpec{User: "alice", Kind: KindAPI}))
+	must2(t)(s.NewToken(ctx, gateway.TokenSpec{User: "prometheus", Kind: gateway.TokenAPI, Scopes: []string{"read:metrics"}}))
+	must2(t)(s.NewToken(ctx, gateway.TokenSpec{User: "alice", Kind: gateway.TokenAPI}))
 
 	bobSess := must(s.CreateSession(ctx, "bob", now.Add(time.Hour)))(t)
-	sv := must(s.StartServer(ctx, Spawn{User: "bob", JobName: "hpcgate-bob-default-1"}))(t)
-	bobTokens := []TokenSpec{
-		{User: "bob", Kind: KindAPI},
-		{User: "bob", Kind: KindServer, ServerID: sv.ID},
-		{User: "bob", Kind: KindOAuth, SessionID: bobSess},
+	sv := must(s.StartServer(ctx, gateway.NewServer{User: "bob", JobName: "hpcgate-bob-default-1"}))(t)
+	bobTokens := []gateway.TokenSpec{
+		{User: "bob", Kind: gateway.TokenAPI},
+		{User: "bob", Kind: gateway.TokenServer, ServerID: sv.ID},
+		{User: "bob", Kind: gateway.TokenOAuth, SessionID: bobSess},
 	}
 	var plains []string
 	for _, spec := range bobTokens {
 		p, _ := must2(t)(s.NewToken(ctx, spec))
 		plains = append(plains, p)
 	}
-	must(s.CreateOAuthCode(ctx, OAuthCode{ClientID: "jupyterhub-user-bob", User: "bob", Expires: now.Add(time.Minute)}))(t)
+	must(s.CreateOAuthCode(ctx, gateway.OAuthCode{ClientID: "jupyterhub-user-bob", User: "bob", Expires: now.Add(time.Minute)}))(t)
 	must(s.CreateSession(ctx, "carol", now.Add(time.Hour)))(t)
-	carolTok, _ := must2(t)(s.NewToken(ctx, TokenSpec{User: "carol", Kind: KindAPI}))
+	carolTok, _ := must2(t)(s.NewToken(ctx, gateway.TokenSpec{User: "carol", Kind: gateway.TokenAPI}))
 	// dave's session has expired and his token too: nothing to refresh.
 	must(s.CreateSession(ctx, "dave", now.Add(time.Minute)))(t)
-	must2(t)(s.NewToken(ctx, TokenSpec{User: "dave", Kind: KindAPI, Expires: now.Add(time.Minute)}))
+	must2(t)(s.NewToken(ctx, gateway.TokenSpec{User: "dave", Kind: gateway.TokenAPI, Expires: now.Add(time.Minute)}))
 	// erin logged out.
 	erinSess := must(s.CreateSession(ctx, "erin", now.Add(time.Hour)))(t)
 	if err := s.RevokeSession(ctx, erinSess); err != nil {
@@ -59,11 +61,11 @@ func testUserAccess(t *testing.T, e *env) {
 	if sessions != 1 || tokens != 3 {
 		t.Errorf("RevokeUserAccess(bob) = %d sessions, %d tokens; want 1, 3", sessions, tokens)
 	}
-	if _, err := s.GetSession(ctx, bobSess); !errors.Is(err, ErrNotFound) {
+	if _, err := s.GetSession(ctx, bobSess); !errors.Is(err, gateway.ErrNotFound) {
 		t.Errorf("bob's session after revocation: %v, want not found", err)
 	}
 	for i, p := range plains {
-		if _, err := s.LookupToken(ctx, p); !errors.Is(err, ErrNotFound) {
+		if _, err := s.LookupToken(ctx, p); !errors.Is(err, gateway.ErrNotFound) {
 			t.Errorf("bob's %s token after revocation: %v, want not found", bobTokens[i].Kind, err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"hpcgate/gateway"
 )
 
 var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -16,12 +18,12 @@ var hex64 = regexp.MustCompile(`^[0-9a-f]{64}$`)
 func testTokenHashOnly(t *testing.T, e *env) {
 	ctx := context.Background()
 	s := e.store(t)
-	sv := must(s.StartServer(ctx, Spawn{User: "alice", JobName: "hpcgate-alice-default-1"}))(t)
+	sv := must(s.StartServer(ctx, gateway.NewServer{User: "alice", JobName: "hpcgate-alice-default-1"}))(t)
 	sess := must(s.CreateSession(ctx, "alice", e.clock.Now().Add(time.Hour)))(t)
-	specs := []TokenSpec{
-		{User: "alice", Kind: KindAPI, Note: "laptop", Scopes: []string{"self"}},
-		{User: "alice", Kind: KindServer, ServerID: sv.ID, Expires: e.clock.Now().Add(24 * time.Hour)},
-		{User: "alice", Kind: KindOAuth, SessionID: sess, Scopes: []string{"access:servers!server=alice/"}},
+	specs := []gateway.TokenSpec{
+		{User: "alice", Kind: gateway.TokenAPI, Note: "laptop", Scopes: []string{"self"}},
+		{User: "alice", Kind: gateway.TokenServer, ServerID: sv.ID, Expires: e.clock.Now().Add(24 * time.Hour)},
+		{User: "alice", Kind: gateway.TokenOAuth, SessionID: sess, Scopes: []string{"access:servers!server=alice/"}},
 	}
 	var plains []string
 	for _, spec := range specs {
@@ -43,7 +45,7 @@ func testTokenHashOnly(t *testing.T, e *env) {
 		sameTime(t, "Expires", got.Expires, spec.Expires)
 		plains = append(plains, plain)
 	}
-	code := must(s.CreateOAuthCode(ctx, OAuthCode{ClientID: "jupyterhub-user-alice", User: "alice",
+	code := must(s.CreateOAuthCode(ctx, gateway.OAuthCode{ClientID: "jupyterhub-user-alice", User: "alice",
 		RedirectURI: "/user/alice/oauth_callback", SessionID: sess, Expires: e.clock.Now().Add(time.Minute)}))(t)
 	plains = append(plains, code)
 
@@ -59,10 +61,10 @@ func testTokenHashOnly(t *testing.T, e *env) {
 			}
 		}
 	}
-	if _, _, err := s.NewToken(ctx, TokenSpec{User: "alice", Kind: "root"}); err == nil {
+	if _, _, err := s.NewToken(ctx, gateway.TokenSpec{User: "alice", Kind: "root"}); err == nil {
 		t.Error("NewToken with an unknown kind succeeded")
 	}
-	if _, _, err := s.NewToken(ctx, TokenSpec{User: "nobody", Kind: KindAPI}); err == nil {
+	if _, _, err := s.NewToken(ctx, gateway.TokenSpec{User: "nobody", Kind: gateway.TokenAPI}); err == nil {
 		t.Error("NewToken for an unknown user succeeded")
 	}
 }
@@ -71,8 +73,8 @@ func testTokenExpiry(t *testing.T, e *env) {
 	ctx := context.Background()
 	s := e.store(t)
 	start := e.clock.Now()
-	short, _ := must2(t)(s.NewToken(ctx, TokenSpec{User: "alice", Kind: KindAPI, Expires: start.Add(time.Hour)}))
-	forever, _ := must2(t)(s.NewToken(ctx, TokenSpec{User: "alice", Kind: KindAPI}))
+	short, _ := must2(t)(s.NewToken(ctx, gateway.TokenSpec{User: "alice", Kind: gateway.TokenAPI, Expires: start.Add(time.Hour)}))
+	forever, _ := must2(t)(s.NewToken(ctx, gateway.TokenSpec{User: "alice", Kind: gateway.TokenAPI}))
 
 	tok := must(s.LookupToken(ctx, short))(t)
 	sameTime(t, "LastUsed after the first use", tok.LastUsed, start)
@@ -99,12 +101,12 @@ func testTokenExpiry(t *testing.T, e *env) {
 
 	now := e.clock.Advance(time.Hour)
 	_, err := s.LookupToken(ctx, short)
-	wantErr(t, "LookupToken of an expired token", err, ErrNotFound)
+	wantErr(t, "LookupToken of an expired token", err, gateway.ErrNotFound)
 	must(s.LookupToken(ctx, forever))(t)
 	_, err = s.LookupToken(ctx, strings.Repeat("0", 64))
-	wantErr(t, "LookupToken of an unknown token", err, ErrNotFound)
+	wantErr(t, "LookupToken of an unknown token", err, gateway.ErrNotFound)
 	_, err = s.LookupToken(ctx, "")
-	wantErr(t, "LookupToken of an empty token", err, ErrNotFound)
+	wantErr(t, "LookupToken of an empty token", err, gateway.ErrNotFound)
 
 	if n := must(s.DeleteExpiredTokens(ctx, now))(t); n != 1 {
 		t.Errorf("DeleteExpiredTokens = %d, want 1", n)
@@ -114,8 +116,8 @@ func testTokenExpiry(t *testing.T, e *env) {
 	}
 }
 
-func must2(t *testing.T) func(string, *Token, error) (string, *Token) {
-	return func(p string, tok *Token, err error) (string, *Token) {
+func must2(t *testing.T) func(string, *gateway.Token, error) (string, *gateway.Token) {
+	return func(p string, tok *gateway.Token, err error) (string, *gateway.Token) {
 		t.Helper()
 		if err != nil {
 			t.Fatal(err)
@@ -136,14 +138,14 @@ func storedLastUsed(t *testing.T, s *Store, id int64) time.Time {
 func testTokenOwnership(t *testing.T, e *env) {
 	ctx := context.Background()
 	s := e.store(t)
-	must(s.UpsertUser(ctx, User{Name: "bob"}))(t)
-	_, a := must2(t)(s.NewToken(ctx, TokenSpec{User: "alice", Kind: KindAPI, Note: "a"}))
-	_, b := must2(t)(s.NewToken(ctx, TokenSpec{User: "bob", Kind: KindAPI, Note: "b"}))
-	wantErr(t, "bob deletes alice's token", s.DeleteToken(ctx, "bob", a.ID), ErrNotFound)
+	must(s.UpsertUser(ctx, gateway.User{Name: "bob"}))(t)
+	_, a := must2(t)(s.NewToken(ctx, gateway.TokenSpec{User: "alice", Kind: gateway.TokenAPI, Note: "a"}))
+	_, b := must2(t)(s.NewToken(ctx, gateway.TokenSpec{User: "bob", Kind: gateway.TokenAPI, Note: "b"}))
+	wantErr(t, "bob deletes alice's token", s.DeleteToken(ctx, "bob", a.ID), gateway.ErrNotFound)
 	if err := s.DeleteToken(ctx, "alice", a.ID); err != nil {
 		t.Errorf("alice deletes her token: %v", err)
 	}
-	wantErr(t, "delete twice", s.DeleteToken(ctx, "alice", a.ID), ErrNotFound)
+	wantErr(t, "delete twice", s.DeleteToken(ctx, "alice", a.ID), gateway.ErrNotFound)
 	if toks := must(s.ListTokens(ctx, "bob"))(t); len(toks) != 1 || toks[0].ID != b.ID {
 		t.Errorf("bob's tokens = %+v, want his one", toks)
 	}
@@ -163,26 +165,26 @@ func testSessionRevocation(t *testing.T, e *env) {
 		t.Errorf("GetSession = %+v", sess)
 	}
 	sameTime(t, "Expires", sess.Expires, expires)
-	oauth, _ := must2(t)(s.NewToken(ctx, TokenSpec{User: "alice", Kind: KindOAuth, SessionID: id}))
-	api, _ := must2(t)(s.NewToken(ctx, TokenSpec{User: "alice", Kind: KindAPI}))
-	code := must(s.CreateOAuthCode(ctx, OAuthCode{ClientID: "c", User: "alice", RedirectURI: "/cb",
+	oauth, _ := must2(t)(s.NewToken(ctx, gateway.TokenSpec{User: "alice", Kind: gateway.TokenOAuth, SessionID: id}))
+	api, _ := must2(t)(s.NewToken(ctx, gateway.TokenSpec{User: "alice", Kind: gateway.TokenAPI}))
+	code := must(s.CreateOAuthCode(ctx, gateway.OAuthCode{ClientID: "c", User: "alice", RedirectURI: "/cb",
 		SessionID: id, Expires: e.clock.Now().Add(time.Minute)}))(t)
 
 	if err := s.RevokeSession(ctx, id); err != nil {
 		t.Fatalf("RevokeSession: %v", err)
 	}
 	_, err := s.GetSession(ctx, id)
-	wantErr(t, "GetSession after revocation", err, ErrNotFound)
+	wantErr(t, "GetSession after revocation", err, gateway.ErrNotFound)
 	_, err = s.LookupToken(ctx, oauth)
-	wantErr(t, "OAuth token of a revoked session", err, ErrNotFound)
+	wantErr(t, "OAuth token of a revoked session", err, gateway.ErrNotFound)
 	_, err = s.ConsumeOAuthCode(ctx, code)
-	wantErr(t, "OAuth code of a revoked session", err, ErrNotFound)
+	wantErr(t, "OAuth code of a revoked session", err, gateway.ErrNotFound)
 	must(s.LookupToken(ctx, api))(t)
 	must(s.GetSession(ctx, other))(t)
 	if err := s.RevokeSession(ctx, id); err != nil {
 		t.Errorf("revoking twice: %v", err)
 	}
-	wantErr(t, "RevokeSession of an unknown id", s.RevokeSession(ctx, "nope"), ErrNotFound)
+	wantErr(t, "RevokeSession of an unknown id", s.RevokeSession(ctx, "nope"), gateway.ErrNotFound)
 
 	third := must(s.CreateSession(ctx, "alice", expires))(t)
 	if n := must(s.RevokeUserSessions(ctx, "alice"))(t); n != 2 {
@@ -190,13 +192,13 @@ func testSessionRevocation(t *testing.T, e *env) {
 	}
 	for _, sid := range []string{other, third} {
 		_, err := s.GetSession(ctx, sid)
-		wantErr(t, "GetSession after RevokeUserSessions", err, ErrNotFound)
+		wantErr(t, "GetSession after RevokeUserSessions", err, gateway.ErrNotFound)
 	}
 
 	live := must(s.CreateSession(ctx, "alice", e.clock.Now().Add(time.Hour)))(t)
 	e.clock.Advance(time.Hour)
 	_, err = s.GetSession(ctx, live)
-	wantErr(t, "GetSession at its expiry", err, ErrNotFound)
+	wantErr(t, "GetSession at its expiry", err, gateway.ErrNotFound)
 	long := must(s.CreateSession(ctx, "alice", e.clock.Now().Add(time.Hour)))(t)
 	if n := must(s.DeleteExpiredSessions(ctx, e.clock.Now()))(t); n != 4 {
 		t.Errorf("DeleteExpiredSessions = %d, want 4 (3 revoked, 1 expired)", n)
@@ -208,7 +210,7 @@ func testOAuthCodes(t *testing.T, e *env) {
 	ctx := context.Background()
 	s := e.store(t)
 	sess := must(s.CreateSession(ctx, "alice", e.clock.Now().Add(time.Hour)))(t)
-	want := OAuthCode{ClientID: "jupyterhub-user-alice", User: "alice", RedirectURI: "/user/alice/oauth_callback",
+	want := gateway.OAuthCode{ClientID: "jupyterhub-user-alice", User: "alice", RedirectURI: "/user/alice/oauth_callback",
 		Scopes: []string{"access:servers!server=alice/"}, SessionID: sess, Expires: e.clock.Now().Add(10 * time.Minute)}
 	code := must(s.CreateOAuthCode(ctx, want))(t)
 	got := must(s.ConsumeOAuthCode(ctx, code))(t)
@@ -218,10 +220,10 @@ func testOAuthCodes(t *testing.T, e *env) {
 	}
 	sameTime(t, "Created", got.Created, e.clock.Now())
 	_, err := s.ConsumeOAuthCode(ctx, code)
-	wantErr(t, "second use of a code", err, ErrNotFound)
+	wantErr(t, "second use of a code", err, gateway.ErrNotFound)
 
 	// Racing exchanges of one code: exactly one wins.
-	code = must(s.CreateOAuthCode(ctx, OAuthCode{ClientID: "c", User: "alice", RedirectURI: "/cb", Expires: e.clock.Now().Add(time.Minute)}))(t)
+	code = must(s.CreateOAuthCode(ctx, gateway.OAuthCode{ClientID: "c", User: "alice", RedirectURI: "/cb", Expires: e.clock.Now().Add(time.Minute)}))(t)
 	var wins atomic.Int32
 	var wg sync.WaitGroup
 	for range 8 {
@@ -229,7 +231,7 @@ func testOAuthCodes(t *testing.T, e *env) {
 			if _, err := s.ConsumeOAuthCode(ctx, code); err == nil {
 				wins.Add(1)
 			} else {
-				wantErr(t, "losing exchange", err, ErrNotFound)
+				wantErr(t, "losing exchange", err, gateway.ErrNotFound)
 			}
 		})
 	}
@@ -238,16 +240,16 @@ func testOAuthCodes(t *testing.T, e *env) {
 		t.Errorf("%d concurrent exchanges of one code succeeded, want 1", wins.Load())
 	}
 
-	old := must(s.CreateOAuthCode(ctx, OAuthCode{ClientID: "c", User: "alice", RedirectURI: "/cb", Expires: e.clock.Now().Add(time.Minute)}))(t)
-	must(s.CreateOAuthCode(ctx, OAuthCode{ClientID: "c", User: "alice", RedirectURI: "/cb", Expires: e.clock.Now().Add(time.Hour)}))(t)
+	old := must(s.CreateOAuthCode(ctx, gateway.OAuthCode{ClientID: "c", User: "alice", RedirectURI: "/cb", Expires: e.clock.Now().Add(time.Minute)}))(t)
+	must(s.CreateOAuthCode(ctx, gateway.OAuthCode{ClientID: "c", User: "alice", RedirectURI: "/cb", Expires: e.clock.Now().Add(time.Hour)}))(t)
 	e.clock.Advance(time.Minute)
 	_, err = s.ConsumeOAuthCode(ctx, old)
-	wantErr(t, "ConsumeOAuthCode at expiry", err, ErrNotFound)
-	must(s.CreateOAuthCode(ctx, OAuthCode{ClientID: "c", User: "alice", RedirectURI: "/cb", Expires: e.clock.Now().Add(time.Second)}))(t)
+	wantErr(t, "ConsumeOAuthCode at expiry", err, gateway.ErrNotFound)
+	must(s.CreateOAuthCode(ctx, gateway.OAuthCode{ClientID: "c", User: "alice", RedirectURI: "/cb", Expires: e.clock.Now().Add(time.Second)}))(t)
 	if n := must(s.DeleteExpiredCodes(ctx, e.clock.Now().Add(2*time.Second)))(t); n != 1 {
 		t.Errorf("DeleteExpiredCodes = %d, want 1", n)
 	}
-	if _, err := s.CreateOAuthCode(ctx, OAuthCode{ClientID: "c", User: "alice"}); err == nil {
+	if _, err := s.CreateOAuthCode(ctx, gateway.OAuthCode{ClientID: "c", User: "alice"}); err == nil {
 		t.Error("CreateOAuthCode without expiry succeeded")
 	}
 }

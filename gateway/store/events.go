@@ -7,22 +7,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
-)
 
-// Event is one line of history: a spawn, a state change, a failure, a
-// cancel, a token made. Servers rows are reused by each spawn, so this is
-// where past jobs are remembered.
-type Event struct {
-	ID      int64
-	Time    time.Time // zero: now
-	User    string
-	Server  string
-	Cluster string
-	JobID   string
-	Kind    string // short and stable: "spawn", "state", "fail", "stop", …
-	Message string // for people
-	Data    map[string]any
-}
+	"hpcgate/gateway"
+)
 
 type eventRow struct {
 	ID      int64  `db:"id"`
@@ -39,7 +26,7 @@ type eventRow struct {
 const eventCols = "id, time, username, server, cluster, job_id, kind, message, data"
 
 // AddEvent records e and returns its id.
-func (s *Store) AddEvent(ctx context.Context, e Event) (int64, error) {
+func (s *Store) AddEvent(ctx context.Context, e gateway.Event) (int64, error) {
 	if e.Kind == "" {
 		return 0, errors.New("add event: empty kind")
 	}
@@ -60,17 +47,8 @@ func (s *Store) AddEvent(ctx context.Context, e Event) (int64, error) {
 	return id, nil
 }
 
-// EventFilter selects events; zero fields match everything.
-type EventFilter struct {
-	User   string
-	Server *string // nil: any server; "" is the default server
-	Kind   string  // "": any kind
-	Since  time.Time
-	Limit  int // newest Limit events; 0 means 100
-}
-
 // ListEvents returns the newest events matching f, newest first.
-func (s *Store) ListEvents(ctx context.Context, f EventFilter) ([]*Event, error) {
+func (s *Store) ListEvents(ctx context.Context, f gateway.EventFilter) ([]*gateway.Event, error) {
 	var where []string
 	var args []any
 	if f.User != "" {
@@ -97,9 +75,9 @@ func (s *Store) ListEvents(ctx context.Context, f EventFilter) ([]*Event, error)
 	if err := s.rdb.SelectContext(ctx, &rows, s.q(query), append(args, f.Limit)...); err != nil {
 		return nil, fmt.Errorf("list events: %w", err)
 	}
-	out := make([]*Event, 0, len(rows))
+	out := make([]*gateway.Event, 0, len(rows))
 	for _, r := range rows {
-		e := &Event{ID: r.ID, Time: r.Time.Time(), User: r.User, Server: r.Server, Cluster: r.Cluster,
+		e := &gateway.Event{ID: r.ID, Time: r.Time.Time(), User: r.User, Server: r.Server, Cluster: r.Cluster,
 			JobID: r.JobID, Kind: r.Kind, Message: r.Message}
 		if err := json.Unmarshal([]byte(r.Data), &e.Data); err != nil {
 			return nil, fmt.Errorf("event %d: data: %w", r.ID, err)

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"fmt"
 	"time"
+
+	"hpcgate/gateway"
 )
 
 // A server row is changed by targeted setters rather than by writing the
@@ -19,7 +21,7 @@ import (
 
 // SetJobID records the scheduler's id for the job the moment the
 // scheduler returns it, with the submission time. Repeating it with the
-// same id is harmless; another id than the one stored is ErrConflict.
+// same id is harmless; another id than the one stored is gateway.ErrConflict.
 func (s *Store) SetJobID(ctx context.Context, id int64, jobID string) error {
 	if jobID == "" {
 		return fmt.Errorf("set job id of server %d: empty id", id)
@@ -34,25 +36,25 @@ func (s *Store) SetJobID(ctx context.Context, id int64, jobID string) error {
 		if err := s.serverExists(ctx, id); err != nil {
 			return err
 		}
-		return fmt.Errorf("set job id %s of server %d: another job id is recorded: %w", jobID, id, ErrConflict)
+		return fmt.Errorf("set job id %s of server %d: another job id is recorded: %w", jobID, id, gateway.ErrConflict)
 	}
 	return nil
 }
 
 // stateStamp is the timestamp column a state sets when first entered.
-var stateStamp = map[State]string{
-	StateStarting: "started_at",
-	StateReady:    "ready_at",
-	StateStopped:  "stopped_at",
-	StateFailed:   "stopped_at",
+var stateStamp = map[gateway.ServerState]string{
+	gateway.StateStarting: "started_at",
+	gateway.StateReady:    "ready_at",
+	gateway.StateStopped:  "stopped_at",
+	gateway.StateFailed:   "stopped_at",
 }
 
 // SetState moves the server to state to, with reason (the scheduler's
 // reason or the failure, "" to clear it), if and only if it is in one of
 // the from states, and reports whether it did. Entering starting, ready,
-// stopped or failed stamps the time, once per spawn. ErrNotFound when
+// stopped or failed stamps the time, once per spawn. gateway.ErrNotFound when
 // there is no such server.
-func (s *Store) SetState(ctx context.Context, id int64, from []State, to State, reason string) (bool, error) {
+func (s *Store) SetState(ctx context.Context, id int64, from []gateway.ServerState, to gateway.ServerState, reason string) (bool, error) {
 	if len(from) == 0 || !to.Valid() {
 		return false, fmt.Errorf("set state of server %d: bad transition %v → %q", id, from, to)
 	}
@@ -87,17 +89,9 @@ func (s *Store) SetTokenID(ctx context.Context, id, tokenID int64) error {
 	return s.set(ctx, id, "token", "token_id = ?", sql.NullInt64{Int64: tokenID, Valid: tokenID != 0})
 }
 
-// SchedStatus is the scheduler's latest view of a server's job.
-type SchedStatus struct {
-	State          string    // the scheduler's word (PENDING, R, …)
-	Node           string    // "" keeps the recorded node
-	EstimatedStart time.Time // zero: no estimate
-	ExitCode       *int      // nil keeps the recorded code
-}
-
 // SetSchedStatus records the scheduler's view of the job without changing
 // the server's state (SetState does that).
-func (s *Store) SetSchedStatus(ctx context.Context, id int64, st SchedStatus) error {
+func (s *Store) SetSchedStatus(ctx context.Context, id int64, st gateway.SchedStatus) error {
 	set := "sched_state = ?, estimated_start = ?"
 	args := []any{st.State, ts(st.EstimatedStart)}
 	if st.Node != "" {
@@ -130,7 +124,7 @@ func (s *Store) SetActivity(ctx context.Context, user, name string, t time.Time)
 			return false, fmt.Errorf("record activity of %s/%s: %w", user, name, err)
 		}
 		if n == 0 {
-			return false, fmt.Errorf("server %s/%s: %w", user, name, ErrNotFound)
+			return false, fmt.Errorf("server %s/%s: %w", user, name, gateway.ErrNotFound)
 		}
 		return false, nil
 	}
@@ -164,14 +158,14 @@ func (s *Store) update(ctx context.Context, query string, args ...any) (int64, e
 	return res.RowsAffected()
 }
 
-// serverExists is nil when server id exists and ErrNotFound when not.
+// serverExists is nil when server id exists and gateway.ErrNotFound when not.
 func (s *Store) serverExists(ctx context.Context, id int64) error {
 	var n int
 	if err := s.db.GetContext(ctx, &n, s.q("SELECT COUNT(*) FROM servers WHERE id = ?"), id); err != nil {
 		return fmt.Errorf("look up server %d: %w", id, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("server %d: %w", id, ErrNotFound)
+		return fmt.Errorf("server %d: %w", id, gateway.ErrNotFound)
 	}
 	return nil
 }

@@ -8,15 +8,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"hpcgate/gateway"
 )
 
 func testStateTransitions(t *testing.T, e *env) {
 	ctx := context.Background()
 	s := e.store(t)
-	sv := must(s.StartServer(ctx, Spawn{User: "alice", JobName: "hpcgate-alice-default-1"}))(t)
+	sv := must(s.StartServer(ctx, gateway.NewServer{User: "alice", JobName: "hpcgate-alice-default-1"}))(t)
 
 	submitted := e.clock.Now()
-	wantErr(t, "SetJobID of an unknown server", s.SetJobID(ctx, sv.ID+100, "101"), ErrNotFound)
+	wantErr(t, "SetJobID of an unknown server", s.SetJobID(ctx, sv.ID+100, "101"), gateway.ErrNotFound)
 	if err := s.SetJobID(ctx, sv.ID, "101"); err != nil {
 		t.Fatal(err)
 	}
@@ -24,7 +26,7 @@ func testStateTransitions(t *testing.T, e *env) {
 	if err := s.SetJobID(ctx, sv.ID, "101"); err != nil {
 		t.Errorf("SetJobID repeated: %v", err)
 	}
-	wantErr(t, "SetJobID with another id", s.SetJobID(ctx, sv.ID, "102"), ErrConflict)
+	wantErr(t, "SetJobID with another id", s.SetJobID(ctx, sv.ID, "102"), gateway.ErrConflict)
 	got := must(s.GetServerByID(ctx, sv.ID))(t)
 	if got.JobID != "101" {
 		t.Errorf("JobID = %q, want 101", got.JobID)
@@ -32,22 +34,22 @@ func testStateTransitions(t *testing.T, e *env) {
 	sameTime(t, "Submitted", got.Submitted, submitted)
 
 	steps := []struct {
-		from   []State
-		to     State
+		from   []gateway.ServerState
+		to     gateway.ServerState
 		reason string
 		want   bool
-		state  State // after the step
-		stamp  func(*Server) time.Time
+		state  gateway.ServerState // after the step
+		stamp  func(*gateway.Server) time.Time
 	}{
-		{[]State{StateQueued}, StateStarting, "", false, StateSubmitting, nil},
-		{[]State{StateSubmitting}, StateQueued, "Priority", true, StateQueued, nil},
-		{[]State{StateQueued}, StateQueued, "Resources", true, StateQueued, nil},
-		{[]State{StateSubmitting, StateQueued}, StateStarting, "", true, StateStarting, func(s *Server) time.Time { return s.Started }},
-		{[]State{StateSubmitting, StateQueued}, StateStarting, "", false, StateStarting, nil},
-		{[]State{StateStarting}, StateReady, "", true, StateReady, func(s *Server) time.Time { return s.Ready }},
-		{[]State{StateQueued, StateStarting, StateReady}, StateStopping, "stopped by alice", true, StateStopping, nil},
-		{[]State{StateStopping}, StateStopped, "", true, StateStopped, func(s *Server) time.Time { return s.Stopped }},
-		{ActiveStates, StateFailed, "too late", false, StateStopped, nil},
+		{[]gateway.ServerState{gateway.StateQueued}, gateway.StateStarting, "", false, gateway.StateSubmitting, nil},
+		{[]gateway.ServerState{gateway.StateSubmitting}, gateway.StateQueued, "Priority", true, gateway.StateQueued, nil},
+		{[]gateway.ServerState{gateway.StateQueued}, gateway.StateQueued, "Resources", true, gateway.StateQueued, nil},
+		{[]gateway.ServerState{gateway.StateSubmitting, gateway.StateQueued}, gateway.StateStarting, "", true, gateway.StateStarting, func(s *gateway.Server) time.Time { return s.Started }},
+		{[]gateway.ServerState{gateway.StateSubmitting, gateway.StateQueued}, gateway.StateStarting, "", false, gateway.StateStarting, nil},
+		{[]gateway.ServerState{gateway.StateStarting}, gateway.StateReady, "", true, gateway.StateReady, func(s *gateway.Server) time.Time { return s.Ready }},
+		{[]gateway.ServerState{gateway.StateQueued, gateway.StateStarting, gateway.StateReady}, gateway.StateStopping, "stopped by alice", true, gateway.StateStopping, nil},
+		{[]gateway.ServerState{gateway.StateStopping}, gateway.StateStopped, "", true, gateway.StateStopped, func(s *gateway.Server) time.Time { return s.Stopped }},
+		{gateway.ActiveStates, gateway.StateFailed, "too late", false, gateway.StateStopped, nil},
 	}
 	reason := ""
 	for i, st := range steps {
@@ -75,12 +77,12 @@ func testStateTransitions(t *testing.T, e *env) {
 		t.Errorf("stamps out of order: started %v ready %v stopped %v", got.Started, got.Ready, got.Stopped)
 	}
 
-	_, err := s.SetState(ctx, sv.ID+100, ActiveStates, StateFailed, "")
-	wantErr(t, "SetState of an unknown server", err, ErrNotFound)
-	if _, err := s.SetState(ctx, sv.ID, []State{StateStopped}, "exploded", ""); err == nil {
+	_, err := s.SetState(ctx, sv.ID+100, gateway.ActiveStates, gateway.StateFailed, "")
+	wantErr(t, "SetState of an unknown server", err, gateway.ErrNotFound)
+	if _, err := s.SetState(ctx, sv.ID, []gateway.ServerState{gateway.StateStopped}, "exploded", ""); err == nil {
 		t.Error("SetState to an unknown state succeeded")
 	}
-	if _, err := s.SetState(ctx, sv.ID, nil, StateQueued, ""); err == nil {
+	if _, err := s.SetState(ctx, sv.ID, nil, gateway.StateQueued, ""); err == nil {
 		t.Error("SetState with no from-states succeeded")
 	}
 }
@@ -88,19 +90,19 @@ func testStateTransitions(t *testing.T, e *env) {
 func testSchedStatus(t *testing.T, e *env) {
 	ctx := context.Background()
 	s := e.store(t)
-	sv := must(s.StartServer(ctx, Spawn{User: "alice", JobName: "hpcgate-alice-default-1"}))(t)
+	sv := must(s.StartServer(ctx, gateway.NewServer{User: "alice", JobName: "hpcgate-alice-default-1"}))(t)
 	est := e.clock.Now().Add(3 * time.Hour)
 	code := 137
 	steps := []struct {
-		set      SchedStatus
+		set      gateway.SchedStatus
 		node     string
 		code     *int
 		estimate time.Time
 	}{
-		{SchedStatus{State: "PENDING", EstimatedStart: est}, "", nil, est},
-		{SchedStatus{State: "RUNNING", Node: "cn02"}, "cn02", nil, time.Time{}},
-		{SchedStatus{State: "FAILED", ExitCode: &code}, "cn02", &code, time.Time{}},
-		{SchedStatus{State: "GONE"}, "cn02", &code, time.Time{}},
+		{gateway.SchedStatus{State: "PENDING", EstimatedStart: est}, "", nil, est},
+		{gateway.SchedStatus{State: "RUNNING", Node: "cn02"}, "cn02", nil, time.Time{}},
+		{gateway.SchedStatus{State: "FAILED", ExitCode: &code}, "cn02", &code, time.Time{}},
+		{gateway.SchedStatus{State: "GONE"}, "cn02", &code, time.Time{}},
 	}
 	for i, st := range steps {
 		if err := s.SetSchedStatus(ctx, sv.ID, st.set); err != nil {
@@ -111,14 +113,14 @@ func testSchedStatus(t *testing.T, e *env) {
 			t.Errorf("step %d: sched %q node %q exit %v; want %q %q %v", i, got.SchedState, got.Node, deref(got.ExitCode), st.set.State, st.node, deref(st.code))
 		}
 		sameTime(t, fmt.Sprintf("step %d: EstimatedStart", i), got.EstimatedStart, st.estimate)
-		if got.State != StateSubmitting {
+		if got.State != gateway.StateSubmitting {
 			t.Errorf("step %d: SetSchedStatus changed the state to %s", i, got.State)
 		}
 	}
 	if err := s.SetAddress(ctx, sv.ID, "cn02.cluster", 54321); err != nil {
 		t.Fatal(err)
 	}
-	tok, _ := must2(t)(s.NewToken(ctx, TokenSpec{User: "alice", Kind: KindServer, ServerID: sv.ID}))
+	tok, _ := must2(t)(s.NewToken(ctx, gateway.TokenSpec{User: "alice", Kind: gateway.TokenServer, ServerID: sv.ID}))
 	tr := must(s.LookupToken(ctx, tok))(t)
 	if err := s.SetTokenID(ctx, sv.ID, tr.ID); err != nil {
 		t.Fatal(err)
@@ -137,9 +139,9 @@ func testSchedStatus(t *testing.T, e *env) {
 	for name, err := range map[string]error{
 		"SetAddress":     s.SetAddress(ctx, sv.ID+100, "x", 1),
 		"SetTokenID":     s.SetTokenID(ctx, sv.ID+100, 0),
-		"SetSchedStatus": s.SetSchedStatus(ctx, sv.ID+100, SchedStatus{}),
+		"SetSchedStatus": s.SetSchedStatus(ctx, sv.ID+100, gateway.SchedStatus{}),
 	} {
-		wantErr(t, name+" of an unknown server", err, ErrNotFound)
+		wantErr(t, name+" of an unknown server", err, gateway.ErrNotFound)
 	}
 }
 
@@ -153,7 +155,7 @@ func deref(p *int) any {
 func testActivity(t *testing.T, e *env) {
 	ctx := context.Background()
 	s := e.store(t)
-	must(s.StartServer(ctx, Spawn{User: "alice", JobName: "hpcgate-alice-default-1"}))(t)
+	must(s.StartServer(ctx, gateway.NewServer{User: "alice", JobName: "hpcgate-alice-default-1"}))(t)
 	t0 := e.clock.Now()
 	steps := []struct {
 		server       bool // SetActivity (server and user); else TouchUserActivity
@@ -196,8 +198,8 @@ func testActivity(t *testing.T, e *env) {
 	sameTime(t, "activity after sub-second reports", must(s.GetServer(ctx, "alice", ""))(t).LastActivity, whole.Add(500*time.Millisecond))
 
 	_, err := s.SetActivity(ctx, "alice", "nope", t0)
-	wantErr(t, "SetActivity of an unknown server", err, ErrNotFound)
-	wantErr(t, "TouchUserActivity of an unknown user", s.TouchUserActivity(ctx, "nobody", t0), ErrNotFound)
+	wantErr(t, "SetActivity of an unknown server", err, gateway.ErrNotFound)
+	wantErr(t, "TouchUserActivity of an unknown user", s.TouchUserActivity(ctx, "nobody", t0), gateway.ErrNotFound)
 
 	// Reports racing in any order end at the newest.
 	offsets := rand.Perm(40)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"hpcgate/gateway"
 )
 
 func testMigrateFromEmpty(t *testing.T, e *env) {
@@ -133,7 +135,7 @@ func testPendingMigrations(t *testing.T, e *env) {
 	ctx := context.Background()
 	old := e.open(t, OpenOptions{})
 	have := old.Latest()
-	if _, err := old.UpsertUser(ctx, User{Name: "bob"}); err != nil {
+	if _, err := old.UpsertUser(ctx, gateway.User{Name: "bob"}); err != nil {
 		t.Fatal(err)
 	}
 	old.Close()

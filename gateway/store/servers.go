@@ -3,63 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
+
+	"hpcgate/gateway"
 )
-
-// State is a server's lifecycle state; the values are gateway's.
-type State string
-
-// The states. submitting → queued → starting → ready → stopping → stopped,
-// or failed from anywhere.
-const (
-	StateSubmitting State = "submitting"
-	StateQueued     State = "queued"
-	StateStarting   State = "starting"
-	StateReady      State = "ready"
-	StateStopping   State = "stopping"
-	StateStopped    State = "stopped"
-	StateFailed     State = "failed"
-)
-
-// ActiveStates hold or wait for a job; the hub re-adopts them on start.
-var ActiveStates = []State{StateSubmitting, StateQueued, StateStarting, StateReady, StateStopping}
-
-// Active reports whether st holds or waits for a job.
-func (st State) Active() bool { return slices.Contains(ActiveStates, st) }
-
-// Valid reports whether st is one of the states.
-func (st State) Valid() bool { return st.Active() || st == StateStopped || st == StateFailed }
-
-// Server is one user's named server and its current (or last) job.
-type Server struct {
-	ID               int64
-	User, Name       string // Name "" is the default server
-	Cluster, Profile string
-	Options          map[string]string // the resolved resources
-	State            State
-	JobID, JobName   string
-	Host             string // where the app listens, once known
-	Port             int
-	Node             string
-	SchedState       string // the scheduler's own state word
-	Reason           string // the scheduler's reason while queued; the failure otherwise
-	ExitCode         *int
-	EstimatedStart   time.Time
-	Walltime         time.Duration
-	Submitted        time.Time // the scheduler accepted the job
-	Started          time.Time // the hub first saw it running
-	Ready            time.Time
-	Stopped          time.Time
-	LastActivity     time.Time
-	TokenID          int64 // the server's API token; 0 for none
-	Created          time.Time
-	Updated          time.Time
-}
 
 type serverRow struct {
 	ID             int64         `db:"id"`
@@ -93,60 +43,52 @@ const serverCols = `id, username, name, cluster, profile, options, state, job_id
 	host, port, node, sched_state, reason, exit_code, estimated_start, walltime_seconds,
 	submitted_at, started_at, ready_at, stopped_at, last_activity, token_id, created_at, updated_at`
 
-func (r *serverRow) server() (*Server, error) {
-	sv := &Server{ID: r.ID, User: r.User, Name: r.Name, Cluster: r.Cluster, Profile: r.Profile,
-		State: State(r.State), JobID: r.JobID, JobName: r.JobName, Host: r.Host, Port: r.Port,
+func (r *serverRow) server() (*gateway.Server, error) {
+	walltime := time.Duration(r.Walltime) * time.Second
+	sv := &gateway.Server{ID: r.ID, User: r.User, Name: r.Name, Cluster: r.Cluster, Profile: r.Profile,
+		State: gateway.ServerState(r.State), JobID: r.JobID, JobName: r.JobName, Host: r.Host, Port: r.Port,
 		Node: r.Node, SchedState: r.SchedState, Reason: r.Reason,
-		EstimatedStart: r.EstimatedStart.Time(), Walltime: time.Duration(r.Walltime) * time.Second,
-		Submitted: r.Submitted.Time(), Started: r.Started.Time(), Ready: r.Ready.Time(),
+		EstimatedStart: r.EstimatedStart.Time(),
+		Submitted:      r.Submitted.Time(), Started: r.Started.Time(), Ready: r.Ready.Time(),
 		Stopped: r.Stopped.Time(), LastActivity: r.LastActivity.Time(), TokenID: r.TokenID.Int64,
 		Created: r.Created.Time(), Updated: r.Updated.Time()}
 	if r.ExitCode.Valid {
 		c := int(r.ExitCode.Int64)
 		sv.ExitCode = &c
 	}
-	if err := json.Unmarshal([]byte(r.Options), &sv.Options); err != nil {
+	res, err := decodeResources(r.Options)
+	if err != nil {
 		return nil, fmt.Errorf("server %d: options: %w", r.ID, err)
 	}
+	res.Walltime = walltime
+	sv.Resources = res
 	return sv, nil
-}
-
-// Spawn is what a new spawn records before anything is submitted.
-type Spawn struct {
-	User, Name       string
-	Cluster, Profile string
-	Options          map[string]string
-	Walltime         time.Duration
-	// JobName must be unique across all spawns ever
-	// (hpcgate-<user>-<server>-<nonce>): the hub finds a job by it when
-	// the write of its id was lost.
-	JobName string
 }
 
 // StartServer records a new spawn in state submitting: it creates the
 // user's server row, or resets the row of a stopped or failed one (whose
-// old API tokens are deleted with it). It returns ErrConflict when the
-// server is active or the job name is taken, and ErrNotFound when the user
+// old API tokens are deleted with it). It returns gateway.ErrConflict when the
+// server is active or the job name is taken, and gateway.ErrNotFound when the user
 // does not exist.
-func (s *Store) StartServer(ctx context.Context, sp Spawn) (*Server, error) {
+func (s *Store) StartServer(ctx context.Context, sp gateway.NewServer) (*gateway.Server, error) {
 	if sp.User == "" || sp.JobName == "" {
 		return nil, errors.New("start server: user and job name are required")
 	}
-	opts, err := marshal(sp.Options, "{}")
+	opts, err := encodeResources(sp.Resources)
 	if err != nil {
 		return nil, fmt.Errorf("start server %s/%s: %w", sp.User, sp.Name, err)
 	}
 	sv, err := s.startServer(ctx, sp, opts)
 	if err != nil {
 		if isUnique(err) {
-			err = fmt.Errorf("job name %q or server already taken: %w", sp.JobName, ErrConflict)
+			err = fmt.Errorf("job name %q or server already taken: %w", sp.JobName, gateway.ErrConflict)
 		}
 		return nil, fmt.Errorf("start server %s/%s: %w", sp.User, sp.Name, err)
 	}
 	return sv, nil
 }
 
-func (s *Store) startServer(ctx context.Context, sp Spawn, opts string) (*Server, error) {
+func (s *Store) startServer(ctx context.Context, sp gateway.NewServer, opts string) (*gateway.Server, error) {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return nil, err
@@ -157,7 +99,7 @@ func (s *Store) startServer(ctx context.Context, sp Spawn, opts string) (*Server
 		return nil, err
 	}
 	if n == 0 {
-		return nil, fmt.Errorf("user %q: %w", sp.User, ErrNotFound)
+		return nil, fmt.Errorf("user %q: %w", sp.User, gateway.ErrNotFound)
 	}
 	now := ts(s.now())
 	var cur struct {
@@ -171,12 +113,12 @@ func (s *Store) startServer(ctx context.Context, sp Spawn, opts string) (*Server
 		err = tx.GetContext(ctx, &r, s.q(`INSERT INTO servers
 			(username, name, cluster, profile, options, state, job_name, walltime_seconds, created_at, updated_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+serverCols),
-			sp.User, sp.Name, sp.Cluster, sp.Profile, opts, StateSubmitting, sp.JobName,
-			int64(sp.Walltime/time.Second), now, now)
+			sp.User, sp.Name, sp.Cluster, sp.Profile, opts, gateway.StateSubmitting, sp.JobName,
+			int64(sp.Resources.Walltime/time.Second), now, now)
 	case err != nil:
 		return nil, err
-	case State(cur.State).Active():
-		return nil, fmt.Errorf("server is %s: %w", cur.State, ErrConflict)
+	case gateway.ServerState(cur.State).Active():
+		return nil, fmt.Errorf("server is %s: %w", cur.State, gateway.ErrConflict)
 	default:
 		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM api_tokens WHERE server_id = ?"), cur.ID); err != nil {
 			return nil, err
@@ -189,10 +131,10 @@ func (s *Store) startServer(ctx context.Context, sp Spawn, opts string) (*Server
 			estimated_start = NULL, walltime_seconds = ?, submitted_at = NULL, started_at = NULL,
 			ready_at = NULL, stopped_at = NULL, last_activity = NULL, token_id = NULL, updated_at = ?
 			WHERE id = ? AND state IN (?, ?) RETURNING `+serverCols),
-			sp.Cluster, sp.Profile, opts, StateSubmitting, sp.JobName, int64(sp.Walltime/time.Second), now,
-			cur.ID, StateStopped, StateFailed)
+			sp.Cluster, sp.Profile, opts, gateway.StateSubmitting, sp.JobName, int64(sp.Resources.Walltime/time.Second), now,
+			cur.ID, gateway.StateStopped, gateway.StateFailed)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("server was started concurrently: %w", ErrConflict)
+			return nil, fmt.Errorf("server was started concurrently: %w", gateway.ErrConflict)
 		}
 	}
 	if err != nil {
@@ -204,21 +146,21 @@ func (s *Store) startServer(ctx context.Context, sp Spawn, opts string) (*Server
 	return r.server()
 }
 
-// GetServer returns a user's server by name ("" for the default) or ErrNotFound.
-func (s *Store) GetServer(ctx context.Context, user, name string) (*Server, error) {
+// GetServer returns a user's server by name ("" for the default) or gateway.ErrNotFound.
+func (s *Store) GetServer(ctx context.Context, user, name string) (*gateway.Server, error) {
 	return s.getServer(ctx, fmt.Sprintf("server %s/%s", user, name), "username = ? AND name = ?", user, name)
 }
 
-// GetServerByID returns a server by id or ErrNotFound.
-func (s *Store) GetServerByID(ctx context.Context, id int64) (*Server, error) {
+// GetServerByID returns a server by id or gateway.ErrNotFound.
+func (s *Store) GetServerByID(ctx context.Context, id int64) (*gateway.Server, error) {
 	return s.getServer(ctx, fmt.Sprintf("server %d", id), "id = ?", id)
 }
 
-func (s *Store) getServer(ctx context.Context, what, where string, args ...any) (*Server, error) {
+func (s *Store) getServer(ctx context.Context, what, where string, args ...any) (*gateway.Server, error) {
 	var r serverRow
 	err := s.rdb.GetContext(ctx, &r, s.q("SELECT "+serverCols+" FROM servers WHERE "+where), args...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%s: %w", what, ErrNotFound)
+		return nil, fmt.Errorf("%s: %w", what, gateway.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", what, err)
@@ -226,15 +168,8 @@ func (s *Store) getServer(ctx context.Context, what, where string, args ...any) 
 	return r.server()
 }
 
-// ServerFilter selects servers; zero fields match everything.
-type ServerFilter struct {
-	User    string
-	Cluster string
-	States  []State
-}
-
 // ListServers returns the servers matching f, by user and name.
-func (s *Store) ListServers(ctx context.Context, f ServerFilter) ([]*Server, error) {
+func (s *Store) ListServers(ctx context.Context, f gateway.ServerFilter) ([]*gateway.Server, error) {
 	var where []string
 	var args []any
 	if f.User != "" {
@@ -258,7 +193,7 @@ func (s *Store) ListServers(ctx context.Context, f ServerFilter) ([]*Server, err
 	if err := s.rdb.SelectContext(ctx, &rows, query, args...); err != nil {
 		return nil, fmt.Errorf("list servers: %w", err)
 	}
-	out := make([]*Server, 0, len(rows))
+	out := make([]*gateway.Server, 0, len(rows))
 	for i := range rows {
 		sv, err := rows[i].server()
 		if err != nil {
@@ -270,15 +205,15 @@ func (s *Store) ListServers(ctx context.Context, f ServerFilter) ([]*Server, err
 }
 
 // ListActiveServers returns every server that holds or waits for a job.
-func (s *Store) ListActiveServers(ctx context.Context) ([]*Server, error) {
-	return s.ListServers(ctx, ServerFilter{States: ActiveStates})
+func (s *Store) ListActiveServers(ctx context.Context) ([]*gateway.Server, error) {
+	return s.ListServers(ctx, gateway.ServerFilter{States: gateway.ActiveStates})
 }
 
 // DeleteServer removes a stopped or failed server (JupyterHub's
-// DELETE …/servers/<name> with remove); ErrConflict while it is active.
+// DELETE …/servers/<name> with remove); gateway.ErrConflict while it is active.
 func (s *Store) DeleteServer(ctx context.Context, user, name string) error {
 	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM servers WHERE username = ? AND name = ? AND state IN (?, ?)"),
-		user, name, StateStopped, StateFailed)
+		user, name, gateway.StateStopped, gateway.StateFailed)
 	if err != nil {
 		return fmt.Errorf("delete server %s/%s: %w", user, name, err)
 	}
@@ -286,7 +221,7 @@ func (s *Store) DeleteServer(ctx context.Context, user, name string) error {
 		if _, err := s.GetServer(ctx, user, name); err != nil {
 			return err
 		}
-		return fmt.Errorf("delete server %s/%s: it is active: %w", user, name, ErrConflict)
+		return fmt.Errorf("delete server %s/%s: it is active: %w", user, name, gateway.ErrConflict)
 	}
 	return nil
 }

@@ -7,22 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"hpcgate/gateway"
 )
-
-// Session is a browser's login. Its id travels only inside the sealed
-// session cookie; the row is what makes the cookie valid, so revoking the
-// row logs the browser out at once.
-type Session struct {
-	ID        string
-	User      string
-	Created   time.Time
-	Expires   time.Time
-	RevokedAt time.Time // zero: not revoked
-	LastSeen  time.Time // accurate to a minute
-}
-
-// Revoked reports whether the session was revoked (logged out).
-func (s *Session) Revoked() bool { return !s.RevokedAt.IsZero() }
 
 type sessionRow struct {
 	ID        string `db:"id"`
@@ -35,8 +22,8 @@ type sessionRow struct {
 
 const sessionCols = "id, username, created_at, expires_at, revoked_at, last_seen"
 
-func (r *sessionRow) session() *Session {
-	return &Session{ID: r.ID, User: r.User, Created: r.Created.Time(), Expires: r.Expires.Time(),
+func (r *sessionRow) session() *gateway.Session {
+	return &gateway.Session{ID: r.ID, User: r.User, Created: r.Created.Time(), Expires: r.Expires.Time(),
 		RevokedAt: r.RevokedAt.Time(), LastSeen: r.LastSeen.Time()}
 }
 
@@ -56,13 +43,13 @@ func (s *Store) CreateSession(ctx context.Context, user string, expires time.Tim
 	return id, nil
 }
 
-// GetSession returns a valid session: ErrNotFound when it does not exist,
+// GetSession returns a valid session: gateway.ErrNotFound when it does not exist,
 // was revoked or has expired. It stamps last_seen at most once a minute.
-func (s *Store) GetSession(ctx context.Context, id string) (*Session, error) {
+func (s *Store) GetSession(ctx context.Context, id string) (*gateway.Session, error) {
 	var r sessionRow
 	err := s.rdb.GetContext(ctx, &r, s.q("SELECT "+sessionCols+" FROM sessions WHERE id = ?"), id)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("session: %w", ErrNotFound)
+		return nil, fmt.Errorf("session: %w", gateway.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get session: %w", err)
@@ -70,7 +57,7 @@ func (s *Store) GetSession(ctx context.Context, id string) (*Session, error) {
 	sess := r.session()
 	now := s.now()
 	if sess.Revoked() || !sess.Expires.After(now) {
-		return nil, fmt.Errorf("session of %s: revoked or expired: %w", sess.User, ErrNotFound)
+		return nil, fmt.Errorf("session of %s: revoked or expired: %w", sess.User, gateway.ErrNotFound)
 	}
 	if now.Sub(sess.LastSeen) >= usedEvery {
 		// Written in the background (uses.go), not on the request path.
@@ -83,14 +70,14 @@ func (s *Store) GetSession(ctx context.Context, id string) (*Session, error) {
 // RevokeSession logs a session out: it is marked revoked and the OAuth
 // tokens and codes issued under it are deleted, so the user's single-user
 // servers stop accepting that browser too. Revoking twice is harmless;
-// ErrNotFound when there is no such session.
+// gateway.ErrNotFound when there is no such session.
 func (s *Store) RevokeSession(ctx context.Context, id string) error {
 	n, err := s.revoke(ctx, "id = ?", id)
 	if err != nil {
 		return fmt.Errorf("revoke session: %w", err)
 	}
 	if n == 0 {
-		return fmt.Errorf("session: %w", ErrNotFound)
+		return fmt.Errorf("session: %w", gateway.ErrNotFound)
 	}
 	return nil
 }
@@ -141,18 +128,6 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64
 	return res.RowsAffected()
 }
 
-// OAuthCode is an authorization code of the hub's OAuth provider, which a
-// single-user server exchanges for a token (JupyterHub's flow).
-type OAuthCode struct {
-	ClientID    string
-	User        string
-	RedirectURI string
-	Scopes      []string
-	SessionID   string // the login session that authorised it; "" for none
-	Created     time.Time
-	Expires     time.Time
-}
-
 type codeRow struct {
 	ClientID    string         `db:"client_id"`
 	User        string         `db:"username"`
@@ -165,7 +140,7 @@ type codeRow struct {
 
 // CreateOAuthCode stores c (only the code's hash) and returns the code.
 // c.Created is set by the store; c.Expires is required.
-func (s *Store) CreateOAuthCode(ctx context.Context, c OAuthCode) (string, error) {
+func (s *Store) CreateOAuthCode(ctx context.Context, c gateway.OAuthCode) (string, error) {
 	if c.Expires.IsZero() {
 		return "", fmt.Errorf("create OAuth code for %s: no expiry", c.User)
 	}
@@ -190,22 +165,22 @@ func (s *Store) CreateOAuthCode(ctx context.Context, c OAuthCode) (string, error
 
 // ConsumeOAuthCode returns the code's grant and deletes it in the same
 // statement, so that of two concurrent exchanges only one succeeds; an
-// unknown, used or expired code is ErrNotFound. The caller checks the
+// unknown, used or expired code is gateway.ErrNotFound. The caller checks the
 // client id and redirect URI against the request.
-func (s *Store) ConsumeOAuthCode(ctx context.Context, code string) (*OAuthCode, error) {
+func (s *Store) ConsumeOAuthCode(ctx context.Context, code string) (*gateway.OAuthCode, error) {
 	var r codeRow
 	err := s.db.GetContext(ctx, &r, s.q(`DELETE FROM oauth_codes WHERE code_hash = ?
 		RETURNING client_id, username, redirect_uri, scopes, session_id, created_at, expires_at`), hashSecret(code))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("OAuth code: %w", ErrNotFound)
+		return nil, fmt.Errorf("OAuth code: %w", gateway.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("consume OAuth code: %w", err)
 	}
-	c := &OAuthCode{ClientID: r.ClientID, User: r.User, RedirectURI: r.RedirectURI,
+	c := &gateway.OAuthCode{ClientID: r.ClientID, User: r.User, RedirectURI: r.RedirectURI,
 		SessionID: r.SessionID.String, Created: r.Created.Time(), Expires: r.Expires.Time()}
 	if !c.Expires.After(s.now()) {
-		return nil, fmt.Errorf("OAuth code for %s: expired: %w", c.User, ErrNotFound)
+		return nil, fmt.Errorf("OAuth code for %s: expired: %w", c.User, gateway.ErrNotFound)
 	}
 	if err := json.Unmarshal([]byte(r.Scopes), &c.Scopes); err != nil {
 		return nil, fmt.Errorf("OAuth code for %s: scopes: %w", c.User, err)

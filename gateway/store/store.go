@@ -4,8 +4,10 @@
 // sqlx to SQLite (modernc.org/sqlite, pure Go, the embedded default) or
 // PostgreSQL (lib/pq), with versioned migrations embedded in the binary.
 //
-// It is an adapter: it imports neither gateway nor batch nor any sibling
-// under gateway; its types are its own and cmd wires it in.
+// It is an adapter: it implements the domain's store interfaces
+// (gateway.ServerStore, UserStore, TokenStore, SessionStore, EventStore)
+// over the domain's types, imports gateway and nothing else of hpcgate,
+// and cmd wires it in.
 package store
 
 import (
@@ -26,15 +28,8 @@ import (
 	"github.com/lib/pq"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
-)
 
-var (
-	// ErrNotFound: no such user, server, token, session or code (an
-	// expired or revoked one counts as absent).
-	ErrNotFound = errors.New("not found")
-	// ErrConflict: the write contradicts what is stored (a server that is
-	// already active, a job name already used, a job id already set).
-	ErrConflict = errors.New("conflict")
+	"hpcgate/gateway"
 )
 
 // Dialects.
@@ -319,3 +314,12 @@ func hashSecret(plain string) string {
 	h := sha256.Sum256([]byte(plain))
 	return hex.EncodeToString(h[:])
 }
+
+// The domain's interfaces, all kept in this one database.
+var (
+	_ gateway.ServerStore  = (*Store)(nil)
+	_ gateway.UserStore    = (*Store)(nil)
+	_ gateway.TokenStore   = (*Store)(nil)
+	_ gateway.SessionStore = (*Store)(nil)
+	_ gateway.EventStore   = (*Store)(nil)
+)

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"hpcgate/gateway"
 )
 
 // TestStore runs one table of tests against SQLite and against PostgreSQL,
@@ -163,7 +165,7 @@ func (e *env) store(t *testing.T) *Store {
 	t.Helper()
 	s := e.open(t, OpenOptions{})
 	closeOnCleanup(t, s)
-	if _, err := s.UpsertUser(context.Background(), User{Name: "alice", Groups: []string{"hpcusers"}}); err != nil {
+	if _, err := s.UpsertUser(context.Background(), gateway.User{Name: "alice", Groups: []string{"hpcusers"}}); err != nil {
 		t.Fatal(err)
 	}
 	return s

@@ -7,50 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"time"
-)
 
-// Token kinds.
-const (
-	KindAPI    = "api"    // made by a user on /hub/token, by an admin, or by `hpcgate token`
-	KindServer = "server" // given to a job as JUPYTERHUB_API_TOKEN; deleted with the next spawn
-	KindOAuth  = "oauth"  // issued to a single-user server for a browser's login session
+	"hpcgate/gateway"
 )
-
-// ServerScopes are the scopes of a server's own token, as JupyterHub 3.0
-// gives it (role "server"): report the owner's activity and, as its OAuth
-// client's secret, access that one server. Every token may also read its
-// owner's name and groups.
-func ServerScopes(user, server string) []string {
-	return []string{"users:activity!user=" + user, "access:servers!server=" + user + "/" + server}
-}
 
 // usedEvery is how stale a token's last-used time may get: recording every
 // request would turn each API call into a database write.
 const usedEvery = time.Minute
-
-// Token is an API token as stored: everything but the token itself.
-type Token struct {
-	ID        int64
-	User      string
-	Kind      string
-	Prefix    string // the token's first 4 characters, to tell tokens apart
-	Note      string
-	Scopes    []string
-	Created   time.Time
-	Expires   time.Time // zero: never
-	LastUsed  time.Time // accurate to a minute
-	ServerID  int64     // KindServer: the server it belongs to
-	SessionID string    // KindOAuth: the login session it was issued under
-}
-
-// TokenSpec describes a token to make.
-type TokenSpec struct {
-	User, Kind, Note string
-	Scopes           []string
-	Expires          time.Time // zero: never
-	ServerID         int64     // 0: none; the token dies with the server row
-	SessionID        string    // "": none; the token dies with the session
-}
 
 type tokenRow struct {
 	ID        int64          `db:"id"`
@@ -68,8 +31,8 @@ type tokenRow struct {
 
 const tokenCols = "id, username, kind, prefix, note, scopes, created_at, expires_at, last_used, server_id, session_id"
 
-func (r *tokenRow) token() (*Token, error) {
-	t := &Token{ID: r.ID, User: r.User, Kind: r.Kind, Prefix: r.Prefix, Note: r.Note,
+func (r *tokenRow) token() (*gateway.Token, error) {
+	t := &gateway.Token{ID: r.ID, User: r.User, Kind: r.Kind, Prefix: r.Prefix, Note: r.Note,
 		Created: r.Created.Time(), Expires: r.Expires.Time(), LastUsed: r.LastUsed.Time(),
 		ServerID: r.ServerID.Int64, SessionID: r.SessionID.String}
 	if err := json.Unmarshal([]byte(r.Scopes), &t.Scopes); err != nil {
@@ -80,9 +43,9 @@ func (r *tokenRow) token() (*Token, error) {
 
 // NewToken makes a token and returns it in plain text, the only time it is
 // ever available: the store keeps its sha256.
-func (s *Store) NewToken(ctx context.Context, spec TokenSpec) (string, *Token, error) {
+func (s *Store) NewToken(ctx context.Context, spec gateway.TokenSpec) (string, *gateway.Token, error) {
 	switch spec.Kind {
-	case KindAPI, KindServer, KindOAuth:
+	case gateway.TokenAPI, gateway.TokenServer, gateway.TokenOAuth:
 	default:
 		return "", nil, fmt.Errorf("new token for %s: unknown kind %q", spec.User, spec.Kind)
 	}
@@ -111,17 +74,17 @@ func (s *Store) NewToken(ctx context.Context, spec TokenSpec) (string, *Token, e
 	return plain, t, nil
 }
 
-// LookupToken returns the token whose plain text is plain, or ErrNotFound
+// LookupToken returns the token whose plain text is plain, or gateway.ErrNotFound
 // when there is none or it has expired. It stamps the last use when the
 // recorded one is a minute old or more.
-func (s *Store) LookupToken(ctx context.Context, plain string) (*Token, error) {
+func (s *Store) LookupToken(ctx context.Context, plain string) (*gateway.Token, error) {
 	if plain == "" {
-		return nil, fmt.Errorf("token: %w", ErrNotFound)
+		return nil, fmt.Errorf("token: %w", gateway.ErrNotFound)
 	}
 	var r tokenRow
 	err := s.rdb.GetContext(ctx, &r, s.q("SELECT "+tokenCols+" FROM api_tokens WHERE hash = ?"), hashSecret(plain))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("token: %w", ErrNotFound)
+		return nil, fmt.Errorf("token: %w", gateway.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up token: %w", err)
@@ -132,7 +95,7 @@ func (s *Store) LookupToken(ctx context.Context, plain string) (*Token, error) {
 	}
 	now := s.now()
 	if !t.Expires.IsZero() && !t.Expires.After(now) {
-		return nil, fmt.Errorf("token %d: expired: %w", t.ID, ErrNotFound)
+		return nil, fmt.Errorf("token %d: expired: %w", t.ID, gateway.ErrNotFound)
 	}
 	if now.Sub(t.LastUsed) >= usedEvery {
 		// Written in the background (uses.go), not on the request path.
@@ -143,12 +106,12 @@ func (s *Store) LookupToken(ctx context.Context, plain string) (*Token, error) {
 }
 
 // ListTokens returns a user's tokens, oldest first, expired ones included.
-func (s *Store) ListTokens(ctx context.Context, user string) ([]*Token, error) {
+func (s *Store) ListTokens(ctx context.Context, user string) ([]*gateway.Token, error) {
 	var rows []tokenRow
 	if err := s.rdb.SelectContext(ctx, &rows, s.q("SELECT "+tokenCols+" FROM api_tokens WHERE username = ? ORDER BY id"), user); err != nil {
 		return nil, fmt.Errorf("list tokens of %s: %w", user, err)
 	}
-	out := make([]*Token, 0, len(rows))
+	out := make([]*gateway.Token, 0, len(rows))
 	for i := range rows {
 		t, err := rows[i].token()
 		if err != nil {
@@ -159,7 +122,7 @@ func (s *Store) ListTokens(ctx context.Context, user string) ([]*Token, error) {
 	return out, nil
 }
 
-// DeleteToken deletes token id of user (ErrNotFound if user has no such
+// DeleteToken deletes token id of user (gateway.ErrNotFound if user has no such
 // token, so one user cannot delete another's by guessing ids).
 func (s *Store) DeleteToken(ctx context.Context, user string, id int64) error {
 	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM api_tokens WHERE id = ? AND username = ?"), id, user)
@@ -167,7 +130,7 @@ func (s *Store) DeleteToken(ctx context.Context, user string, id int64) error {
 		return fmt.Errorf("delete token %d of %s: %w", id, user, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("token %d of %s: %w", id, user, ErrNotFound)
+		return fmt.Errorf("token %d of %s: %w", id, user, gateway.ErrNotFound)
 	}
 	return nil
 }

@@ -7,17 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
-)
 
-// User is a person who has logged in (or was given a token by an admin).
-type User struct {
-	Name         string
-	Admin        bool
-	Groups       []string // directory groups at the last login
-	Created      time.Time
-	LastLogin    time.Time // zero: never logged in
-	LastActivity time.Time // the newest activity of any of their servers
-}
+	"hpcgate/gateway"
+)
 
 type userRow struct {
 	Name         string `db:"name"`
@@ -30,8 +22,8 @@ type userRow struct {
 
 const userCols = "name, admin, user_groups, created_at, last_login, last_activity"
 
-func (r *userRow) user() (*User, error) {
-	u := &User{Name: r.Name, Admin: r.Admin, Created: r.Created.Time(),
+func (r *userRow) user() (*gateway.User, error) {
+	u := &gateway.User{Name: r.Name, Admin: r.Admin, Created: r.Created.Time(),
 		LastLogin: r.LastLogin.Time(), LastActivity: r.LastActivity.Time()}
 	if err := json.Unmarshal([]byte(r.Groups), &u.Groups); err != nil {
 		return nil, fmt.Errorf("user %s: groups: %w", r.Name, err)
@@ -52,7 +44,7 @@ func marshal(v any, empty string) (string, error) {
 
 // UpsertUser records a login: it creates the user or updates their admin
 // flag and groups, and sets the last login when u.LastLogin is not zero.
-func (s *Store) UpsertUser(ctx context.Context, u User) (*User, error) {
+func (s *Store) UpsertUser(ctx context.Context, u gateway.User) (*gateway.User, error) {
 	if u.Name == "" {
 		return nil, errors.New("upsert user: empty name")
 	}
@@ -78,7 +70,7 @@ func (s *Store) UpsertUser(ctx context.Context, u User) (*User, error) {
 
 // EnsureUser creates a user who has never logged in (for `hpcgate token`)
 // and leaves an existing one as it is.
-func (s *Store) EnsureUser(ctx context.Context, name string) (*User, error) {
+func (s *Store) EnsureUser(ctx context.Context, name string) (*gateway.User, error) {
 	if name == "" {
 		return nil, errors.New("ensure user: empty name")
 	}
@@ -90,12 +82,12 @@ func (s *Store) EnsureUser(ctx context.Context, name string) (*User, error) {
 	return s.GetUser(ctx, name)
 }
 
-// GetUser returns a user or ErrNotFound.
-func (s *Store) GetUser(ctx context.Context, name string) (*User, error) {
+// GetUser returns a user or gateway.ErrNotFound.
+func (s *Store) GetUser(ctx context.Context, name string) (*gateway.User, error) {
 	var r userRow
 	err := s.rdb.GetContext(ctx, &r, s.q("SELECT "+userCols+" FROM users WHERE name = ?"), name)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("user %q: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("user %q: %w", name, gateway.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get user %s: %w", name, err)
@@ -104,12 +96,12 @@ func (s *Store) GetUser(ctx context.Context, name string) (*User, error) {
 }
 
 // ListUsers returns every user, by name.
-func (s *Store) ListUsers(ctx context.Context) ([]*User, error) {
+func (s *Store) ListUsers(ctx context.Context) ([]*gateway.User, error) {
 	var rows []userRow
 	if err := s.rdb.SelectContext(ctx, &rows, "SELECT "+userCols+" FROM users ORDER BY name"); err != nil {
 		return nil, fmt.Errorf("list users: %w", err)
 	}
-	users := make([]*User, 0, len(rows))
+	users := make([]*gateway.User, 0, len(rows))
 	for i := range rows {
 		u, err := rows[i].user()
 		if err != nil {
@@ -144,7 +136,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 		return fmt.Errorf("delete user %s: %w", name, err)
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("user %q: %w", name, ErrNotFound)
+		return fmt.Errorf("user %q: %w", name, gateway.ErrNotFound)
 	}
 	return nil
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"hpcgate/gateway"
-	"hpcgate/gateway/ldapauth"
-	"hpcgate/gateway/store"
+
+	"hpcgate/gateway/config"
 )
 
 // The admin page is what a sysadmin keeps open: every user and server,
@@ -49,9 +49,13 @@ type adminFilter struct {
 }
 
 // adminStates are the state filter's values, in the order the page offers them.
-var adminStates = []string{"active", "inactive",
-	gateway.StateSubmitting, gateway.StateQueued, gateway.StateStarting, gateway.StateReady,
-	gateway.StateStopping, gateway.StateStopped, gateway.StateFailed}
+var adminStates = func() []string {
+	out := []string{"active", "inactive"}
+	for _, st := range gateway.States {
+		out = append(out, string(st))
+	}
+	return out
+}()
 
 func parseAdminFilter(q url.Values) (adminFilter, error) {
 	f := adminFilter{
@@ -60,7 +64,7 @@ func parseAdminFilter(q url.Values) (adminFilter, error) {
 		User:    strings.ToLower(strings.TrimSpace(q.Get("user"))),
 	}
 	if f.State != "" && !slices.Contains(adminStates, f.State) {
-		return f, fieldError("state", fmt.Sprintf("%q is not a state (choose %s)", f.State, orWords(adminStates)))
+		return f, gateway.FieldError("state", fmt.Sprintf("%q is not a state (choose %s)", f.State, config.OrList(adminStates)))
 	}
 	return f, nil
 }
@@ -91,12 +95,12 @@ func (f adminFilter) keep(user string, info *gateway.ServerInfo) bool {
 	case "active":
 		return info != nil && info.Active()
 	}
-	return info != nil && info.State == f.State
+	return info != nil && string(info.State) == f.State
 }
 
 // adminRow is one user and one of their servers (nil: they have none).
 type adminRow struct {
-	User   *store.User
+	User   *gateway.User
 	Server *gateway.ServerInfo
 }
 
@@ -116,7 +120,7 @@ func (s *Server) adminRows(ctx context.Context) ([]adminRow, error) {
 		byUser[info.User] = append(byUser[info.User], info)
 	}
 	var rows []adminRow
-	add := func(u *store.User) {
+	add := func(u *gateway.User) {
 		if len(byUser[u.Name]) == 0 {
 			rows = append(rows, adminRow{User: u})
 		}
@@ -130,7 +134,7 @@ func (s *Server) adminRows(ctx context.Context) ([]adminRow, error) {
 	}
 	// A server whose user row is gone may still hold a job: show it.
 	for name := range byUser {
-		add(&store.User{Name: name})
+		add(&gateway.User{Name: name})
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
@@ -195,7 +199,7 @@ func timesOf(info *gateway.ServerInfo, now time.Time) serverTimes {
 			t.RunningSince = info.Started.Unix()
 		}
 		t.Running, t.HasRunning = max(end.Sub(info.Started), 0), true
-		if active && info.Walltime > 0 {
+		if active && info.Resources.Walltime > 0 {
 			t.WalltimeLeft, t.HasWalltimeLeft = info.WalltimeLeft(now), true
 		}
 	}
@@ -208,11 +212,11 @@ func adminStateLabel(info *gateway.ServerInfo) string {
 	if endedByWalltime(info.State, info.Reason) {
 		return "Ended (walltime)"
 	}
-	return stateLabel(info.State)
+	return info.State.Label()
 }
 
 // stopLabel names the stop action: a job still in the queue is cancelled.
-func stopLabel(state string) string {
+func stopLabel(state gateway.ServerState) string {
 	switch state {
 	case gateway.StateSubmitting, gateway.StateQueued:
 		return "Cancel job"
@@ -322,7 +326,7 @@ func (s *Server) adminStart(c *gin.Context) {
 	admin := who(c).Name
 	// The hub's user names are the login names ldapauth accepts, the same
 	// rule as a Unix account's (batch.ValidUser, which web may not import).
-	name, ok := ldapauth.NormalizeUsername(c.PostForm("user"))
+	name, ok := gateway.NormalizeUsername(c.PostForm("user"))
 	if !ok {
 		s.backToAdmin(c, flash{Error: true, Message: fmt.Sprintf("%q is not a valid user name.", c.PostForm("user"))})
 		return
@@ -336,20 +340,20 @@ func (s *Server) adminStart(c *gin.Context) {
 		return
 	}
 	cluster, profile := splitProfile(c.PostForm("profile"), "")
-	cl, p, err := s.checkSpawn(cluster, profile, map[string]string{}, u.Groups)
+	plan, err := s.planSpawn(cluster, profile, map[string]string{}, u.Groups)
 	if err != nil {
 		s.backToAdmin(c, s.actionError(c, "admin start", err))
 		return
 	}
 	info, err := s.hub.Spawn(ctx, gateway.SpawnRequest{
-		User: name, Cluster: cl.Name, Profile: p.Name, Options: map[string]string{}, Groups: u.Groups, By: admin,
+		User: name, Cluster: plan.Cluster.Name, Profile: plan.Profile.Name, Options: map[string]string{}, Groups: u.Groups, By: admin,
 	})
 	if err != nil {
-		s.backToAdmin(c, s.actionError(c, "admin start", fmt.Errorf("start server for %s: %w", name, fieldErrors(err))))
+		s.backToAdmin(c, s.actionError(c, "admin start", fmt.Errorf("start server for %s: %w", name, err)))
 		return
 	}
 	s.log.InfoContext(ctx, "admin start", "user", admin, "owner", name, "site", info.Cluster, "profile", info.Profile)
-	s.backToAdmin(c, flash{Message: fmt.Sprintf("Starting a server for %s on %s (%s).", name, cl.Title, p.Title)})
+	s.backToAdmin(c, flash{Message: fmt.Sprintf("Starting a server for %s on %s (%s).", name, plan.Cluster.Title, plan.Profile.Title)})
 }
 
 func orDash(s string) string {

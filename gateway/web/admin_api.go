@@ -74,13 +74,13 @@ func (s *Server) apiAdminServers(c *gin.Context) {
 func (s *Server) adminServerInfo(info *gateway.ServerInfo, now time.Time) *adminServerInfo {
 	t := timesOf(info, now)
 	m := &adminServerInfo{
-		Name: info.Name, Cluster: info.Cluster, Profile: info.Profile, JobID: info.JobID, State: info.State,
+		Name: info.Name, Cluster: info.Cluster, Profile: info.Profile, JobID: info.JobID, State: string(info.State),
 		EndedByWalltime: endedByWalltime(info.State, info.Reason),
 		Reason:          info.Reason, Node: info.Node,
 		Submitted: timePtr(info.Submitted), Started: timePtr(info.Started), Stopped: timePtr(info.Stopped),
 		LastActivity:    timePtr(info.LastActivity),
-		WalltimeSeconds: int64(info.Walltime / time.Second),
-		Options:         info.Options,
+		WalltimeSeconds: int64(info.Resources.Walltime / time.Second),
+		Options:         gateway.UserOptions(info.Resources),
 		URL:             s.serverURL(info),
 	}
 	if m.Options == nil {

@@ -98,7 +98,7 @@ func (s *Server) adminPage(c *gin.Context) {
 		Summary:  summarize(all),
 	}
 	for _, st := range adminStates {
-		label := stateLabel(st)
+		label := gateway.ServerState(st).Label()
 		switch st {
 		case "active":
 			label = "Active (any)"
@@ -167,7 +167,7 @@ func (s *Server) adminRowView(r adminRow, now time.Time) adminRowView {
 	v.ClusterTitle = s.clusterTitle(info.Cluster)
 	v.ProfileTitle = s.profileTitle(info.Cluster, info.Profile)
 	v.JobID, v.Node = info.JobID, info.Node
-	v.State, v.StateLabel = info.State, adminStateLabel(info)
+	v.State, v.StateLabel = string(info.State), adminStateLabel(info)
 	v.Active, v.Stopping = info.Active(), info.State == gateway.StateStopping
 	v.ActionLabel = stopLabel(info.State)
 	v.StopURL = s.adminPath() + "/users/" + url.PathEscape(info.User) + "/stop"
@@ -182,14 +182,14 @@ func (s *Server) adminRowView(r adminRow, now time.Time) adminRowView {
 		v.ReasonText = firstLine(info.Reason)
 	}
 	if t.HasQueued {
-		v.Queued, v.QueuedSince = formatDuration(t.Queued), t.QueuedSince
+		v.Queued, v.QueuedSince = gateway.FormatDuration(t.Queued), t.QueuedSince
 	}
 	if t.HasRunning {
-		v.Running, v.RunningSince = formatDuration(t.Running), t.RunningSince
+		v.Running, v.RunningSince = gateway.FormatDuration(t.Running), t.RunningSince
 	}
 	if t.HasWalltimeLeft {
 		v.HasWalltimeLeft = true
-		v.WalltimeLeft = formatDuration(t.WalltimeLeft)
+		v.WalltimeLeft = gateway.FormatDuration(t.WalltimeLeft)
 		v.WalltimeLeftSeconds = int64(t.WalltimeLeft / time.Second)
 	}
 	return v

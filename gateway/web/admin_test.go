@@ -16,7 +16,6 @@ import (
 
 	"hpcgate/gateway"
 	"hpcgate/gateway/config"
-	"hpcgate/gateway/store"
 )
 
 // hubCalls counts the fake hub's calls by method, for tests that must show
@@ -67,7 +66,7 @@ func adminEnv(t *testing.T, opts ...envOption) (*env, *hubCalls) {
 	ctx := context.Background()
 	for _, name := range []string{"alice", "bob", "carol", "dave"} {
 		d := directory[name]
-		if _, err := e.store.UpsertUser(ctx, store.User{Name: name, Admin: d.admin, Groups: d.groups, LastLogin: now}); err != nil {
+		if _, err := e.store.UpsertUser(ctx, gateway.User{Name: name, Admin: d.admin, Groups: d.groups, LastLogin: now}); err != nil {
 			t.Fatal(err)
 		}
 	}

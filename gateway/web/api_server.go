@@ -75,16 +75,16 @@ func (s *Server) apiStartServer(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	cl, p, err := s.checkSpawn(cluster, profile, opts, owner.Groups)
+	plan, err := s.planSpawn(cluster, profile, opts, owner.Groups)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	info, err := s.hub.Spawn(ctx, gateway.SpawnRequest{
-		User: user, Cluster: cl.Name, Profile: p.Name, Options: opts, Groups: owner.Groups, By: id.Name,
+		User: user, Cluster: plan.Cluster.Name, Profile: plan.Profile.Name, Options: opts, Groups: owner.Groups, By: id.Name,
 	})
 	if err != nil {
-		s.fail(c, fieldErrors(err))
+		s.fail(c, err)
 		return
 	}
 	s.log.InfoContext(ctx, "spawn requested", "user", id.Name, "owner", user, "site", info.Cluster, "profile", info.Profile)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"hpcgate/gateway/store"
+	"hpcgate/gateway"
 )
 
 // tokenModel is JupyterHub's token model (apihandlers/base.py
@@ -92,15 +92,15 @@ const maxNote = 200
 // and only its hash is stored.
 func (s *Server) createToken(c *gin.Context, user, note string, expiresIn time.Duration) (string, *Token, error) {
 	if len(note) > maxNote {
-		return "", nil, fieldError("note", fmt.Sprintf("is longer than %d characters", maxNote))
+		return "", nil, gateway.FieldError("note", fmt.Sprintf("is longer than %d characters", maxNote))
 	}
 	if expiresIn < 0 {
-		return "", nil, fieldError("expires_in", "must not be negative")
+		return "", nil, gateway.FieldError("expires_in", "must not be negative")
 	}
 	if expiresIn == 0 {
 		expiresIn = s.cfg.TokenLifetime.D()
 	}
-	spec := store.TokenSpec{User: user, Kind: TokenUser, Note: note}
+	spec := gateway.TokenSpec{User: user, Kind: TokenUser, Note: note}
 	if expiresIn > 0 {
 		spec.Expires = s.now().Add(expiresIn)
 	}

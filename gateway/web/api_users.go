@@ -79,17 +79,17 @@ func (s *Server) serverModel(info *gateway.ServerInfo) *serverModel {
 		Ready:           info.State == gateway.StateReady,
 		Stopped:         !info.Active(),
 		URL:             s.serverURL(info),
-		UserOptions:     info.Options,
+		UserOptions:     gateway.UserOptions(info.Resources),
 		ProgressURL:     s.hubPrefix + "api/users/" + url.PathEscape(info.User) + "/server/progress",
 		Cluster:         info.Cluster,
 		Profile:         info.Profile,
 		JobID:           info.JobID,
-		State:           info.State,
+		State:           string(info.State),
 		Node:            info.Node,
 		Reason:          info.Reason,
 		Submitted:       timePtr(info.Submitted),
 		EstimatedStart:  timePtr(info.EstimatedStart),
-		WalltimeSeconds: int64(info.Walltime / time.Second),
+		WalltimeSeconds: int64(info.Resources.Walltime / time.Second),
 	}
 	if m.UserOptions == nil {
 		m.UserOptions = map[string]string{}

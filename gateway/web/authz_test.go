@@ -13,7 +13,6 @@ import (
 
 	"hpcgate/gateway"
 	"hpcgate/gateway/config"
-	"hpcgate/gateway/store"
 )
 
 // The callers of the route matrix, in the order of a row's statuses.
@@ -163,13 +162,13 @@ func authzEnv(t *testing.T) *authzWorld {
 		fmt.Fprintf(w, "proxied to %s", user)
 	}
 	for _, u := range []string{"alice", "bob", "carol"} {
-		if _, err := e.store.UpsertUser(ctx, store.User{Name: u, Admin: directory[u].admin, Groups: directory[u].groups}); err != nil {
+		if _, err := e.store.UpsertUser(ctx, gateway.User{Name: u, Admin: directory[u].admin, Groups: directory[u].groups}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	w := &authzWorld{env: e}
 	var err error
-	if w.metricsToken, _, err = e.store.NewToken(ctx, store.TokenSpec{User: "bob", Kind: store.KindAPI, Scopes: []string{metricsScope}}); err != nil {
+	if w.metricsToken, _, err = e.store.NewToken(ctx, gateway.TokenSpec{User: "bob", Kind: gateway.TokenAPI, Scopes: []string{metricsScope}}); err != nil {
 		t.Fatal(err)
 	}
 	w.serverToken = e.serverToken("alice")
@@ -177,7 +176,7 @@ func authzEnv(t *testing.T) *authzWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.oauthToken, _, err = e.store.NewToken(ctx, store.TokenSpec{User: "bob", Kind: store.KindOAuth,
+	if w.oauthToken, _, err = e.store.NewToken(ctx, gateway.TokenSpec{User: "bob", Kind: gateway.TokenOAuth,
 		Scopes: grantScopes("bob", "bob"), SessionID: sess, Expires: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +192,7 @@ var callerLogins = map[int]string{user: "alice", other: "bob", admin: "carol"}
 func (w *authzWorld) call(c int, method, pattern string) (int, string) {
 	w.t.Helper()
 	ctx := context.Background()
-	_, target, err := w.store.NewToken(ctx, store.TokenSpec{User: "alice", Kind: store.KindAPI, Note: "target"})
+	_, target, err := w.store.NewToken(ctx, gateway.TokenSpec{User: "alice", Kind: gateway.TokenAPI, Note: "target"})
 	if err != nil {
 		w.t.Fatal(err)
 	}

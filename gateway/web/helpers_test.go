@@ -151,12 +151,12 @@ func (h *fakeHub) ExplainReason(cluster, raw string) string {
 
 // fakeAuth is an Authenticator with the test's function.
 type fakeAuth struct {
-	AuthenticateFn func(ctx context.Context, username, password string) (*ldapauth.User, error)
+	AuthenticateFn func(ctx context.Context, username, password string) (*gateway.DirectoryUser, error)
 }
 
 var _ Authenticator = (*fakeAuth)(nil)
 
-func (a *fakeAuth) Authenticate(ctx context.Context, username, password string) (*ldapauth.User, error) {
+func (a *fakeAuth) Authenticate(ctx context.Context, username, password string) (*gateway.DirectoryUser, error) {
 	return a.AuthenticateFn(ctx, username, password)
 }
 
@@ -179,7 +179,7 @@ var directory = map[string]struct {
 	"carol": {"carol-pass", []string{groupUsers, groupAdmins}, true},
 }
 
-func directoryAuth(_ context.Context, username, password string) (*ldapauth.User, error) {
+func directoryAuth(_ context.Context, username, password string) (*gateway.DirectoryUser, error) {
 	switch {
 	case username == "down":
 		return nil, fmt.Errorf("dial ldap://127.0.0.1:1: connection refused: %w", ldapauth.ErrUnavailable)
@@ -190,7 +190,7 @@ func directoryAuth(_ context.Context, username, password string) (*ldapauth.User
 	if !ok || e.password != password {
 		return nil, ldapauth.ErrInvalidCredentials
 	}
-	return &ldapauth.User{Name: username, DN: "uid=" + username + ",ou=people,dc=example,dc=org", Groups: e.groups, Admin: e.admin}, nil
+	return &gateway.DirectoryUser{Name: username, DN: "uid=" + username + ",ou=people,dc=example,dc=org", Groups: e.groups, Admin: e.admin}, nil
 }
 
 // siteYAML is a site with two clusters; the "gpu" profile is only for
@@ -434,11 +434,11 @@ func (e *env) apiToken(user string, kind string, serverID int64, expires time.Ti
 		e.t.Fatal(err)
 	}
 	if d, ok := directory[user]; ok {
-		if _, err := e.store.UpsertUser(ctx, store.User{Name: user, Admin: d.admin, Groups: d.groups}); err != nil {
+		if _, err := e.store.UpsertUser(ctx, gateway.User{Name: user, Admin: d.admin, Groups: d.groups}); err != nil {
 			e.t.Fatal(err)
 		}
 	}
-	plain, _, err := e.store.NewToken(ctx, store.TokenSpec{User: user, Kind: kind, ServerID: serverID, Expires: expires})
+	plain, _, err := e.store.NewToken(ctx, gateway.TokenSpec{User: user, Kind: kind, ServerID: serverID, Expires: expires})
 	if err != nil {
 		e.t.Fatalf("new %s token for %s: %v", kind, user, err)
 	}
@@ -453,13 +453,13 @@ func (e *env) serverToken(user string) string {
 	if _, err := e.store.EnsureUser(ctx, user); err != nil {
 		e.t.Fatal(err)
 	}
-	srv, err := e.store.StartServer(ctx, store.Spawn{User: user, Cluster: "local", Profile: "small",
+	srv, err := e.store.StartServer(ctx, gateway.NewServer{User: user, Cluster: "local", Profile: "small",
 		JobName: "hpcgate-" + user + "--" + fmt.Sprint(time.Now().UnixNano())})
 	if err != nil {
 		e.t.Fatalf("start server of %s: %v", user, err)
 	}
-	plain, _, err := e.store.NewToken(ctx, store.TokenSpec{User: user, Kind: store.KindServer, ServerID: srv.ID,
-		Scopes: store.ServerScopes(user, "")})
+	plain, _, err := e.store.NewToken(ctx, gateway.TokenSpec{User: user, Kind: gateway.TokenServer, ServerID: srv.ID,
+		Scopes: gateway.ServerScopes(user, "")})
 	if err != nil {
 		e.t.Fatalf("new server token for %s: %v", user, err)
 	}
@@ -485,8 +485,7 @@ func queued(user string, now time.Time) *gateway.ServerInfo {
 	return &gateway.ServerInfo{
 		User: user, Cluster: "local", Profile: "custom", State: gateway.StateQueued,
 		JobID: "4242", JobName: "hpcgate-" + user + "--1", Reason: "Resources",
-		Options:   map[string]string{"cores": "2", "walltime": "4h"},
-		Walltime:  4 * time.Hour,
+		Resources: config.Resources{Cores: 2, Walltime: 4 * time.Hour},
 		Submitted: now.Add(-3 * time.Minute), EstimatedStart: now.Add(20 * time.Minute),
 		URL: "/user/" + user + "/",
 	}

@@ -20,7 +20,6 @@ import (
 
 	"hpcgate/gateway"
 	"hpcgate/gateway/config"
-	"hpcgate/gateway/ldapauth"
 	"hpcgate/templates"
 )
 
@@ -69,7 +68,7 @@ func newLimitedEnv(t *testing.T, set func(*config.Limits)) *limitedEnv {
 	}
 	srv, err := New(Options{
 		Config: le.cfg, Store: le.store, Hub: le.hub,
-		Auth: &fakeAuth{AuthenticateFn: func(ctx context.Context, u, p string) (*ldapauth.User, error) {
+		Auth: &fakeAuth{AuthenticateFn: func(ctx context.Context, u, p string) (*gateway.DirectoryUser, error) {
 			le.binds.Add(1)
 			return directoryAuth(ctx, u, p)
 		}},

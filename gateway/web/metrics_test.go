@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/common/model"
 
 	"hpcgate/gateway"
-	"hpcgate/gateway/store"
 )
 
 func withMetrics(m *gateway.Metrics) envOption {
@@ -26,7 +25,7 @@ func (e *env) scopedToken(user string, scopes ...string) string {
 	if _, err := e.store.EnsureUser(ctx, user); err != nil {
 		e.t.Fatal(err)
 	}
-	plain, _, err := e.store.NewToken(ctx, store.TokenSpec{User: user, Kind: store.KindAPI, Scopes: scopes})
+	plain, _, err := e.store.NewToken(ctx, gateway.TokenSpec{User: user, Kind: gateway.TokenAPI, Scopes: scopes})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"hpcgate/gateway/store"
+	"hpcgate/gateway"
 )
 
 // OAuth 2 authorization-code flow between the hub (provider) and each
@@ -40,7 +40,7 @@ func clientOwner(clientID string) (string, bool) {
 
 // callbackPath is the redirect_uri registered for owner's server.
 func (s *Server) callbackPath(owner string) string {
-	return s.base + "user/" + url.PathEscape(owner) + "/oauth_callback"
+	return gateway.UserURL(s.base, owner, "") + "oauth_callback"
 }
 
 // redirectURIOK accepts the registered callback as a path (what the
@@ -82,7 +82,7 @@ func (s *Server) oauthAuthorize(c *gin.Context) {
 		s.errorPage(c, http.StatusBadRequest, "The redirect_uri is not the one registered for "+clientID+".")
 		return
 	}
-	code, err := s.store.CreateOAuthCode(c.Request.Context(), store.OAuthCode{
+	code, err := s.store.CreateOAuthCode(c.Request.Context(), gateway.OAuthCode{
 		ClientID:    clientID,
 		User:        id.Name,
 		SessionID:   id.SessionID,
@@ -136,7 +136,7 @@ func (s *Server) oauthToken(c *gin.Context) {
 		return
 	}
 	if err == nil && !s.isServerToken(c, tok, owner) {
-		err = store.ErrNotFound
+		err = gateway.ErrNotFound
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "oauth: wrong client secret", "client", clientID)
@@ -175,7 +175,7 @@ func (s *Server) oauthToken(c *gin.Context) {
 			expires = sess.Expires
 		}
 	}
-	plain, _, err := s.store.NewToken(ctx, store.TokenSpec{
+	plain, _, err := s.store.NewToken(ctx, gateway.TokenSpec{
 		User:      code.User,
 		Kind:      TokenOAuth,
 		Note:      "OAuth token for " + clientID,

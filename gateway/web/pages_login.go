@@ -12,8 +12,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"hpcgate/gateway/ldapauth"
-	"hpcgate/gateway/store"
+	"hpcgate/gateway"
 )
 
 // What the login form says. Wrong password and unknown user read the same,
@@ -121,27 +120,27 @@ func (s *Server) login(c *gin.Context) {
 
 	u, err := s.auth.Authenticate(ctx, name, password)
 	switch {
-	case errors.Is(err, ldapauth.ErrInvalidCredentials):
+	case errors.Is(err, gateway.ErrInvalidCredentials):
 		s.limiter.failed(name, ip)
 		s.log.InfoContext(ctx, "login failed", s.nameAttr(ctx, name), "remote", ip)
 		s.metrics.Login("invalid")
 		d.Error = msgInvalidLogin
 		s.renderLogin(c, http.StatusForbidden, d)
 		return
-	case errors.Is(err, ldapauth.ErrSystemAccount):
+	case errors.Is(err, gateway.ErrSystemAccount):
 		// Before any session: no job, and so no SSH certificate, for it.
 		s.log.WarnContext(ctx, "login refused: system or service account", "user", name, "remote", ip, "err", err)
 		s.metrics.Login("not_allowed")
 		d.Error = msgSystem
 		s.renderLogin(c, http.StatusForbidden, d)
 		return
-	case errors.Is(err, ldapauth.ErrNotAllowed):
+	case errors.Is(err, gateway.ErrNotAllowed):
 		s.log.InfoContext(ctx, "login refused: not in an allowed group", "user", name, "remote", ip)
 		s.metrics.Login("not_allowed")
 		d.Error = msgNotAllowed
 		s.renderLogin(c, http.StatusForbidden, d)
 		return
-	case errors.Is(err, ldapauth.ErrUnavailable):
+	case errors.Is(err, gateway.ErrDirectoryUnavailable):
 		s.log.ErrorContext(ctx, "login: directory unavailable", s.nameAttr(ctx, name), "err", err)
 		s.metrics.Login("unavailable")
 		d.Error = msgUnavailable
@@ -157,7 +156,7 @@ func (s *Server) login(c *gin.Context) {
 	s.limiter.succeeded(name, ip)
 	s.metrics.Login("ok")
 
-	if _, err := s.store.UpsertUser(ctx, store.User{Name: u.Name, Admin: u.Admin, Groups: u.Groups, LastLogin: s.now()}); err != nil {
+	if _, err := s.store.UpsertUser(ctx, gateway.User{Name: u.Name, Admin: u.Admin, Groups: u.Groups, LastLogin: s.now()}); err != nil {
 		s.failPage(c, fmt.Errorf("record login of %s: %w", u.Name, err))
 		return
 	}
@@ -184,13 +183,13 @@ func (s *Server) login(c *gin.Context) {
 const maxUsernameInput = 256
 
 // loginName is the typed name normalised (white space trimmed, ASCII
-// lower-cased, as ldapauth.NormalizeUsername does for the directory), and
+// lower-cased, as gateway.NormalizeUsername does for the directory), and
 // whether it is a valid login name at all.
 func loginName(raw string) (string, bool) {
 	if len(raw) > maxUsernameInput {
 		return "", false
 	}
-	return ldapauth.NormalizeUsername(raw)
+	return gateway.NormalizeUsername(raw)
 }
 
 // nameAttr is how a login name that did not log in is logged: as itself

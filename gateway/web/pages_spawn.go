@@ -108,25 +108,24 @@ func (s *Server) spawn(c *gin.Context) {
 			opts[opt] = v
 		}
 	}
-	cl, p, err := s.checkSpawn(cluster, profile, opts, groups)
+	plan, err := s.planSpawn(cluster, profile, opts, groups)
 	var ge *gateway.Error
 	switch {
-	case errors.As(err, &ge) && ge.Code == gateway.EINVALID && p == nil:
+	case errors.As(err, &ge) && ge.Code == gateway.EINVALID && plan == nil:
 		s.renderSpawn(c, http.StatusBadRequest, owner, groups, cluster, profile, nil, nil, ge.Message)
 		return
 	case errors.As(err, &ge) && ge.Code == gateway.EINVALID:
-		s.log.InfoContext(ctx, "spawn form refused", "user", who(c).Name, "owner", owner, "site", cl.Name, "profile", p.Name, "err", ge.Message)
-		s.renderSpawn(c, http.StatusBadRequest, owner, groups, cl.Name, p.Name, opts, ge.Fields, "Some options are not allowed; see the messages below.")
+		s.log.InfoContext(ctx, "spawn form refused", "user", who(c).Name, "owner", owner, "site", plan.Cluster.Name, "profile", plan.Profile.Name, "err", ge.Message)
+		s.renderSpawn(c, http.StatusBadRequest, owner, groups, plan.Cluster.Name, plan.Profile.Name, opts, ge.Fields, "Some options are not allowed; see the messages below.")
 		return
 	case err != nil:
 		s.failPage(c, err)
 		return
 	}
 	info, err := s.hub.Spawn(ctx, gateway.SpawnRequest{
-		User: owner, Cluster: cl.Name, Profile: p.Name, Options: opts, Groups: groups, By: who(c).Name,
+		User: owner, Cluster: plan.Cluster.Name, Profile: plan.Profile.Name, Options: opts, Groups: groups, By: who(c).Name,
 	})
 	if err != nil {
-		err = fieldErrors(err)
 		var ge *gateway.Error
 		switch {
 		case errors.As(err, &ge) && ge.Code == gateway.EINVALID:
@@ -134,7 +133,7 @@ func (s *Server) spawn(c *gin.Context) {
 			if len(ge.Fields) > 0 {
 				msg = "Some options are not allowed; see the messages below."
 			}
-			s.renderSpawn(c, http.StatusBadRequest, owner, groups, cl.Name, p.Name, opts, ge.Fields, msg)
+			s.renderSpawn(c, http.StatusBadRequest, owner, groups, plan.Cluster.Name, plan.Profile.Name, opts, ge.Fields, msg)
 		case errors.As(err, &ge) && ge.Code == gateway.ECONFLICT:
 			c.Redirect(http.StatusSeeOther, s.hubPrefix+"spawn-pending/"+url.PathEscape(owner))
 		default:

@@ -151,18 +151,3 @@ func TestStopFromHome(t *testing.T) {
 		t.Errorf("bob stopping alice: %d, stops %v", resp.StatusCode, stopped)
 	}
 }
-
-func TestFormatDuration(t *testing.T) {
-	tests := []struct {
-		d    time.Duration
-		want string
-	}{
-		{0, "0s"}, {-time.Second, "0s"}, {42 * time.Second, "42s"}, {3*time.Minute + 7*time.Second, "3m 07s"},
-		{time.Hour + 5*time.Minute, "1h 05m"}, {52 * time.Hour, "2d 4h"},
-	}
-	for _, tt := range tests {
-		if got := formatDuration(tt.d); got != tt.want {
-			t.Errorf("formatDuration(%v) = %q, want %q", tt.d, got, tt.want)
-		}
-	}
-}

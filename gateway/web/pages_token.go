@@ -75,7 +75,7 @@ func (s *Server) expiries() []expiry {
 		out = append(out, e)
 	}
 	if len(out) == 0 {
-		out = []expiry{{int64(max / time.Second), "in " + formatDuration(max), true}}
+		out = []expiry{{int64(max / time.Second), "in " + gateway.FormatDuration(max), true}}
 	}
 	return out
 }

@@ -38,7 +38,7 @@ func (s *Server) event(p gateway.Progress, info *gateway.ServerInfo) progressEve
 			url = s.serverURL(info)
 		}
 		e.Progress = gateway.Progress{
-			Time: p.Time, State: gateway.StateReady, Progress: 100, Ready: true, URL: url,
+			Time: p.Time, State: gateway.StateReady, Progress: gateway.StateReady.Progress(), Ready: true, URL: url,
 			JobID: p.JobID, Node: p.Node, WalltimeLeft: p.WalltimeLeft,
 			Message: "Server ready at " + url, Warning: p.Warning,
 		}
@@ -61,6 +61,7 @@ func (s *Server) event(p gateway.Progress, info *gateway.ServerInfo) progressEve
 	case p.State == gateway.StateQueued:
 		e.ReasonText = s.hub.ExplainReason(info.Cluster, p.Reason)
 	}
+	e.Label = e.State.Label()
 	return e
 }
 

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"hpcgate/gateway"
 )
 
 // queueModel is GET /hub/api/clusters/<name>/queue: the cached snapshot.
@@ -124,12 +126,12 @@ func parseSince(v string, now time.Time) (time.Time, error) {
 	if err != nil {
 		d, derr := time.ParseDuration(v)
 		if derr != nil || d <= 0 {
-			return time.Time{}, fieldError("since", "must be a duration back from now (24h, 90m) or an RFC 3339 time")
+			return time.Time{}, gateway.FieldError("since", "must be a duration back from now (24h, 90m) or an RFC 3339 time")
 		}
 		since = now.Add(-d)
 	}
 	if now.Sub(since) > maxWaitsSpan {
-		return time.Time{}, fieldError("since", "may reach back at most 31 days")
+		return time.Time{}, gateway.FieldError("since", "may reach back at most 31 days")
 	}
 	return since, nil
 }

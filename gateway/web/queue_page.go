@@ -9,6 +9,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"hpcgate/gateway/config"
+
+	"hpcgate/gateway"
 )
 
 // maxQueueRows bounds the job table: a big centre's queue holds tens of
@@ -87,7 +89,7 @@ func (s *Server) queuePage(c *gin.Context) {
 		HasSnapshot:  !snap.Time.IsZero(),
 		AsOf:         snap.Time,
 		Err:          snap.Err,
-		PollInterval: formatDuration(cl.PollInterval.D()),
+		PollInterval: gateway.FormatDuration(cl.PollInterval.D()),
 		Total:        len(v.Jobs),
 		Hpcgate:      v.Hpcgate,
 		States:       v.States,
@@ -98,7 +100,7 @@ func (s *Server) queuePage(c *gin.Context) {
 	}
 	if d.HasSnapshot {
 		d.AsOfUnix = snap.Time.Unix()
-		d.Age = formatDuration(now.Sub(snap.Time))
+		d.Age = gateway.FormatDuration(now.Sub(snap.Time))
 	}
 
 	// Counts by partition and state, with totals both ways.
@@ -159,13 +161,13 @@ func jobView(j queueJob) queueJobView {
 		v.SubmittedAt = *j.Submitted
 	}
 	if j.Submitted != nil && (j.State == jobPending || j.Started != nil) {
-		v.Waited = formatDuration(time.Duration(j.WaitedSeconds) * time.Second)
+		v.Waited = gateway.FormatDuration(time.Duration(j.WaitedSeconds) * time.Second)
 	}
 	if j.Started != nil && j.State != jobPending {
-		v.Running = formatDuration(time.Duration(j.RunningSeconds) * time.Second)
+		v.Running = gateway.FormatDuration(time.Duration(j.RunningSeconds) * time.Second)
 	}
 	if j.TimeLimitSeconds > 0 {
-		v.TimeLimit = formatDuration(time.Duration(j.TimeLimitSeconds) * time.Second)
+		v.TimeLimit = gateway.FormatDuration(time.Duration(j.TimeLimitSeconds) * time.Second)
 	}
 	return v
 }

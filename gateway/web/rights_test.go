@@ -14,7 +14,6 @@ import (
 	"hpcgate/gateway/ldapauth"
 	"hpcgate/gateway/ldapauth/ldaptest"
 	"hpcgate/gateway/proxy"
-	"hpcgate/gateway/store"
 )
 
 // withDirectory logs users in against the cluster's slapd.
@@ -48,14 +47,15 @@ func TestUserGateAfterRevocation(t *testing.T) {
 		proxied.Add(1)
 		io.WriteString(w, "the server of "+user)
 	}
-	hub := gateway.New(gateway.Options{Config: e.cfg, Store: e.store, Proxy: proxy.New(proxy.Config{}),
+	hub := gateway.New(gateway.Options{Config: e.cfg, Servers: e.store, Users: e.store, Tokens: e.store, Sessions: e.store, Events: e.store,
+		Routes:    proxy.New(proxy.Config{}),
 		Directory: auth, Now: e.clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	t.Cleanup(hub.Close)
 
 	name, pw := d.NewUser(t, 6200, "hpc-users")
 	b := e.browser()
 	b.login(name, pw)
-	tok, _, err := e.store.NewToken(context.Background(), store.TokenSpec{User: name, Kind: TokenUser})
+	tok, _, err := e.store.NewToken(context.Background(), gateway.TokenSpec{User: name, Kind: TokenUser})
 	if err != nil {
 		t.Fatal(err)
 	}

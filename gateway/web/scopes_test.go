@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"hpcgate/gateway"
-	"hpcgate/gateway/store"
 )
 
 // TestLimitedToken: a user's token made with explicit scopes
@@ -20,11 +19,11 @@ func TestLimitedToken(t *testing.T) {
 	if _, err := e.store.EnsureUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	limited, _, err := e.store.NewToken(ctx, store.TokenSpec{User: "alice", Kind: store.KindAPI, Scopes: []string{"read:metrics"}})
+	limited, _, err := e.store.NewToken(ctx, gateway.TokenSpec{User: "alice", Kind: gateway.TokenAPI, Scopes: []string{"read:metrics"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	full := e.apiToken("alice", store.KindAPI, 0, e.clock.Now().Add(0).AddDate(1, 0, 0))
+	full := e.apiToken("alice", gateway.TokenAPI, 0, e.clock.Now().Add(0).AddDate(1, 0, 0))
 	e.serverIs(ready("alice", e.clock.Now()))
 	for _, path := range []string{"/hub/api/users/alice", "/user/alice/api/status"} {
 		if resp, body := e.api("GET", path, limited, ""); resp.StatusCode != http.StatusForbidden {

@@ -5,11 +5,11 @@
 // (users, server start/stop, progress event stream, tokens), and the first
 // gate in front of /user/<name>/ before the proxy.
 //
-// It reaches the lifecycle only through the small Hub interface below and
-// LDAP only through Authenticator, so it must not import the concrete
-// gateway.Hub, batch, its adapters, sshexec or proxy; it uses the gateway
-// package's domain types, config for the site's settings and store for
-// users, sessions, tokens and OAuth codes.
+// It reaches the lifecycle only through the small Hub interface below,
+// the database only through Store and LDAP only through Authenticator, all
+// over the gateway package's domain types; config gives it the site's
+// settings. It must not import store, ldapauth, proxy, batch's adapters or
+// sshexec: cmd wires the concrete types in.
 package web
 
 import (
@@ -29,7 +29,6 @@ import (
 
 	"hpcgate/gateway"
 	"hpcgate/gateway/config"
-	"hpcgate/gateway/ldapauth"
 )
 
 // JupyterHubVersion is the JupyterHub API version this hub speaks, sent as
@@ -67,7 +66,7 @@ type Hub interface {
 
 // Authenticator checks a login against the directory (ldapauth).
 type Authenticator interface {
-	Authenticate(ctx context.Context, username, password string) (*ldapauth.User, error)
+	Authenticate(ctx context.Context, username, password string) (*gateway.DirectoryUser, error)
 }
 
 // Options configure New.

@@ -25,11 +25,12 @@ func (e *env) spawnWithProfiles(calls *[]gateway.SpawnRequest) {
 		if !ok {
 			return nil, gateway.Errorf(gateway.EINVALID, "no profile %q", req.Profile)
 		}
-		if _, err := p.Resolve(req.Options); err != nil {
+		res, err := p.Resolve(req.Options)
+		if err != nil {
 			return nil, err
 		}
 		info := queued(req.User, e.clock.Now())
-		info.Cluster, info.Profile, info.Options = req.Cluster, req.Profile, req.Options
+		info.Cluster, info.Profile, info.Resources = req.Cluster, req.Profile, res
 		return info, nil
 	}
 }

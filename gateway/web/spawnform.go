@@ -1,7 +1,6 @@
 package web
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -145,7 +144,7 @@ func profileFields(cluster string, p *config.Profile, values, errs map[string]st
 				break
 			}
 			f.Kind = "select"
-			f.Range = orWords(ch.Choices)
+			f.Range = config.OrList(ch.Choices)
 			if !sent {
 				v = ch.DefaultValue()
 			}
@@ -189,94 +188,12 @@ func rangeField[T config.Number](f *fieldView, r config.Range[T], kind, sentValu
 	}
 }
 
-// orWords joins choices as "a", "a or b", "a, b or c".
-func orWords(ws []string) string {
-	if len(ws) < 2 {
-		return strings.Join(ws, "")
-	}
-	return strings.Join(ws[:len(ws)-1], ", ") + " or " + ws[len(ws)-1]
-}
-
-// findProfile resolves the cluster and profile a form or request names
-// ("" picks the first cluster, and the first profile the groups allow),
-// or returns the field error to show.
-func (s *Server) findProfile(cluster, profile string, groups []string) (*config.Cluster, *config.Profile, error) {
-	var cl *config.Cluster
-	switch {
-	case cluster != "":
-		c, ok := s.cfg.Cluster(cluster)
-		if !ok {
-			return nil, nil, fieldError("cluster", fmt.Sprintf("%q is not a cluster here (choose %s)", cluster, orWords(s.clusterNames())))
-		}
-		cl = c
-	case len(s.cfg.Clusters) > 0:
-		cl = &s.cfg.Clusters[0]
-	default:
-		return nil, nil, gateway.Errorf(gateway.EUNAVAILABLE, "no cluster is configured")
-	}
-	var allowed []string
-	for i := range cl.Profiles {
-		if cl.Profiles[i].AllowedFor(groups) {
-			allowed = append(allowed, cl.Profiles[i].Name)
-		}
-	}
-	if len(allowed) == 0 {
-		return nil, nil, gateway.Errorf(gateway.EFORBIDDEN, "no profile on %s is open to you; ask your centre's support", cl.Title)
-	}
-	if profile == "" {
-		profile = allowed[0]
-	}
-	p, ok := cl.Profile(profile)
-	if !ok || !p.AllowedFor(groups) {
-		return nil, nil, fieldError("profile", fmt.Sprintf("%q is not a profile you may use on %s (choose %s)", profile, cl.Name, orWords(allowed)))
-	}
-	return cl, p, nil
-}
-
-func (s *Server) clusterNames() []string {
-	var ns []string
-	for _, c := range s.cfg.Clusters {
-		ns = append(ns, c.Name)
-	}
-	return ns
-}
-
-// checkSpawn finds the profile a spawn names and checks the options
-// against it, as the hub will again: a form or an API request with a
-// value the profile does not allow comes back with a message per field
-// before anything reaches the lifecycle.
-func (s *Server) checkSpawn(cluster, profile string, opts map[string]string, groups []string) (*config.Cluster, *config.Profile, error) {
-	cl, p, err := s.findProfile(cluster, profile, groups)
-	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := p.Resolve(opts); err != nil {
-		return cl, p, fieldErrors(err)
-	}
-	return cl, p, nil
-}
-
-// fieldError is an EINVALID error for one field.
-func fieldError(field, msg string) *gateway.Error {
-	return &gateway.Error{Code: gateway.EINVALID, Message: field + ": " + msg, Fields: map[string]string{field: msg}}
-}
-
-// fieldErrors turns the profile's *config.FieldErrors into the hub's
-// EINVALID error with one message per field; other errors pass through.
-func fieldErrors(err error) error {
-	var fe *config.FieldErrors
-	if !errors.As(err, &fe) {
-		return err
-	}
-	ge := &gateway.Error{Code: gateway.EINVALID, Message: fe.Error(), Fields: map[string]string{}}
-	for _, e := range fe.Errors {
-		if prev, ok := ge.Fields[e.Field]; ok {
-			ge.Fields[e.Field] = prev + "; " + e.Message
-			continue
-		}
-		ge.Fields[e.Field] = e.Message
-	}
-	return ge
+// planSpawn resolves a spawn for owner's groups (gateway.PlanSpawn, the
+// rules the hub applies): a form or an API request with a value the
+// profile does not allow comes back with a message per field before
+// anything reaches the lifecycle.
+func (s *Server) planSpawn(cluster, profile string, opts map[string]string, groups []string) (*gateway.Plan, error) {
+	return gateway.PlanSpawn(s.cfg, gateway.SpawnRequest{Cluster: cluster, Profile: profile, Options: opts, Groups: groups})
 }
 
 func sortedKeys(m map[string]string) []string {

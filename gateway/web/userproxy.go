@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"hpcgate/gateway"
 )
 
 // userProxy is the first gate in front of /user/<name>/…: the owner (or an
@@ -28,7 +30,7 @@ func (s *Server) userProxy(c *gin.Context) {
 	c.Header("Cache-Control", "no-store")
 	if c.Param("path") == "" {
 		// /user/alice → /user/alice/, as the server's base URL ends in /.
-		target := s.base + "user/" + url.PathEscape(user) + "/"
+		target := gateway.UserURL(s.base, user, "")
 		if q := c.Request.URL.RawQuery; q != "" {
 			target += "?" + q
 		}

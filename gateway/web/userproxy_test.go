@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"hpcgate/gateway/store"
+	"hpcgate/gateway"
 )
 
 func TestUserProxyGate(t *testing.T) {
@@ -210,7 +210,7 @@ func TestLegacySessionGetsGateCookie(t *testing.T) {
 	e := newEnv(t)
 	e.serverIs(ready("alice", e.clock.Now()))
 	e.hub.ServeProxyFn = func(w http.ResponseWriter, _ *http.Request, user, _ string) { w.Write([]byte(user)) }
-	if _, err := e.store.UpsertUser(context.Background(), store.User{Name: "alice", Groups: directory["alice"].groups}); err != nil {
+	if _, err := e.store.UpsertUser(context.Background(), gateway.User{Name: "alice", Groups: directory["alice"].groups}); err != nil {
 		t.Fatal(err)
 	}
 	id, err := e.store.CreateSession(context.Background(), "alice", e.clock.Now().Add(time.Hour))

@@ -1,30 +1,11 @@
 package web
 
 import (
-	"fmt"
 	"net/url"
 	"time"
 
 	"hpcgate/gateway"
 )
-
-// stateLabels are the words a server's state is shown with.
-var stateLabels = map[string]string{
-	gateway.StateSubmitting: "Submitting",
-	gateway.StateQueued:     "Queued",
-	gateway.StateStarting:   "Starting",
-	gateway.StateReady:      "Running",
-	gateway.StateStopping:   "Stopping",
-	gateway.StateStopped:    "Stopped",
-	gateway.StateFailed:     "Failed",
-}
-
-func stateLabel(state string) string {
-	if l, ok := stateLabels[state]; ok {
-		return l
-	}
-	return state
-}
 
 // serverView is a server as the home and spawn-pending pages show it.
 type serverView struct {
@@ -32,7 +13,8 @@ type serverView struct {
 	Title               string
 	Owner, Name         string
 	Own                 bool
-	State, StateLabel   string
+	State               gateway.ServerState
+	StateLabel          string
 	ClusterTitle        string
 	ProfileTitle        string
 	JobID, Node         string
@@ -67,7 +49,7 @@ func (s *Server) serverView(info *gateway.ServerInfo, viewer string, xsrf string
 		Name:         info.Name,
 		Own:          info.User == viewer,
 		State:        info.State,
-		StateLabel:   stateLabel(info.State),
+		StateLabel:   info.State.Label(),
 		ClusterTitle: s.clusterTitle(info.Cluster),
 		ProfileTitle: s.profileTitle(info.Cluster, info.Profile),
 		JobID:        info.JobID,
@@ -107,28 +89,19 @@ func (s *Server) serverView(info *gateway.ServerInfo, viewer string, xsrf string
 		} else if !v.Active && !info.Stopped.IsZero() {
 			end = info.Stopped
 		}
-		v.QueuedFor = formatDuration(end.Sub(info.Submitted))
+		v.QueuedFor = gateway.FormatDuration(end.Sub(info.Submitted))
 	}
-	if info.Walltime > 0 {
-		v.Walltime = formatDuration(info.Walltime)
+	if info.Resources.Walltime > 0 {
+		v.Walltime = gateway.FormatDuration(info.Resources.Walltime)
 	}
-	if v.Active && !info.Started.IsZero() && info.Walltime > 0 {
+	if v.Active && !info.Started.IsZero() && info.Resources.Walltime > 0 {
 		left := info.WalltimeLeft(now)
 		v.HasWalltimeLeft = true
-		v.WalltimeLeft = formatDuration(left)
+		v.WalltimeLeft = gateway.FormatDuration(left)
 		v.WalltimeLeftSeconds = int64(left / time.Second)
 	}
-	v.Percent = statePercent[info.State]
+	v.Percent = info.State.Progress()
 	return v
-}
-
-// statePercent is the progress bar's fill per state (JupyterHub's events
-// carry a percentage; a queue wait has no honest one, so these are steps).
-var statePercent = map[string]int{
-	gateway.StateSubmitting: 10,
-	gateway.StateQueued:     30,
-	gateway.StateStarting:   70,
-	gateway.StateReady:      100,
 }
 
 // Step tells the spawn-pending template how far along a step is: done,
@@ -224,30 +197,7 @@ func (s *Server) serverURL(info *gateway.ServerInfo) string {
 	if info.URL != "" {
 		return info.URL
 	}
-	u := s.base + "user/" + url.PathEscape(info.User) + "/"
-	if info.Name != "" {
-		u += url.PathEscape(info.Name) + "/"
-	}
-	return u
-}
-
-// formatDuration writes a duration the way hpcgate.js does: "2d 4h",
-// "1h 05m", "3m 07s", "42s".
-func formatDuration(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	s := int64(d / time.Second)
-	days, h, m, sec := s/86400, (s%86400)/3600, (s%3600)/60, s%60
-	switch {
-	case days > 0:
-		return fmt.Sprintf("%dd %dh", days, h)
-	case h > 0:
-		return fmt.Sprintf("%dh %02dm", h, m)
-	case m > 0:
-		return fmt.Sprintf("%dm %02ds", m, sec)
-	}
-	return fmt.Sprintf("%ds", sec)
+	return gateway.UserURL(s.base, info.User, info.Name)
 }
 
 // clusterTitle is a cluster's title from the site file, or its name.

@@ -14,7 +14,7 @@ const walltimeEndReason = "The job reached the end of its walltime"
 
 // endedByWalltime reports whether a server stopped because its job
 // reached the end of its walltime.
-func endedByWalltime(state, reason string) bool {
+func endedByWalltime(state gateway.ServerState, reason string) bool {
 	return state == gateway.StateStopped && strings.HasPrefix(reason, walltimeEndReason)
 }
 

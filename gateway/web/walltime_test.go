@@ -29,7 +29,7 @@ func TestWalltimeBanner(t *testing.T) {
 			e := newEnv(t)
 			now := e.clock.Now()
 			srv := ready("bob", now)
-			srv.Walltime = time.Hour + tt.left // started an hour ago
+			srv.Resources.Walltime = time.Hour + tt.left // started an hour ago
 			e.serverIs(srv)
 			bob := e.browser()
 			bob.login("bob", "bob-pass")
@@ -64,8 +64,8 @@ func TestWalltimeBanner(t *testing.T) {
 
 func TestEndedByWalltime(t *testing.T) {
 	tests := []struct {
-		state, reason string
-		badge         string
+		state         gateway.ServerState
+		reason, badge string
 	}{
 		{gateway.StateStopped, "The job reached the end of its walltime (4h) and the scheduler ended it.", ">Ended at the end of its walltime<"},
 		{gateway.StateStopped, "The app exited and the job ended.", ">Stopped<"},

@@ -4,7 +4,7 @@
 "use strict";
 
 (function () {
-  // duration formats seconds the way the server does (web/view.go).
+  // duration formats seconds the way the server does (gateway.FormatDuration).
   function duration(s) {
     s = Math.max(0, Math.floor(s));
     var d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600),

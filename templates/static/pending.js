@@ -8,11 +8,8 @@
   var root = document.getElementById("pending");
   if (!root || !window.EventSource) return;
   var steps = ["submitted", "queued", "running", "starting", "ready"];
-  var labels = {
-    submitting: "Submitting", queued: "Queued", starting: "Starting", ready: "Ready",
-    stopping: "Stopping", stopped: "Stopped", failed: "Failed"
-  };
-  var percent = { submitting: 10, queued: 30, starting: 70, ready: 100 };
+  // Each event carries its state's label and progress percentage
+  // (gateway.ServerState, the one definition of both).
 
   // The line under the title, as the page renders it for each state.
   var summaries = {
@@ -52,11 +49,11 @@
     var badge = field("state");
     if (p.state) {
       badge.className = "badge state-" + p.state;
-      badge.textContent = labels[p.state] || p.state;
+      badge.textContent = p.label || p.state;
       root.setAttribute("data-state", p.state);
       if (summaries[p.state]) field("summary").textContent = summaries[p.state];
     }
-    if (percent[p.state]) field("bar").style.width = (p.ready ? 100 : Math.max(percent[p.state], p.progress || 0)) + "%";
+    if (p.progress) field("bar").style.width = p.progress + "%";
     var s = field("submitted");
     if (p.job_id && s.textContent.indexOf(p.job_id) < 0) {
       s.textContent = "Job ";

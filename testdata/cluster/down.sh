@@ -9,6 +9,7 @@ state=${1:-${HPCGATE_CLUSTER_STATE:-/tmp/hpcgate-cluster}}
 "$here/sshd.sh" down "$state"
 "$here/ldap.sh" down "$state"
 [[ -x $repo/testdata/pbs/stop.sh ]] && "$repo/testdata/pbs/stop.sh" "$state"
+"$here/sge.sh" down "$state"
 "$here/slurm.sh" down "$state"
 "$here/postgres.sh" down "$state"
 rm -f "$state/cluster.env"

@@ -28,7 +28,10 @@ up)
     fi
     ssh-keygen -q -s "$dir/user_ca" -I "hpcgate-test:$u" -n "$u" -V -5m:+1d "$dir/users/$u.pub"
   done
+  # 127.0.0.1:18081 is where the service account may have sshd listen for
+  # a site trying hub_api: reverse-tunnel on the loopback cluster.
   sed -e "s|@DIR@|$dir|g" -e "s|@PORT@|$port|g" -e "s|@SLURM_CONF@|$state/slurm/slurm.conf|g" \
+    -e "s|@LISTEN@|127.0.0.1|g" -e "s|@PERMIT_LISTEN@|127.0.0.1:18081|g" \
     "$here/sshd_config.in" >"$dir/sshd_config"
   install -d -m 0755 /run/sshd
   /usr/sbin/sshd -t -f "$dir/sshd_config"

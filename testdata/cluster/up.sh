@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Brings the whole loopback cluster up: packages, users, Slurm, the PBS
-# stand-in, the sshd login node, LDAP and a private PostgreSQL. Idempotent.
+# Brings the whole loopback cluster up: packages, users, Slurm, Grid Engine,
+# the PBS stand-in, the sshd login node, LDAP and a private PostgreSQL.
+# Idempotent.
 # Writes STATE/cluster.env, which tests and the demo read.
 # Usage: up.sh [STATE]   (default /tmp/hpcgate-cluster)
 set -euo pipefail
@@ -15,6 +16,7 @@ start=$EPOCHREALTIME
 install -d -m 0755 "$state"
 "$here/users.sh" "$state/pbs/bin"
 "$here/slurm.sh" up "$state"
+"$here/sge.sh" up "$state"
 "$repo/testdata/pbs/install.sh" "$state"
 "$repo/testdata/pbs/start.sh" "$state"
 "$here/sshd.sh" up "$state" 2222
@@ -27,6 +29,9 @@ cat >"$state/cluster.env" <<ENV
 STATE=$state
 SLURM_CONF=$state/slurm/slurm.conf
 PBS_BIN=$state/pbs/bin
+SGE_ROOT=$state/sge/root
+SGE_CELL=hpcgate
+SGE_BIN=$state/sge/bin
 PBS_CONF_FILE=$state/pbs/pbs.conf
 SSH_ADDR=127.0.0.1:2222
 SSH_KNOWN_HOSTS=$state/ssh/known_hosts

@@ -1,0 +1,6 @@
+mkdir
+-p
+-m
+0700
+--
+.hpcgate

@@ -1,0 +1,5 @@
+qstat
+-xml
+-r
+-u
+alice

@@ -1,0 +1,3 @@
+qsub
+-terse
+-h

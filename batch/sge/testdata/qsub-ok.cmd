@@ -1,0 +1,2 @@
+qsub
+-terse

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"hpcgate/batch"
+	"hpcgate/batch/sshexec"
+	"hpcgate/gateway/config"
+)
+
+// forwardCheckAnswer is what the hub answers through the reverse forward
+// while check-config tests it, so the check knows it reached this process.
+const forwardCheckAnswer = "hpcgate-reverse-forward-ok"
+
+// checkConnect is check-config -connect: it logs in to every cluster's login
+// node as the service account and runs a trivial command, and for clusters
+// with hub_api: reverse-tunnel asks for the forward and has the login node
+// connect to it (bash's /dev/tcp, no other tool), so a refusing sshd or a
+// port nobody may bind is found before users are. It prints one line per
+// check and returns how many failed.
+func checkConnect(ctx context.Context, w io.Writer, cfg *config.Config) int {
+	failed := 0
+	report := func(what string, start time.Time, err error) {
+		if err != nil {
+			failed++
+			fmt.Fprintf(w, "%s: FAILED: %v\n", what, err)
+			return
+		}
+		fmt.Fprintf(w, "%s: ok (%s)\n", what, time.Since(start).Round(time.Millisecond))
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for i := range cfg.Clusters {
+		c := &cfg.Clusters[i]
+		what := fmt.Sprintf("cluster %s: login node %s as %s", c.Name, c.Login.Addr(), c.Login.ServiceUser)
+		start := time.Now()
+		pool, err := openPool(c, quiet)
+		if err != nil {
+			report(what, start, err)
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, time.Duration(c.Login.ConnectTimeout)+10*time.Second)
+		_, err = pool.Run(cctx, batch.Command{Argv: []string{"true"}})
+		report(what, start, err)
+		if err == nil && c.HubAPI == config.HubAPIReverseTunnel {
+			start = time.Now()
+			report(fmt.Sprintf("cluster %s: reverse forward of the hub API on %s", c.Name, c.HubAPIBind), start,
+				checkForward(cctx, pool, c.HubAPIBind))
+		}
+		cancel()
+		pool.Close()
+	}
+	return failed
+}
+
+// checkForward establishes the forward on bind, serves a fixed answer on
+// it, and has the login node connect to bind and read that answer back.
+func checkForward(ctx context.Context, pool *sshexec.Pool, bind string) error {
+	f, err := pool.Forward(bind)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.WaitUp(ctx); err != nil {
+		return err
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, forwardCheckAnswer)
+	})}
+	go srv.Serve(f)
+	defer srv.Close()
+	host, port, _ := net.SplitHostPort(bind)
+	out, err := pool.Run(ctx, batch.Command{Argv: []string{"bash", "-c",
+		// Read up to the answer rather than to EOF: sshd may keep the
+		// socket open after the hub closed its end of the channel.
+		`exec 3<>"/dev/tcp/$1/$2" && printf 'GET /hub/api HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&3 &&
+		while IFS= read -r -t 10 line <&3; do printf '%s\n' "$line"; case $line in *"$3"*) break ;; esac; done`,
+		"hpcgate-check", host, port, forwardCheckAnswer}})
+	if err != nil {
+		return fmt.Errorf("the forward is up, but connecting to it on the login node failed: %w", err)
+	}
+	if !strings.Contains(string(out), forwardCheckAnswer) {
+		return fmt.Errorf("the forward is up, but the login node got %.200q from %s, not the hub's answer", out, bind)
+	}
+	return nil
+}

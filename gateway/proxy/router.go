@@ -1,0 +1,18 @@
+package proxy
+
+import (
+	"context"
+	"net"
+)
+
+// SetRoute and DeleteRoute are the route table as the hub drives it
+// (gateway.Router; the guard is in cmd, so this package imports no
+// gateway type).
+
+// SetRoute points user's server at host:port, reached with dial (see Routes.Set).
+func (p *Proxy) SetRoute(user, server, host string, port int, dial func(ctx context.Context, network, addr string) (net.Conn, error)) error {
+	return p.routes.Set(user, server, Target{Host: host, Port: port, Dial: dial})
+}
+
+// DeleteRoute removes user's server's route, closing its connections.
+func (p *Proxy) DeleteRoute(user, server string) { p.routes.Delete(user, server) }

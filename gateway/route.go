@@ -1,0 +1,18 @@
+package gateway
+
+import (
+	"context"
+	"net"
+	"net/http"
+)
+
+// Router is the proxy's route table as the hub drives it: a ready server
+// gets a route to its app through the cluster's tunnel, a stopped one
+// loses it, and an authorized request is handed over.
+type Router interface {
+	// SetRoute points user's server at host:port, reached with dial. Setting
+	// the same address again keeps the route's connections.
+	SetRoute(user, server, host string, port int, dial func(ctx context.Context, network, addr string) (net.Conn, error)) error
+	DeleteRoute(user, server string)
+	ServeRoute(w http.ResponseWriter, r *http.Request, user, server string)
+}

@@ -1,0 +1,105 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"hpcgate/gateway/config"
+)
+
+// ServerInfo is a server as pages and APIs show it.
+type ServerInfo struct {
+	User, Name       string
+	Cluster, Profile string
+	State            ServerState
+	JobID, JobName   string
+	Node             string
+	Reason           string // the scheduler's reason while queued; the failure otherwise
+	Resources        config.Resources
+	Submitted        time.Time
+	Started          time.Time // the job started running
+	Ready            time.Time
+	Stopped          time.Time
+	LastActivity     time.Time
+	EstimatedStart   time.Time
+	URL              string // /user/<name>/ (with base URL)
+	ProgressURL      string
+}
+
+// Active reports whether the server holds or waits for a job.
+func (s *ServerInfo) Active() bool { return s.State.Active() }
+
+// Pending is JupyterHub's server model "pending" field (ServerState.Pending).
+func (s *ServerInfo) Pending() string { return s.State.Pending() }
+
+// WalltimeLeft is the time until the scheduler ends the running job.
+func (s *ServerInfo) WalltimeLeft(now time.Time) time.Duration {
+	if s.Started.IsZero() || s.Resources.Walltime == 0 {
+		return 0
+	}
+	left := s.Started.Add(s.Resources.Walltime).Sub(now)
+	if left < 0 {
+		return 0
+	}
+	return left
+}
+
+// Server returns a user's server as pages show it.
+func (h *Hub) Server(ctx context.Context, user, server string) (*ServerInfo, error) {
+	srv, err := h.servers.GetServer(ctx, user, server)
+	if errors.Is(err, ErrNotFound) {
+		return nil, Errorf(ENOTFOUND, "%s has no server", user)
+	} else if err != nil {
+		return nil, err
+	}
+	return h.info(srv), nil
+}
+
+// Servers returns every server the hub knows, for admins.
+func (h *Hub) Servers(ctx context.Context) ([]*ServerInfo, error) {
+	list, err := h.servers.ListServers(ctx, ServerFilter{})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*ServerInfo, len(list))
+	for i, s := range list {
+		out[i] = h.info(s)
+	}
+	return out, nil
+}
+
+// RecordActivity notes that the user's server was used at t (from the
+// proxy, or the single-user server's activity reports).
+func (h *Hub) RecordActivity(ctx context.Context, user, server string, t time.Time) error {
+	if t.After(h.now().Add(time.Minute)) {
+		t = h.now()
+	}
+	if _, err := h.servers.SetActivity(ctx, user, server, t); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return h.users.TouchUserActivity(ctx, user, t)
+		}
+		return err
+	}
+	return nil
+}
+
+// ServeProxy proxies an already authorized request to the user's server.
+func (h *Hub) ServeProxy(w http.ResponseWriter, r *http.Request, user, server string) {
+	h.routes.ServeRoute(w, r, user, server)
+}
+
+// info converts a stored server to what pages and APIs show.
+func (h *Hub) info(s *Server) *ServerInfo {
+	prefix := UserURL(h.cfg.Hub.BaseURL, s.User, s.Name)
+	return &ServerInfo{
+		User: s.User, Name: s.Name, Cluster: s.Cluster, Profile: s.Profile, State: s.State,
+		JobID: s.JobID, JobName: s.JobName, Node: s.Node, Reason: s.Reason, Resources: s.Resources,
+		Submitted: s.Submitted,
+		Started:   s.Started, Ready: s.Ready, Stopped: s.Stopped, LastActivity: s.LastActivity,
+		EstimatedStart: s.EstimatedStart, URL: prefix,
+		ProgressURL: strings.TrimSuffix(h.cfg.Hub.BaseURL, "/") + "/hub/api/users/" + s.User + "/server/progress",
+	}
+}
