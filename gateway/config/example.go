@@ -119,6 +119,8 @@ hub:
   templates_dir: {{y .Hub.TemplatesDir}}
   # Serves /hub/metrics without an API token.
   metrics_public: {{y .Hub.MetricsPublic}}
+  # Go's profiler at /hub/debug/pprof/ for admins (go tool pprof).
+  debug_endpoints: {{y .Hub.DebugEndpoints}}
   # What a client may take of the hub. Proxied requests to /user/ are the app's
   # business: no body limit, and no read or write deadline once authorized.
   limits:

@@ -85,6 +85,7 @@ var authzMatrix = map[string][nCallers]int{
 	"GET /hub/api/clusters/:cluster/queue":       {403, 403, 403, 200, 403, 403, 403},
 	"GET /hub/api/clusters/:cluster/queue-waits": {403, 403, 403, 200, 403, 403, 403},
 	"GET /hub/metrics":                           {403, 403, 403, 200, 200, 403, 403},
+	"GET /hub/debug/pprof/*name":                 {403, 403, 403, 200, 403, 403, 403},
 	"ANY /user/:user":                            {302, 302, 302, 302, 302, 302, 302},
 	// The proxy answers 200 (the fake server); the gate lets through
 	// the owner, the admin (admin_access) and the server's own token.
@@ -134,7 +135,7 @@ type authzWorld struct {
 }
 
 func authzEnv(t *testing.T) *authzWorld {
-	e := newEnv(t, withAdminAccess(), withMetrics(gateway.NewMetrics()))
+	e := newEnv(t, withAdminAccess(), withMetrics(gateway.NewMetrics()), withDebugEndpoints())
 	ctx := context.Background()
 	now := e.clock.Now()
 	e.serverIs(ready("alice", now))
@@ -199,7 +200,7 @@ func (w *authzWorld) call(c int, method, pattern string) (int, string) {
 	tokenID := strconv.FormatInt(target.ID, 10)
 
 	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":cluster", "local",
-		"*file", "hpcgate.js", "*path", "tree").Replace(pattern)
+		"*file", "hpcgate.js", "*path", "tree", "*name", "cmdline").Replace(pattern)
 	b := w.browser()
 	h := http.Header{}
 	xsrf := ""

@@ -275,6 +275,12 @@ type envOption func(*Options, *siteSettings)
 type siteSettings struct {
 	baseURL     string
 	adminAccess bool
+	debug       bool
+}
+
+// withDebugEndpoints sets hub.debug_endpoints.
+func withDebugEndpoints() envOption {
+	return func(_ *Options, s *siteSettings) { s.debug = true }
 }
 
 func withBaseURL(b string) envOption {
@@ -301,6 +307,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatalf("parse test site: %v", err)
 	}
+	cfg.Hub.DebugEndpoints = site.debug
 	clk := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.OpenWith(context.Background(), "sqlite://"+t.TempDir()+"/hub.sqlite", store.OpenOptions{Now: clk.Now, Logger: quiet})

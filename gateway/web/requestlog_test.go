@@ -1,11 +1,14 @@
 package web
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"hpcgate/gateway"
 )
 
 // TestProxiedRequestsLoggedAtDebug: at the default level the hub's own
@@ -41,5 +44,32 @@ func TestProxiedRequestsLoggedAtDebug(t *testing.T) {
 				t.Errorf("the app's 500 was logged as the hub's error:\n%s", lines)
 			}
 		})
+	}
+}
+
+// TestPprofOffByDefault: without hub.debug_endpoints the profiler is not
+// there, even for an admin; with it, an admin gets the index and a heap
+// profile. (Who else is refused is in the route matrix.)
+func TestPprofOffByDefault(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		opts := []envOption{}
+		if on {
+			opts = append(opts, withDebugEndpoints())
+		}
+		e := newEnv(t, opts...)
+		if _, err := e.store.UpsertUser(context.Background(), gateway.User{Name: "carol", Admin: true}); err != nil {
+			t.Fatal(err)
+		}
+		tok := e.apiToken("carol", TokenUser, 0, time.Time{})
+		for _, path := range []string{"/hub/debug/pprof/", "/hub/debug/pprof/heap"} {
+			resp, body := e.api("GET", path, tok, "")
+			want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[on]
+			if resp.StatusCode != want {
+				t.Errorf("debug_endpoints %v: GET %s as an admin: %d; want %d", on, path, resp.StatusCode, want)
+			}
+			if on && path == "/hub/debug/pprof/" && !strings.Contains(body, "goroutine") {
+				t.Errorf("the index does not list the profiles: %.200s", body)
+			}
+		}
 	}
 }

@@ -306,6 +306,7 @@ func (s *Server) routes() *gin.Engine {
 	adminAPI.GET("/clusters/:cluster/queue", s.apiQueue)
 	adminAPI.GET("/clusters/:cluster/queue-waits", s.apiQueueWaits)
 	hub.GET("/metrics", s.identify, s.serveMetrics)
+	hub.GET("/debug/pprof/*name", s.identify, s.servePprof)
 
 	root.Any("/user/:user", s.identifyUser, s.userProxy)
 	root.Any("/user/:user/*path", s.identifyUser, s.limitWebSockets, s.userProxy)
