@@ -175,6 +175,12 @@ func (s *Store) ListServers(ctx context.Context, f gateway.ServerFilter) ([]*gat
 	if f.User != "" {
 		where, args = append(where, "username = ?"), append(args, f.User)
 	}
+	if f.Users != nil {
+		if len(f.Users) == 0 {
+			return nil, nil
+		}
+		where, args = append(where, "username IN (?)"), append(args, f.Users)
+	}
 	if f.Cluster != "" {
 		where, args = append(where, "cluster = ?"), append(args, f.Cluster)
 	}

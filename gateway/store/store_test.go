@@ -33,6 +33,7 @@ func TestStore(t *testing.T) {
 		{"pending migrations", testPendingMigrations},
 		{"backup", testBackup},
 		{"users", testUsers},
+		{"a page of users", testUsersPage},
 		{"token stores only its hash", testTokenHashOnly},
 		{"token expiry and last use", testTokenExpiry},
 		{"token ownership", testTokenOwnership},

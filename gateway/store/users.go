@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"hpcgate/gateway"
@@ -110,6 +111,69 @@ func (s *Store) ListUsers(ctx context.Context) ([]*gateway.User, error) {
 		users = append(users, u)
 	}
 	return users, nil
+}
+
+// ListUsersPage reads one page of users and the number matching q, in
+// one query (the total is a window count over the filtered rows), so the
+// cost follows the page, not the table. Only past the last page, where no
+// row carries the total, a second query counts.
+func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gateway.User, int, error) {
+	var where []string
+	var args []any
+	if q.NamePrefix != "" {
+		where, args = append(where, "substr(name, 1, ?) = ?"), append(args, len(q.NamePrefix), q.NamePrefix)
+	}
+	active := "EXISTS (SELECT 1 FROM servers WHERE servers.username = users.name AND servers.state IN (?))"
+	switch q.Activity {
+	case "":
+	case "active":
+		where, args = append(where, active), append(args, gateway.ActiveStates)
+	case "ready":
+		where, args = append(where, active), append(args, []gateway.ServerState{gateway.StateReady})
+	case "inactive":
+		where, args = append(where, "NOT "+active), append(args, gateway.ActiveStates)
+	default:
+		return nil, 0, fmt.Errorf("list users: unknown activity filter %q", q.Activity)
+	}
+	if q.Limit <= 0 || q.Offset < 0 {
+		return nil, 0, fmt.Errorf("list users: offset %d, limit %d", q.Offset, q.Limit)
+	}
+	filter := ""
+	if len(where) > 0 {
+		filter = " WHERE " + strings.Join(where, " AND ")
+	}
+	query, qargs, err := s.in("SELECT "+userCols+", COUNT(*) OVER () AS total FROM users"+filter+
+		" ORDER BY name LIMIT ? OFFSET ?", append(append([]any{}, args...), q.Limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list users: %w", err)
+	}
+	var rows []struct {
+		userRow
+		Total int `db:"total"`
+	}
+	if err := s.rdb.SelectContext(ctx, &rows, query, qargs...); err != nil {
+		return nil, 0, fmt.Errorf("list users: %w", err)
+	}
+	if len(rows) == 0 {
+		query, qargs, err := s.in("SELECT COUNT(*) FROM users"+filter, args...)
+		if err != nil {
+			return nil, 0, fmt.Errorf("count users: %w", err)
+		}
+		var total int
+		if err := s.rdb.GetContext(ctx, &total, query, qargs...); err != nil {
+			return nil, 0, fmt.Errorf("count users: %w", err)
+		}
+		return []*gateway.User{}, total, nil
+	}
+	users := make([]*gateway.User, 0, len(rows))
+	for i := range rows {
+		u, err := rows[i].user()
+		if err != nil {
+			return nil, 0, err
+		}
+		users = append(users, u)
+	}
+	return users, rows[0].Total, nil
 }
 
 // TouchUserActivity moves the user's last activity forward to t; an older

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -210,52 +209,42 @@ func (s *Server) apiUsers(c *gin.Context) {
 	if limit == 0 || limit > maxPageLimit {
 		limit = maxPageLimit
 	}
+	// One page of users from the database and the servers of that page:
+	// the cost follows the page, not the number of users.
 	ctx := c.Request.Context()
-	users, err := s.store.ListUsers(ctx)
+	users, total, err := s.store.ListUsersPage(ctx, gateway.UserQuery{
+		NamePrefix: c.Query("name_filter"), Activity: state, Offset: offset, Limit: limit})
 	if err != nil {
 		s.fail(c, fmt.Errorf("list users: %w", err))
 		return
 	}
-	infos, err := s.hub.Servers(ctx)
-	if err != nil {
-		s.fail(c, fmt.Errorf("list servers: %w", err))
-		return
+	var infos []*gateway.ServerInfo
+	if state != "inactive" { // inactive users are listed without servers
+		names := make([]string, len(users))
+		for i, u := range users {
+			names[i] = u.Name
+		}
+		var states []gateway.ServerState
+		switch state {
+		case "active":
+			states = gateway.ActiveStates
+		case "ready":
+			states = []gateway.ServerState{gateway.StateReady}
+		}
+		if infos, err = s.hub.ServersOf(ctx, names, states...); err != nil {
+			s.fail(c, fmt.Errorf("list servers: %w", err))
+			return
+		}
 	}
 	byUser := map[string][]*gateway.ServerInfo{}
 	for _, info := range infos {
-		keep := state == "" || state == "inactive" ||
-			(state == "active" && info.Active()) || (state == "ready" && info.State == gateway.StateReady)
-		if keep {
-			byUser[info.User] = append(byUser[info.User], info)
-		}
+		byUser[info.User] = append(byUser[info.User], info)
 	}
-	nameFilter := c.Query("name_filter")
-	var models []*userModel
+	page := make([]*userModel, 0, len(users))
 	for _, u := range users {
-		if nameFilter != "" && !strings.HasPrefix(u.Name, nameFilter) {
-			continue
-		}
-		servers := byUser[u.Name]
-		active := false
-		for _, info := range servers {
-			active = active || info.Active()
-		}
-		switch {
-		case state == "inactive" && active, (state == "active" || state == "ready") && len(servers) == 0:
-			continue
-		}
-		if state == "inactive" {
-			servers = nil
-		}
 		m := newUserModel(u.Name, u.Admin, u.Groups, u.Created)
-		s.fillServers(m, servers)
-		models = append(models, m)
-	}
-	sort.Slice(models, func(i, j int) bool { return models[i].Name < models[j].Name })
-	total := len(models)
-	page := models[min(offset, total):min(offset+limit, total)]
-	if page == nil {
-		page = []*userModel{}
+		s.fillServers(m, byUser[u.Name])
+		page = append(page, m)
 	}
 	if !strings.Contains(c.GetHeader("Accept"), paginationType) {
 		c.JSON(http.StatusOK, page)

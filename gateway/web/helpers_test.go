@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -65,6 +66,21 @@ func (h *fakeHub) Server(ctx context.Context, user, server string) (*gateway.Ser
 		return nil, gateway.Errorf(gateway.ENOTFOUND, "%s has no server", user)
 	}
 	return h.ServerFn(ctx, user, server)
+}
+
+// ServersOf filters what ServersFn returns, as the hub's query would.
+func (h *fakeHub) ServersOf(ctx context.Context, users []string, states ...gateway.ServerState) ([]*gateway.ServerInfo, error) {
+	all, err := h.Servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*gateway.ServerInfo
+	for _, info := range all {
+		if slices.Contains(users, info.User) && (len(states) == 0 || slices.Contains(states, gateway.ServerState(info.State))) {
+			out = append(out, info)
+		}
+	}
+	return out, nil
 }
 
 func (h *fakeHub) Servers(ctx context.Context) ([]*gateway.ServerInfo, error) {

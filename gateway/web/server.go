@@ -44,6 +44,7 @@ type Hub interface {
 	Stop(ctx context.Context, user, server, by string) error
 	Server(ctx context.Context, user, server string) (*gateway.ServerInfo, error)
 	Servers(ctx context.Context) ([]*gateway.ServerInfo, error)
+	ServersOf(ctx context.Context, users []string, states ...gateway.ServerState) ([]*gateway.ServerInfo, error)
 	Subscribe(user, server string) (<-chan gateway.Progress, func())
 	LogTail(ctx context.Context, user, server string) (string, error)
 	ServeProxy(w http.ResponseWriter, r *http.Request, user, server string)
