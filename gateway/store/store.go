@@ -59,6 +59,7 @@ type Store struct {
 	log        *slog.Logger
 	migrations []Migration
 	uses       useLog
+	ids        identityCache
 }
 
 // OpenOptions adjust OpenWith.

@@ -38,6 +38,7 @@ func TestStore(t *testing.T) {
 		{"token expiry and last use", testTokenExpiry},
 		{"token ownership", testTokenOwnership},
 		{"session revocation", testSessionRevocation},
+		{"identity from memory, revocations immediate", testIdentityCache},
 		{"user access and its revocation", testUserAccess},
 		{"oauth code single use and expiry", testOAuthCodes},
 		{"start and reset servers", testStartServer},

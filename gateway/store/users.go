@@ -63,6 +63,9 @@ func (s *Store) UpsertUser(ctx context.Context, u gateway.User) (*gateway.User, 
 			last_login = COALESCE(excluded.last_login, users.last_login)
 		RETURNING `+userCols),
 		u.Name, u.Admin, groups, ts(s.now()), ts(u.LastLogin))
+	// Admin and groups may have changed (a login, the directory's rights
+	// refresh): the next request sees them.
+	s.ids.invalidateUser(u.Name)
 	if err != nil {
 		return nil, fmt.Errorf("upsert user %s: %w", u.Name, err)
 	}
@@ -84,7 +87,13 @@ func (s *Store) EnsureUser(ctx context.Context, name string) (*gateway.User, err
 }
 
 // GetUser returns a user or gateway.ErrNotFound.
+// Every request's identity needs its user, so users are answered from
+// memory (identity.go) once read; every write to a user forgets it.
 func (s *Store) GetUser(ctx context.Context, name string) (*gateway.User, error) {
+	if u, ok := s.ids.user(name); ok {
+		return u, nil
+	}
+	gen := s.ids.generation()
 	var r userRow
 	err := s.rdb.GetContext(ctx, &r, s.q("SELECT "+userCols+" FROM users WHERE name = ?"), name)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -93,7 +102,12 @@ func (s *Store) GetUser(ctx context.Context, name string) (*gateway.User, error)
 	if err != nil {
 		return nil, fmt.Errorf("get user %s: %w", name, err)
 	}
-	return r.user()
+	u, err := r.user()
+	if err != nil {
+		return nil, err
+	}
+	s.ids.putUser(gen, u)
+	return u, nil
 }
 
 // ListUsers returns every user, by name.
@@ -179,6 +193,7 @@ func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gate
 // TouchUserActivity moves the user's last activity forward to t; an older
 // t (reports arrive out of order) changes nothing.
 func (s *Store) TouchUserActivity(ctx context.Context, name string, t time.Time) error {
+	s.ids.invalidateUser(name) // its last_activity moves
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE users SET last_activity = ?
 		WHERE name = ? AND (last_activity IS NULL OR last_activity < ?)`), ts(t), name, ts(t))
 	if err != nil {
@@ -196,6 +211,9 @@ func (s *Store) TouchUserActivity(ctx context.Context, name string, t time.Time)
 // (their events stay). The caller stops their jobs first.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM users WHERE name = ?"), name)
+	// Their tokens and sessions went with them.
+	s.ids.invalidateCredentials()
+	s.ids.invalidateUser(name)
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", name, err)
 	}
