@@ -66,3 +66,31 @@ func testUsersPage(t *testing.T, e *env) {
 		t.Error("an unknown activity filter was accepted")
 	}
 }
+
+// BenchmarkListUsersPage: one page of 200 out of 10,000 users, the first
+// and the last page (the REST API's list). Run with
+// `go test -run '^$' -bench ListUsersPage ./gateway/store`.
+func BenchmarkListUsersPage(b *testing.B) {
+	ctx := context.Background()
+	s, err := OpenWith(ctx, "sqlite://"+b.TempDir()+"/hub.sqlite", OpenOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	tx := s.db.MustBegin()
+	for i := range 10000 {
+		tx.MustExec(s.q("INSERT INTO users (name, created_at) VALUES (?, ?)"), fmt.Sprintf("u%05d", i), ts(s.now()))
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	for _, offset := range []int{0, 9800} {
+		b.Run(fmt.Sprint("offset=", offset), func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := s.ListUsersPage(ctx, gateway.UserQuery{Offset: offset, Limit: 200}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -127,10 +127,10 @@ func (s *Store) ListUsers(ctx context.Context) ([]*gateway.User, error) {
 	return users, nil
 }
 
-// ListUsersPage reads one page of users and the number matching q, in
-// one query (the total is a window count over the filtered rows), so the
-// cost follows the page, not the table. Only past the last page, where no
-// row carries the total, a second query counts.
+// ListUsersPage reads one page of users (LIMIT/OFFSET along the primary
+// key) and counts the users matching q, so the cost follows the page, not
+// the table: a count walks the index without decoding rows, where a
+// window count (COUNT(*) OVER ()) would build every matching row first.
 func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gateway.User, int, error) {
 	var where []string
 	var args []any
@@ -156,28 +156,22 @@ func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gate
 	if len(where) > 0 {
 		filter = " WHERE " + strings.Join(where, " AND ")
 	}
-	query, qargs, err := s.in("SELECT "+userCols+", COUNT(*) OVER () AS total FROM users"+filter+
-		" ORDER BY name LIMIT ? OFFSET ?", append(append([]any{}, args...), q.Limit, q.Offset)...)
+	query, qargs, err := s.in("SELECT "+userCols+" FROM users"+filter+" ORDER BY name LIMIT ? OFFSET ?",
+		append(append([]any{}, args...), q.Limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
-	var rows []struct {
-		userRow
-		Total int `db:"total"`
-	}
+	var rows []userRow
 	if err := s.rdb.SelectContext(ctx, &rows, query, qargs...); err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
-	if len(rows) == 0 {
-		query, qargs, err := s.in("SELECT COUNT(*) FROM users"+filter, args...)
-		if err != nil {
-			return nil, 0, fmt.Errorf("count users: %w", err)
-		}
-		var total int
-		if err := s.rdb.GetContext(ctx, &total, query, qargs...); err != nil {
-			return nil, 0, fmt.Errorf("count users: %w", err)
-		}
-		return []*gateway.User{}, total, nil
+	query, qargs, err = s.in("SELECT COUNT(*) FROM users"+filter, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("count users: %w", err)
+	}
+	var total int
+	if err := s.rdb.GetContext(ctx, &total, query, qargs...); err != nil {
+		return nil, 0, fmt.Errorf("count users: %w", err)
 	}
 	users := make([]*gateway.User, 0, len(rows))
 	for i := range rows {
@@ -187,7 +181,7 @@ func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gate
 		}
 		users = append(users, u)
 	}
-	return users, rows[0].Total, nil
+	return users, total, nil
 }
 
 // TouchUserActivity moves the user's last activity forward to t; an older
