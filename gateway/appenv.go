@@ -48,6 +48,16 @@ func UserURL(baseURL, user, server string) string {
 	return p
 }
 
+// ProgressURL is the event stream of a user's server, as JupyterHub's REST
+// API names it (…/server/progress, or …/servers/<name>/progress).
+func ProgressURL(baseURL, user, server string) string {
+	p := strings.TrimSuffix(baseURL, "/") + "/hub/api/users/" + url.PathEscape(user)
+	if server != "" {
+		return p + "/servers/" + url.PathEscape(server) + "/progress"
+	}
+	return p + "/server/progress"
+}
+
 // clientIDFor is the OAuth client id of a user's server, as JupyterHub
 // names it; it is also the cookie name the single-user server uses.
 func clientIDFor(user, server string) string {

@@ -41,6 +41,10 @@ type Options struct {
 	Metrics  *Metrics // may be nil
 	// Directory is where RefreshRights looks users up again; nil: never.
 	Directory Directory
+	// Workshops keeps the workshops' jobs and Members lists their
+	// groups' members; nil: the site's workshops are not run.
+	Workshops WorkshopStore
+	Members   GroupDirectory
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -63,6 +67,7 @@ type Hub struct {
 	now      func() time.Time
 	broker   *broker
 	dir      Directory
+	ws       workshopState // workshop_hub.go
 
 	ctx     context.Context // lives until Close
 	cancel  context.CancelFunc
@@ -90,7 +95,7 @@ func New(o Options) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
 		cfg: o.Config, servers: o.Servers, users: o.Users, tokens: o.Tokens, sessions: o.Sessions, events: o.Events,
-		routes: o.Routes, clusters: o.Clusters,
+		routes: o.Routes, clusters: o.Clusters, ws: workshopState{store: o.Workshops, members: o.Members},
 		log: o.Logger, metrics: o.Metrics, now: o.Now, broker: newBroker(), dir: o.Directory,
 		ctx: ctx, cancel: cancel, pollers: map[string]*poller{},
 		starting: map[int64]context.CancelFunc{}, misses: map[int64]int{}, inflight: map[int64]bool{}, warned: map[int64]string{},

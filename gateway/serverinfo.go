@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"hpcgate/gateway/config"
@@ -17,16 +16,20 @@ type ServerInfo struct {
 	State            ServerState
 	JobID, JobName   string
 	Node             string
-	Reason           string // the scheduler's reason while queued; the failure otherwise
-	Resources        config.Resources
-	Submitted        time.Time
-	Started          time.Time // the job started running
-	Ready            time.Time
-	Stopped          time.Time
-	LastActivity     time.Time
-	EstimatedStart   time.Time
-	URL              string // /user/<name>/ (with base URL)
-	ProgressURL      string
+	// Host and Port are where the app listens on the node, once known;
+	// the proxy reaches them through the cluster's login node.
+	Host           string
+	Port           int
+	Reason         string // the scheduler's reason while queued; the failure otherwise
+	Resources      config.Resources
+	Submitted      time.Time
+	Started        time.Time // the job started running
+	Ready          time.Time
+	Stopped        time.Time
+	LastActivity   time.Time
+	EstimatedStart time.Time
+	URL            string // /user/<name>/ (with base URL)
+	ProgressURL    string
 }
 
 // Active reports whether the server holds or waits for a job.
@@ -110,10 +113,10 @@ func (h *Hub) info(s *Server) *ServerInfo {
 	prefix := UserURL(h.cfg.Hub.BaseURL, s.User, s.Name)
 	return &ServerInfo{
 		User: s.User, Name: s.Name, Cluster: s.Cluster, Profile: s.Profile, State: s.State,
-		JobID: s.JobID, JobName: s.JobName, Node: s.Node, Reason: s.Reason, Resources: s.Resources,
+		JobID: s.JobID, JobName: s.JobName, Node: s.Node, Host: s.Host, Port: s.Port, Reason: s.Reason, Resources: s.Resources,
 		Submitted: s.Submitted,
 		Started:   s.Started, Ready: s.Ready, Stopped: s.Stopped, LastActivity: s.LastActivity,
 		EstimatedStart: s.EstimatedStart, URL: prefix,
-		ProgressURL: strings.TrimSuffix(h.cfg.Hub.BaseURL, "/") + "/hub/api/users/" + s.User + "/server/progress",
+		ProgressURL: ProgressURL(h.cfg.Hub.BaseURL, s.User, s.Name),
 	}
 }

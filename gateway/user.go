@@ -110,10 +110,11 @@ func NormalizeUsername(s string) (string, bool) {
 	return name, true
 }
 
-// UserQuery selects a page of the user list, ordered by name.
+// UserQuery selects a page of the user list, in the order the users were
+// created (then by name), as JupyterHub lists them.
 type UserQuery struct {
-	// NamePrefix keeps the users whose name starts with it.
-	NamePrefix string
+	// NameContains keeps the users whose name contains it, ignoring case.
+	NameContains string
 	// Activity keeps every user (""), those with an active server
 	// ("active"), with a ready one ("ready") or with no active server
 	// ("inactive"): JupyterHub's state filter.

@@ -173,6 +173,14 @@ func (f *Forward) maintain() {
 		f.p.n.failures.Add(1)
 		f.set(false, err)
 		d := b.next(f.p.cfg.ReconnectMin, f.p.cfg.ReconnectMax)
+		if !errors.Is(err, ErrForwardRefused) {
+			// A connection that is coming back (sshd restarting, the
+			// port not yet released by the old listener) is retried at
+			// least every second, so the forward returns within a poll
+			// interval; only a refusal, which needs a sysadmin, backs
+			// off as far as ReconnectMax.
+			d = min(d, time.Second)
+		}
 		log.Warn("ssh reverse forward failed", "err", err, "retry_in", d.Round(time.Millisecond))
 		t := time.NewTimer(d)
 		select {

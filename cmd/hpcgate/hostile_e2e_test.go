@@ -125,7 +125,8 @@ func signalJob(t *testing.T, c batchtest.Cluster, user, id, sig string) {
 	}
 }
 
-// serverState is the state of user's default server in the REST API.
+// serverState is the state of user's default server in the REST API
+// (hpcgate's fields of the server model).
 func serverState(t *testing.T, base, token, user string) string {
 	m := serverModel(t, base, token, user)
 	return m.State
@@ -138,17 +139,21 @@ type apiServer struct {
 
 func serverModel(t *testing.T, base, token, user string) apiServer {
 	t.Helper()
-	code, body := api(t, base, token, "GET", "/hub/api/users/"+user, nil)
+	// Stopped and failed servers are listed only on request, as in
+	// JupyterHub.
+	code, body := api(t, base, token, "GET", "/hub/api/users/"+user+"?include_stopped_servers", nil)
 	if code != 200 {
 		t.Fatalf("GET /hub/api/users/%s: %d %s", user, code, body)
 	}
 	var u struct {
-		Servers map[string]apiServer `json:"servers"`
+		Servers map[string]struct {
+			HPCGate apiServer `json:"hpcgate"`
+		} `json:"servers"`
 	}
 	if err := json.Unmarshal(body, &u); err != nil {
 		t.Fatalf("user model: %v\n%s", err, body)
 	}
-	return u.Servers[""]
+	return u.Servers[""].HPCGate
 }
 
 // statusPolls is how many status queries the hub has run on cluster local.

@@ -446,14 +446,17 @@ func serverJob(t *testing.T, base, tok string) serverInfo {
 	}
 	var u struct {
 		Servers map[string]struct {
-			JobID string `json:"job_id"`
-			Node  string `json:"node"`
+			HPCGate struct {
+				JobID string `json:"job_id"`
+				Node  string `json:"node"`
+			} `json:"hpcgate"`
 		} `json:"servers"`
 	}
 	if err := json.Unmarshal(b, &u); err != nil {
 		t.Fatal(err)
 	}
-	s, ok := u.Servers[""]
+	srv, ok := u.Servers[""]
+	s := srv.HPCGate
 	if !ok || s.JobID == "" {
 		t.Fatalf("alice has no server with a job: %s", b)
 	}

@@ -104,7 +104,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	defer px.Close()
 	hub = gateway.New(gateway.Options{Config: cfg, Clusters: clusters,
 		Servers: db, Users: db, Tokens: db, Sessions: db, Events: db, Routes: px, Logger: log, Metrics: metrics,
-		Directory: rightsDirectory(cfg, auth, log)})
+		Directory: rightsDirectory(cfg, auth, log), Workshops: db, Members: workshopDirectory(cfg, auth, log)})
 	defer hub.Close()
 	registerAdapterMetrics(metrics, clusters, px)
 
@@ -122,6 +122,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	w, err := web.New(web.Options{
 		Config: cfg, Store: db, Hub: hub, Auth: auth, Logger: log,
 		CookieSecret: secret, Version: version, Templates: tmpl, Metrics: metrics,
+		Workshops: hub,
 	})
 	if err != nil {
 		return err
@@ -239,6 +240,20 @@ func rightsDirectory(cfg *config.Config, auth *ldapauth.Authenticator, log *slog
 		return nil
 	case !auth.CanRefresh():
 		log.Warn("ldap: rights are fixed at login: " + ldapauth.ErrNoServiceBind.Error())
+		return nil
+	}
+	return auth
+}
+
+// workshopDirectory is where workshops' rosters come from: the service
+// account lists their groups' members. Without one, rosters are empty and
+// the hub says so on the instructor page.
+func workshopDirectory(cfg *config.Config, auth *ldapauth.Authenticator, log *slog.Logger) gateway.GroupDirectory {
+	if len(cfg.Workshops) == 0 {
+		return nil
+	}
+	if !auth.CanRefresh() {
+		log.Warn("ldap: workshops need a service account to list their groups: " + ldapauth.ErrNoServiceBind.Error())
 		return nil
 	}
 	return auth

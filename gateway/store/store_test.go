@@ -48,6 +48,7 @@ func TestStore(t *testing.T) {
 		{"activity only moves forward", testActivity},
 		{"events and pruning", testEvents},
 		{"restart survival", testRestart},
+		{"workshop jobs", testWorkshopJobs},
 	}
 	backends := []struct {
 		name  string

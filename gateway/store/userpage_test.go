@@ -46,8 +46,10 @@ func testUsersPage(t *testing.T, e *env) {
 		{gateway.UserQuery{Limit: 200}, []string{"alice", "u000", "u001"}, 200, 251},
 		{gateway.UserQuery{Offset: 200, Limit: 200}, []string{"u199", "u200"}, 51, 251},
 		{gateway.UserQuery{Offset: 300, Limit: 200}, nil, 0, 251},
-		{gateway.UserQuery{NamePrefix: "u24", Limit: 5}, []string{"u240", "u241"}, 5, 10},
-		{gateway.UserQuery{NamePrefix: "u%", Limit: 5}, nil, 0, 0}, // no pattern syntax
+		{gateway.UserQuery{NameContains: "U24", Limit: 5}, []string{"u240", "u241"}, 5, 10},
+		{gateway.UserQuery{NameContains: "49", Limit: 5}, []string{"u049", "u149", "u249"}, 3, 3},
+		{gateway.UserQuery{NameContains: "u%", Limit: 5}, nil, 0, 0}, // no pattern syntax
+		{gateway.UserQuery{NameContains: "_", Limit: 5}, nil, 0, 0},
 		{gateway.UserQuery{Activity: "active", Limit: 200}, []string{"u001", "u002"}, 2, 2},
 		{gateway.UserQuery{Activity: "ready", Limit: 200}, []string{"u001"}, 1, 1},
 		{gateway.UserQuery{Activity: "inactive", Limit: 3}, []string{"alice", "u000", "u003"}, 3, 249},

@@ -127,15 +127,17 @@ func (s *Store) ListUsers(ctx context.Context) ([]*gateway.User, error) {
 	return users, nil
 }
 
-// ListUsersPage reads one page of users (LIMIT/OFFSET along the primary
-// key) and counts the users matching q, so the cost follows the page, not
+// ListUsersPage reads one page of users in the order they were created
+// (LIMIT/OFFSET along the users_created index) and counts the users matching q, so the cost follows the page, not
 // the table: a count walks the index without decoding rows, where a
 // window count (COUNT(*) OVER ()) would build every matching row first.
 func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gateway.User, int, error) {
 	var where []string
 	var args []any
-	if q.NamePrefix != "" {
-		where, args = append(where, "substr(name, 1, ?) = ?"), append(args, len(q.NamePrefix), q.NamePrefix)
+	if q.NameContains != "" {
+		// Names are lower case; LIKE is then the same on both databases.
+		esc := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q.NameContains))
+		where, args = append(where, `name LIKE ? ESCAPE '\'`), append(args, "%"+esc+"%")
 	}
 	active := "EXISTS (SELECT 1 FROM servers WHERE servers.username = users.name AND servers.state IN (?))"
 	switch q.Activity {
@@ -156,7 +158,7 @@ func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gate
 	if len(where) > 0 {
 		filter = " WHERE " + strings.Join(where, " AND ")
 	}
-	query, qargs, err := s.in("SELECT "+userCols+" FROM users"+filter+" ORDER BY name LIMIT ? OFFSET ?",
+	query, qargs, err := s.in("SELECT "+userCols+" FROM users"+filter+" ORDER BY created_at, name LIMIT ? OFFSET ?",
 		append(append([]any{}, args...), q.Limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)

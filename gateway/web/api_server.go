@@ -96,10 +96,21 @@ func (s *Server) apiStartServer(c *gin.Context) {
 }
 
 // apiStopServer is DELETE /hub/api/users/<name>/server: 204 when nothing
-// is running (any more), 202 while the job is being cancelled.
+// is running (any more), 202 while the job is being cancelled, 404 for
+// an unknown user. Unlike JupyterHub, which answers 400 while a spawn is
+// pending, a job still waiting in the queue may be cancelled: on a batch
+// cluster that wait can last hours.
 func (s *Server) apiStopServer(c *gin.Context) {
 	id, user := who(c), c.Param("user")
 	ctx := c.Request.Context()
+	if _, err := s.store.GetUser(ctx, user); err != nil {
+		if isNotFound(err) {
+			jsonError(c, http.StatusNotFound, "No such user: "+user)
+			return
+		}
+		s.fail(c, err)
+		return
+	}
 	info, err := s.hub.Server(ctx, user, "")
 	switch {
 	case gateway.ErrorCode(err) == gateway.ENOTFOUND:

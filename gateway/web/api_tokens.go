@@ -14,10 +14,13 @@ import (
 // tokenModel is JupyterHub's token model (apihandlers/base.py
 // token_model); the plaintext is only in the answer to its creation.
 type tokenModel struct {
-	Kind         string     `json:"kind"`
-	ID           string     `json:"id"`
-	User         string     `json:"user"`
-	Note         string     `json:"note"`
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+	User string `json:"user"`
+	Note string `json:"note"`
+	// OAuthClient is the client an OAuth token was issued to, "" else.
+	OAuthClient string `json:"oauth_client"`
+	// TokenKind is hpcgate's addition: api, server or oauth.
 	TokenKind    string     `json:"token_kind"`
 	Created      *time.Time `json:"created"`
 	ExpiresAt    *time.Time `json:"expires_at"`
@@ -35,6 +38,7 @@ func tokenModelOf(t *Token) tokenModel {
 		User:         t.User,
 		Note:         t.Note,
 		TokenKind:    t.Kind,
+		OAuthClient:  oauthClientOf(t),
 		Created:      timePtr(t.Created),
 		ExpiresAt:    timePtr(t.Expires),
 		LastActivity: timePtr(t.LastUsed),
@@ -178,4 +182,14 @@ func (s *Server) apiDeleteToken(c *gin.Context) {
 		return
 	}
 	c.Status(http.StatusNoContent)
+}
+
+// oauthClientOf is the token model's oauth_client: JupyterHub 3.0 issues
+// every token through an OAuth client, its own ("JupyterHub") for API
+// tokens; an OAuth token here was issued to the owner's server.
+func oauthClientOf(t *Token) string {
+	if t.Kind == TokenOAuth {
+		return "jupyterhub-user-" + t.User
+	}
+	return "JupyterHub"
 }

@@ -1,154 +1,18 @@
 package web
 
 import (
-	"encoding/json"
+	"context"
 	"fmt"
 	"net/http"
-	"net/url"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"hpcgate/gateway"
 )
-
-// userModel is JupyterHub's user model (apihandlers/base.py user_model).
-type userModel struct {
-	Kind         string                  `json:"kind"`
-	Name         string                  `json:"name"`
-	Admin        bool                    `json:"admin"`
-	Roles        []string                `json:"roles"`
-	Groups       []string                `json:"groups"`
-	Server       *string                 `json:"server"`
-	Pending      *string                 `json:"pending"`
-	Created      *time.Time              `json:"created"`
-	LastActivity *time.Time              `json:"last_activity"`
-	Servers      map[string]*serverModel `json:"servers,omitempty"`
-	Scopes       []string                `json:"scopes,omitempty"`
-	SessionID    *string                 `json:"session_id"`
-}
-
-// serverModel is JupyterHub's server model plus hpcgate's batch fields.
-type serverModel struct {
-	Name         string            `json:"name"`
-	LastActivity *time.Time        `json:"last_activity"`
-	Started      *time.Time        `json:"started"`
-	Pending      *string           `json:"pending"`
-	Ready        bool              `json:"ready"`
-	Stopped      bool              `json:"stopped"`
-	URL          string            `json:"url"`
-	UserOptions  map[string]string `json:"user_options"`
-	ProgressURL  string            `json:"progress_url"`
-
-	Cluster             string     `json:"cluster"`
-	Profile             string     `json:"profile"`
-	JobID               string     `json:"job_id"`
-	State               string     `json:"state"`
-	Node                string     `json:"node"`
-	Reason              string     `json:"reason"`
-	Submitted           *time.Time `json:"submitted"`
-	EstimatedStart      *time.Time `json:"estimated_start"`
-	WalltimeSeconds     int64      `json:"walltime_seconds"`
-	WalltimeLeftSeconds int64      `json:"walltime_left_seconds"`
-}
-
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	t = t.UTC()
-	return &t
-}
-
-func strPtr(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-func (s *Server) serverModel(info *gateway.ServerInfo) *serverModel {
-	m := &serverModel{
-		Name:            info.Name,
-		LastActivity:    timePtr(info.LastActivity),
-		Started:         timePtr(info.Submitted),
-		Pending:         strPtr(info.Pending()),
-		Ready:           info.State == gateway.StateReady,
-		Stopped:         !info.Active(),
-		URL:             s.serverURL(info),
-		UserOptions:     gateway.UserOptions(info.Resources),
-		ProgressURL:     s.hubPrefix + "api/users/" + url.PathEscape(info.User) + "/server/progress",
-		Cluster:         info.Cluster,
-		Profile:         info.Profile,
-		JobID:           info.JobID,
-		State:           string(info.State),
-		Node:            info.Node,
-		Reason:          info.Reason,
-		Submitted:       timePtr(info.Submitted),
-		EstimatedStart:  timePtr(info.EstimatedStart),
-		WalltimeSeconds: int64(info.Resources.Walltime / time.Second),
-	}
-	if m.UserOptions == nil {
-		m.UserOptions = map[string]string{}
-	}
-	if info.Active() {
-		m.WalltimeLeftSeconds = int64(info.WalltimeLeft(s.now()) / time.Second)
-	}
-	return m
-}
-
-// fillServers puts the user's servers in the model the way JupyterHub
-// does: all of them in servers, the default one's URL in server while it
-// is ready, and its pending action in pending.
-func (s *Server) fillServers(m *userModel, infos []*gateway.ServerInfo) {
-	m.Servers = map[string]*serverModel{}
-	for _, info := range infos {
-		sm := s.serverModel(info)
-		m.Servers[info.Name] = sm
-		if info.Name == "" {
-			if sm.Ready {
-				m.Server = &sm.URL
-			}
-			m.Pending = sm.Pending
-		}
-		if la := sm.LastActivity; la != nil && (m.LastActivity == nil || la.After(*m.LastActivity)) {
-			m.LastActivity = la
-		}
-	}
-}
-
-func newUserModel(name string, admin bool, groups []string, created time.Time) *userModel {
-	roles := []string{"user"}
-	if admin {
-		roles = append(roles, "admin")
-	}
-	if groups == nil {
-		groups = []string{}
-	}
-	return &userModel{Kind: "user", Name: name, Admin: admin, Roles: roles, Groups: groupNames(groups), Created: timePtr(created)}
-}
-
-// userModel builds one user's model with their default server.
-func (s *Server) userModel(c *gin.Context, name string, admin bool, groups []string) (*userModel, error) {
-	ctx := c.Request.Context()
-	u, err := s.store.GetUser(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("look up user %s: %w", name, err)
-	}
-	m := newUserModel(u.Name, u.Admin, u.Groups, u.Created)
-	var infos []*gateway.ServerInfo
-	info, err := s.hub.Server(ctx, name, "")
-	switch {
-	case err == nil:
-		infos = append(infos, info)
-	case gateway.ErrorCode(err) != gateway.ENOTFOUND:
-		return nil, err
-	}
-	s.fillServers(m, infos)
-	return m, nil
-}
 
 // groupNames shows directory groups by name (cn=hpc-users,ou=… →
 // hpc-users), as JupyterHub's groups are names.
@@ -164,10 +28,27 @@ func groupNames(groups []string) []string {
 	return out
 }
 
+// userServers loads a user and their servers (any state).
+func (s *Server) userServers(ctx context.Context, name string) (*gateway.User, []*gateway.ServerInfo, error) {
+	u, err := s.store.GetUser(ctx, name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("look up user %s: %w", name, err)
+	}
+	var infos []*gateway.ServerInfo
+	info, err := s.hub.Server(ctx, name, "")
+	switch {
+	case err == nil:
+		infos = append(infos, info)
+	case gateway.ErrorCode(err) != gateway.ENOTFOUND:
+		return nil, nil, err
+	}
+	return u, infos, nil
+}
+
 // apiUser is GET /hub/api/users/<name>: yourself, or anyone for admins.
 func (s *Server) apiUser(c *gin.Context) {
 	user := c.Param("user")
-	m, err := s.userModel(c, user, false, nil)
+	u, infos, err := s.userServers(c.Request.Context(), user)
 	if err != nil {
 		if isNotFound(err) {
 			jsonError(c, http.StatusNotFound, "No such user: "+user)
@@ -176,18 +57,8 @@ func (s *Server) apiUser(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, m)
+	c.JSON(http.StatusOK, s.userModel(who(c), u, infos, includeStopped(c)))
 }
-
-// paginationType is the Accept type that opts into JupyterHub's paginated
-// list shape.
-const paginationType = "application/jupyterhub-pagination+json"
-
-// Page sizes, JupyterHub's defaults.
-const (
-	defaultPageLimit = 200
-	maxPageLimit     = 200
-)
 
 // apiUsers is GET /hub/api/users (admins): every user with their servers,
 // filtered by state=active|ready|inactive and name_filter, paginated on
@@ -200,20 +71,79 @@ func (s *Server) apiUsers(c *gin.Context) {
 		jsonError(c, http.StatusBadRequest, "Unrecognized state filter: "+strconv.Quote(state)+"; use active, ready or inactive")
 		return
 	}
-	offset, err1 := queryInt(c, "offset", 0)
-	limit, err2 := queryInt(c, "limit", defaultPageLimit)
-	if err1 != nil || err2 != nil || offset < 0 || limit < 0 {
-		jsonError(c, http.StatusBadRequest, "offset and limit must be non-negative integers")
+	p, ok := pageOf(c)
+	if !ok {
 		return
 	}
-	if limit == 0 || limit > maxPageLimit {
-		limit = maxPageLimit
+	ctx := c.Request.Context()
+	if id := who(c); slices.ContainsFunc(userAccess, func(a struct {
+		scope string
+		keys  []string
+	}) bool {
+		return id != nil && id.Scopes.allowsAll(a.scope)
+	}) {
+		// The caller sees every user (an admin): the page comes from the
+		// database, and its cost follows the page, not the table.
+		s.apiUsersPage(c, id, state, p)
+		return
 	}
-	// One page of users from the database and the servers of that page:
-	// the cost follows the page, not the number of users.
+	users, err := s.store.ListUsers(ctx)
+	if err != nil {
+		s.fail(c, fmt.Errorf("list users: %w", err))
+		return
+	}
+	infos, err := s.hub.Servers(ctx)
+	if err != nil {
+		s.fail(c, fmt.Errorf("list servers: %w", err))
+		return
+	}
+	byUser := map[string][]*gateway.ServerInfo{}
+	for _, info := range infos {
+		keep := state == "" || state == "inactive" ||
+			(state == "active" && info.Active()) || (state == "ready" && info.State == gateway.StateReady)
+		if keep {
+			byUser[info.User] = append(byUser[info.User], info)
+		}
+	}
+	// JupyterHub lists users in the order they were created, and
+	// name_filter matches anywhere in the name, ignoring case.
+	sort.SliceStable(users, func(i, j int) bool { return users[i].Created.Before(users[j].Created) })
+	nameFilter := c.Query("name_filter")
+	id, stopped := who(c), includeStopped(c)
+	var models []gin.H
+	for _, u := range users {
+		if nameFilter != "" && !strings.Contains(strings.ToLower(u.Name), strings.ToLower(nameFilter)) {
+			continue
+		}
+		servers := byUser[u.Name]
+		active := false
+		for _, info := range servers {
+			active = active || info.Active()
+		}
+		switch {
+		case state == "inactive" && active, (state == "active" || state == "ready") && !active:
+			continue
+		}
+		if m := s.userModel(id, u, servers, stopped); m != nil {
+			models = append(models, m)
+		}
+	}
+	total := len(models)
+	from, to := p.bounds(total)
+	page := models[from:to]
+	if page == nil {
+		page = []gin.H{}
+	}
+	p.write(c, page, total)
+}
+
+// apiUsersPage is apiUsers for a caller who may see every user: one page
+// of users read from the database, in JupyterHub's order and with its
+// filters (ListUsersPage), and the servers of that page in one query.
+func (s *Server) apiUsersPage(c *gin.Context, id *identity, state string, p listPage) {
 	ctx := c.Request.Context()
 	users, total, err := s.store.ListUsersPage(ctx, gateway.UserQuery{
-		NamePrefix: c.Query("name_filter"), Activity: state, Offset: offset, Limit: limit})
+		NameContains: c.Query("name_filter"), Activity: state, Offset: p.offset, Limit: p.limit})
 	if err != nil {
 		s.fail(c, fmt.Errorf("list users: %w", err))
 		return
@@ -240,38 +170,10 @@ func (s *Server) apiUsers(c *gin.Context) {
 	for _, info := range infos {
 		byUser[info.User] = append(byUser[info.User], info)
 	}
-	page := make([]*userModel, 0, len(users))
+	stopped := includeStopped(c)
+	page := make([]gin.H, 0, len(users))
 	for _, u := range users {
-		m := newUserModel(u.Name, u.Admin, u.Groups, u.Created)
-		s.fillServers(m, byUser[u.Name])
-		page = append(page, m)
+		page = append(page, s.userModel(id, u, byUser[u.Name], stopped))
 	}
-	if !strings.Contains(c.GetHeader("Accept"), paginationType) {
-		c.JSON(http.StatusOK, page)
-		return
-	}
-	var next any
-	if offset+limit < total {
-		q := c.Request.URL.Query()
-		q.Set("offset", strconv.Itoa(offset+limit))
-		q.Set("limit", strconv.Itoa(limit))
-		next = gin.H{"offset": offset + limit, "limit": limit, "url": s.hubPrefix + "api/users?" + q.Encode()}
-	}
-	body, err := json.Marshal(gin.H{
-		"items":       page,
-		"_pagination": gin.H{"offset": offset, "limit": limit, "total": total, "next": next},
-	})
-	if err != nil {
-		s.fail(c, err)
-		return
-	}
-	c.Data(http.StatusOK, paginationType, body)
-}
-
-func queryInt(c *gin.Context, key string, def int) (int, error) {
-	v := c.Query(key)
-	if v == "" {
-		return def, nil
-	}
-	return strconv.Atoi(v)
+	p.write(c, page, total)
 }

@@ -62,7 +62,7 @@ func requireServerScope(scope string) gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		jsonError(c, http.StatusForbidden, "Action is not authorized with current scopes; requires any of ["+scope+"]")
+		refuse(c, who(c), scope)
 	}
 }
 
@@ -78,8 +78,24 @@ func requireScope(scopes ...string) gin.HandlerFunc {
 				return
 			}
 		}
-		jsonError(c, http.StatusForbidden, "Action is not authorized with current scopes; requires any of ["+strings.Join(scopes, ", ")+"]")
+		refuse(c, id, scopes...)
 	}
+}
+
+// refuse answers a request the identity's scopes do not allow, as
+// JupyterHub 3.0 does (scopes.py _check_scope_access): 403 when it holds
+// none of the scopes, 404 when it holds one only on other resources
+// (alice asking for bob), so that whether bob exists is not told.
+func refuse(c *gin.Context, id *identity, scopes ...string) {
+	if id != nil && c.Param("user") != "" {
+		for _, sc := range scopes {
+			if _, ok := id.Scopes[sc]; ok {
+				jsonError(c, http.StatusNotFound, "No access to resources or resources not found")
+				return
+			}
+		}
+	}
+	jsonError(c, http.StatusForbidden, "Action is not authorized with current scopes; requires any of ["+strings.Join(scopes, ", ")+"]")
 }
 
 func who(c *gin.Context) *identity {

@@ -34,6 +34,9 @@ var callerNames = [nCallers]string{"anonymous", "user", "other user", "admin", "
 // caller, with :user = alice, :id = one of alice's tokens, :cluster =
 // local. Adding a route to the router without a row here fails
 // TestRouteAuthorization: every route's authorization is reviewed.
+//
+// A caller holding a scope only on other users' resources gets 404, not
+// 403, as from JupyterHub 3.0: bob cannot learn whether alice exists.
 var authzMatrix = map[string][nCallers]int{
 	//                                       anon user other admin metrics server oauth
 	"GET /":                                {302, 302, 302, 302, 302, 302, 302},
@@ -56,29 +59,38 @@ var authzMatrix = map[string][nCallers]int{
 	"GET /hub/spawn-pending/:user":         {302, 302, 403, 302, 302, 302, 302},
 	"POST /hub/spawn-pending/:user/cancel": {302, 303, 403, 303, 302, 302, 302},
 	"GET /hub/user/:user/*path":            {302, 302, 403, 302, 302, 302, 302},
-	"GET /hub/token":                       {302, 200, 200, 200, 302, 302, 302},
-	"POST /hub/token":                      {302, 200, 200, 200, 302, 302, 302},
+	// Always the caller's own server: to it, or to the spawn form.
+	"GET /hub/user-redirect/*path": {302, 302, 302, 302, 302, 302, 302},
+	"GET /hub/token":               {302, 200, 200, 200, 302, 302, 302},
+	"POST /hub/token":              {302, 200, 200, 200, 302, 302, 302},
 	// The page revokes the viewer's own tokens: alice's is not bob's or
 	// carol's to revoke there.
-	"POST /hub/token/:id/revoke":                 {302, 303, 404, 404, 302, 302, 302},
-	"GET /hub/api":                               {200, 200, 200, 200, 200, 200, 200},
-	"GET /hub/api/":                              {200, 200, 200, 200, 200, 200, 200},
-	"GET /hub/api/user":                          {403, 200, 200, 200, 200, 200, 200},
-	"GET /hub/api/oauth2/authorize":              {302, 302, 403, 302, 302, 302, 302},
-	"POST /hub/api/oauth2/token":                 {400, 400, 400, 400, 400, 400, 400},
-	"POST /hub/api/users/:user/activity":         {403, 200, 403, 200, 403, 200, 403},
-	"GET /hub/api/users":                         {403, 403, 403, 200, 403, 403, 403},
-	"GET /hub/api/users/:user":                   {403, 200, 403, 200, 403, 403, 403},
-	"POST /hub/api/users/:user/server":           {403, 400, 403, 400, 403, 403, 403},
-	"DELETE /hub/api/users/:user/server":         {403, 202, 403, 202, 403, 403, 403},
-	"GET /hub/api/users/:user/server/progress":   {403, 200, 403, 200, 403, 403, 403},
-	"GET /hub/api/users/:user/tokens":            {403, 200, 403, 200, 403, 403, 403},
-	"POST /hub/api/users/:user/tokens":           {403, 201, 403, 201, 403, 403, 403},
-	"GET /hub/api/users/:user/tokens/:id":        {403, 200, 403, 200, 403, 403, 403},
-	"DELETE /hub/api/users/:user/tokens/:id":     {403, 204, 403, 204, 403, 403, 403},
+	"POST /hub/token/:id/revoke":         {302, 303, 404, 404, 302, 302, 302},
+	"GET /hub/api":                       {200, 200, 200, 200, 200, 200, 200},
+	"GET /hub/api/":                      {200, 200, 200, 200, 200, 200, 200},
+	"GET /hub/api/user":                  {403, 200, 200, 200, 200, 200, 200},
+	"GET /hub/api/oauth2/authorize":      {302, 302, 403, 302, 302, 302, 302},
+	"POST /hub/api/oauth2/token":         {400, 400, 400, 400, 400, 400, 400},
+	"POST /hub/api/users/:user/activity": {403, 200, 404, 200, 403, 200, 403},
+	"GET /hub/api/users":                 {403, 403, 403, 200, 403, 403, 403},
+	"GET /hub/api/info":                  {403, 403, 403, 200, 403, 403, 403},
+	"GET /hub/api/proxy":                 {403, 403, 403, 200, 403, 403, 403},
+	// Any token may look up a token (JupyterHub's @token_authenticated);
+	// a browser's cookie may not.
+	"GET /hub/api/authorizations/token/:token":   {403, 403, 403, 403, 200, 200, 200},
+	"GET /hub/api/users/:user":                   {403, 200, 404, 200, 403, 403, 403},
+	"POST /hub/api/users/:user/server":           {403, 400, 404, 400, 403, 403, 403},
+	"DELETE /hub/api/users/:user/server":         {403, 202, 404, 202, 403, 403, 403},
+	"GET /hub/api/users/:user/server/progress":   {403, 200, 404, 200, 403, 403, 403},
+	"GET /hub/api/users/:user/tokens":            {403, 200, 404, 200, 403, 403, 403},
+	"POST /hub/api/users/:user/tokens":           {403, 201, 404, 201, 403, 403, 403},
+	"GET /hub/api/users/:user/tokens/:id":        {403, 200, 404, 200, 403, 403, 403},
+	"DELETE /hub/api/users/:user/tokens/:id":     {403, 204, 404, 204, 403, 403, 403},
 	"GET /hub/admin":                             {302, 403, 403, 200, 403, 403, 403},
 	"POST /hub/admin/start":                      {302, 403, 403, 303, 403, 403, 403},
 	"POST /hub/admin/users/:user/stop":           {302, 403, 403, 303, 403, 403, 403},
+	"GET /hub/admin/stop-all":                    {302, 403, 403, 200, 403, 403, 403},
+	"POST /hub/admin/stop-all":                   {302, 403, 403, 303, 403, 403, 403},
 	"GET /hub/admin/queue/:cluster":              {302, 403, 403, 200, 403, 403, 403},
 	"GET /hub/api/admin/servers":                 {403, 403, 403, 200, 403, 403, 403},
 	"GET /hub/api/clusters":                      {403, 403, 403, 200, 403, 403, 403},
@@ -87,6 +99,17 @@ var authzMatrix = map[string][nCallers]int{
 	"GET /hub/metrics":                           {403, 403, 403, 200, 200, 403, 403},
 	"GET /hub/debug/pprof/*name":                 {403, 403, 403, 200, 403, 403, 403},
 	"ANY /user/:user":                            {302, 302, 302, 302, 302, 302, 302},
+	// Workshop "course" (fakeWorkshops): bob teaches it, dave attends
+	// it; alice does not, so bob may not open her server, and no admin
+	// is an instructor for being an admin. The API takes a session or a
+	// token inheriting its owner's rights, never a server's or OAuth one.
+	"POST /hub/workshops/:workshop/spawn":     {302, 403, 403, 403, 302, 302, 302},
+	"GET /hub/workshops/:workshop":            {302, 403, 200, 403, 302, 302, 302},
+	"POST /hub/workshops/:workshop/start":     {302, 403, 303, 403, 302, 302, 302},
+	"POST /hub/workshops/:workshop/stop":      {302, 403, 303, 403, 302, 302, 302},
+	"GET /hub/workshops/:workshop/open/:user": {302, 403, 403, 403, 302, 302, 302},
+	"GET /hub/api/workshops/:workshop":        {403, 403, 200, 403, 403, 403, 403},
+	"GET /hub/api/workshops/:workshop/usage":  {403, 403, 200, 403, 403, 403, 403},
 	// The proxy answers 200 (the fake server); the gate lets through
 	// the owner, the admin (admin_access) and the server's own token.
 	"ANY /user/:user/*path": {302, 200, 403, 200, 403, 200, 403},
@@ -135,7 +158,7 @@ type authzWorld struct {
 }
 
 func authzEnv(t *testing.T) *authzWorld {
-	e := newEnv(t, withAdminAccess(), withMetrics(gateway.NewMetrics()), withDebugEndpoints())
+	e := newEnv(t, withAdminAccess(), withMetrics(gateway.NewMetrics()), withWorkshops(newFakeWorkshops()), withDebugEndpoints())
 	ctx := context.Background()
 	now := e.clock.Now()
 	e.serverIs(ready("alice", now))
@@ -193,13 +216,13 @@ var callerLogins = map[int]string{user: "alice", other: "bob", admin: "carol"}
 func (w *authzWorld) call(c int, method, pattern string) (int, string) {
 	w.t.Helper()
 	ctx := context.Background()
-	_, target, err := w.store.NewToken(ctx, gateway.TokenSpec{User: "alice", Kind: gateway.TokenAPI, Note: "target"})
+	targetPlain, target, err := w.store.NewToken(ctx, gateway.TokenSpec{User: "alice", Kind: gateway.TokenAPI, Note: "target"})
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	tokenID := strconv.FormatInt(target.ID, 10)
 
-	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":cluster", "local",
+	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":token", targetPlain, ":cluster", "local", ":workshop", "course",
 		"*file", "hpcgate.js", "*path", "tree", "*name", "cmdline").Replace(pattern)
 	b := w.browser()
 	h := http.Header{}

@@ -181,6 +181,8 @@ const (
 	groupUsers  = "cn=hpc-users,ou=groups,dc=example,dc=org"
 	groupAdmins = "cn=hpc-admins,ou=groups,dc=example,dc=org"
 	groupGPU    = "cn=gpu-users,ou=groups,dc=example,dc=org"
+	// groupTeachers teaches the fake workshop "course" (workshop_test.go).
+	groupTeachers = "cn=teachers,ou=groups,dc=example,dc=org"
 )
 
 // directory is the fake LDAP: user → password and groups. dave is not in
@@ -191,7 +193,7 @@ var directory = map[string]struct {
 	admin    bool
 }{
 	"alice": {"alice-pass", []string{groupUsers, groupGPU}, false},
-	"bob":   {"bob-pass", []string{groupUsers}, false},
+	"bob":   {"bob-pass", []string{groupUsers, groupTeachers}, false},
 	"carol": {"carol-pass", []string{groupUsers, groupAdmins}, true},
 }
 
@@ -301,6 +303,10 @@ func withDebugEndpoints() envOption {
 
 func withBaseURL(b string) envOption {
 	return func(_ *Options, s *siteSettings) { s.baseURL = b }
+}
+
+func withWorkshops(w Workshops) envOption {
+	return func(o *Options, _ *siteSettings) { o.Workshops = w }
 }
 
 func withAdminAccess() envOption {

@@ -38,33 +38,37 @@ func (s *Server) apiSelf(c *gin.Context) {
 		jsonError(c, http.StatusForbidden, "Missing or invalid credentials")
 		return
 	}
-	m, err := s.userModel(c, id.Name, id.Admin, id.Groups)
+	u, infos, err := s.userServers(c.Request.Context(), id.Name)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	m.Scopes = id.Scopes.strings()
-	if m.Scopes == nil {
-		m.Scopes = []string{}
+	// Every credential may read its owner's identity here; the scopes
+	// reported are the credential's own, without the ones added for this.
+	scopes := id.Scopes.strings()
+	if scopes == nil {
+		scopes = []string{}
 	}
-	if id.SessionID != "" {
-		m.SessionID = &id.SessionID
+	m := s.userModel(withIdentifyScopes(id), u, infos, includeStopped(c))
+	m["scopes"] = scopes
+	m["session_id"] = strPtr(id.SessionID)
+	c.JSON(http.StatusOK, m)
+}
+
+// withIdentifyScopes is id with the identify scopes of its owner added
+// (scopes.py identify_scopes), for the two calls that let any credential
+// read who it belongs to.
+func withIdentifyScopes(id *identity) *identity {
+	cp := *id
+	cp.Scopes = scopeSet{}
+	for base, f := range id.Scopes {
+		cp.Scopes[base] = f.clone()
 	}
-	if id.may("read:users", id.Name) {
-		c.JSON(http.StatusOK, m)
-		return
+	for _, sc := range identifyScopes(id.Name) {
+		base, filter, _ := strings.Cut(sc, "!")
+		cp.Scopes.add(base, filter)
 	}
-	out := gin.H{"kind": m.Kind, "name": m.Name, "admin": m.Admin, "session_id": m.SessionID, "scopes": m.Scopes}
-	if id.may("read:users:groups", id.Name) {
-		out["groups"] = m.Groups
-	}
-	if id.may("read:users:activity", id.Name) {
-		out["last_activity"] = m.LastActivity
-	}
-	if id.Scopes.allowsServer("read:servers", id.Name, "") {
-		out["servers"] = m.Servers
-	}
-	c.JSON(http.StatusOK, out)
+	return &cp
 }
 
 // activityBody is what jupyterhub-singleuser POSTs every five minutes.

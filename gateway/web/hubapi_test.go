@@ -113,7 +113,7 @@ func TestAPIUserModel(t *testing.T) {
 			case m.Server == nil || *m.Server != "/user/alice/" || m.Pending != nil:
 				t.Errorf("server %v pending %v, want /user/alice/ and null", m.Server, m.Pending)
 			default:
-				if s := m.Servers[""]; s == nil || !s.Ready || s.Node != "c1" || s.JobID != "4242" {
+				if s := m.Servers[""]; s == nil || !s.Ready || s.HPCGate == nil || s.HPCGate.Node != "c1" || s.HPCGate.JobID != "4242" {
 					t.Errorf("servers[\"\"] = %+v", s)
 				}
 			}
@@ -214,7 +214,7 @@ func TestActivity(t *testing.T) {
 		{"an hour ahead", server, `{"servers": {"": {"last_activity": "` + stamp(time.Hour) + `"}}}`, 400},
 		{"not a time", server, `{"servers": {"": {"last_activity": "yesterday"}}}`, 400},
 		{"bad JSON", server, `{"servers": `, 400},
-		{"bob's token for alice", bobs, `{"last_activity": "` + stamp(0) + `"}`, 403},
+		{"bob's token for alice", bobs, `{"last_activity": "` + stamp(0) + `"}`, 404},
 		{"no token", "", `{"last_activity": "` + stamp(0) + `"}`, 403},
 	}
 	for _, tt := range tests {

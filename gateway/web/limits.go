@@ -208,6 +208,11 @@ const maxLoggedPath = 512
 
 // loggedPath is p cut to maxLoggedPath bytes.
 func loggedPath(p string) string {
+	// A token looked up by path (authorizations/token/<token>) is a
+	// credential: it never reaches the log.
+	if i := strings.Index(p, "/api/authorizations/token/"); i >= 0 {
+		p = p[:i] + "/api/authorizations/token/[secret]"
+	}
 	if len(p) <= maxLoggedPath {
 		return p
 	}

@@ -15,6 +15,11 @@ import (
 type homeData struct {
 	Servers []*serverView
 	Notice  string
+	// Workshops are the viewer's launch cards, Teaches the workshops they
+	// teach, Visits the times instructors opened their server.
+	Workshops []workshopCardView
+	Teaches   []string
+	Visits    []*gateway.Event
 }
 
 // home shows the user's server card: state, cluster, profile, job, node,
@@ -31,6 +36,7 @@ func (s *Server) home(c *gin.Context) {
 	default:
 		d.Servers = append(d.Servers, s.serverView(info, id.Name, s.xsrf(c)))
 	}
+	d.Workshops, d.Teaches, d.Visits = s.homeWorkshops(c, id)
 	switch c.Query("notice") {
 	case "stopping":
 		d.Notice = "Your server is stopping; the batch job is being cancelled."
@@ -89,11 +95,17 @@ func (s *Server) spawnPending(c *gin.Context) {
 		s.failPage(c, fmt.Errorf("spawn-pending of %s: %w", user, err))
 		return
 	}
+	next := s.serverNext(user, c.Query("next"))
 	if info.State == gateway.StateReady && c.Query("stay") == "" {
-		c.Redirect(http.StatusFound, s.serverURL(info))
+		target := next
+		if target == "" {
+			target = s.serverURL(info)
+		}
+		c.Redirect(http.StatusFound, target)
 		return
 	}
 	v := s.serverView(info, who(c).Name, s.xsrf(c))
+	v.Next = next
 	if info.State == gateway.StateFailed {
 		if tail, err := s.hub.LogTail(ctx, user, ""); err == nil {
 			v.LogTail = tail
@@ -148,7 +160,15 @@ func (s *Server) userRedirect(c *gin.Context) {
 	case info != nil && info.Pending() == "spawn":
 		c.Redirect(http.StatusFound, s.hubPrefix+"spawn-pending/"+url.PathEscape(user))
 	default:
-		d := notRunningData{Own: user == id.Name, Owner: user, SpawnURL: s.spawnURL(id.Name, user)}
+		// Offer to start it, then come back to the page asked for.
+		next := s.base + "user/" + url.PathEscape(user) + c.Param("path")
+		if q := c.Request.URL.Query(); len(q) > 0 {
+			q.Del("redirects")
+			if len(q) > 0 {
+				next += "?" + q.Encode()
+			}
+		}
+		d := notRunningData{Own: user == id.Name, Owner: user, SpawnURL: s.withNext(s.spawnURL(id.Name, user), user, next)}
 		if info != nil && info.State == gateway.StateFailed {
 			d.Reason = info.Reason
 		}

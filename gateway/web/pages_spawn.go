@@ -43,10 +43,18 @@ func (s *Server) redirectActive(c *gin.Context, owner string) bool {
 	if err != nil || !info.Active() {
 		return false
 	}
+	next := c.Query("next")
+	if next == "" {
+		next = c.PostForm("next")
+	}
 	if info.State == gateway.StateReady {
-		c.Redirect(http.StatusSeeOther, s.serverURL(info))
+		target := s.serverNext(owner, next)
+		if target == "" {
+			target = s.serverURL(info)
+		}
+		c.Redirect(http.StatusSeeOther, target)
 	} else {
-		c.Redirect(http.StatusSeeOther, s.hubPrefix+"spawn-pending/"+url.PathEscape(owner))
+		c.Redirect(http.StatusSeeOther, s.withNext(s.hubPrefix+"spawn-pending/"+url.PathEscape(owner), owner, next))
 	}
 	return true
 }
@@ -68,6 +76,7 @@ func (s *Server) renderSpawn(c *gin.Context, status int, owner string, groups []
 		Action:   s.hubPrefix + "spawn",
 		Clusters: s.buildSpawnForm(groups, cluster, profile, values, fields),
 		Error:    msg,
+		Next:     s.serverNext(owner, c.Request.FormValue("next")),
 	}
 	if !d.Own {
 		d.Action += "/" + url.PathEscape(owner)
@@ -135,12 +144,12 @@ func (s *Server) spawn(c *gin.Context) {
 			}
 			s.renderSpawn(c, http.StatusBadRequest, owner, groups, plan.Cluster.Name, plan.Profile.Name, opts, ge.Fields, msg)
 		case errors.As(err, &ge) && ge.Code == gateway.ECONFLICT:
-			c.Redirect(http.StatusSeeOther, s.hubPrefix+"spawn-pending/"+url.PathEscape(owner))
+			c.Redirect(http.StatusSeeOther, s.withNext(s.hubPrefix+"spawn-pending/"+url.PathEscape(owner), owner, c.PostForm("next")))
 		default:
 			s.failPage(c, fmt.Errorf("spawn for %s: %w", owner, err))
 		}
 		return
 	}
 	s.log.InfoContext(ctx, "spawn requested", "user", who(c).Name, "owner", owner, "site", info.Cluster, "profile", info.Profile)
-	c.Redirect(http.StatusSeeOther, s.hubPrefix+"spawn-pending/"+url.PathEscape(owner))
+	c.Redirect(http.StatusSeeOther, s.withNext(s.hubPrefix+"spawn-pending/"+url.PathEscape(owner), owner, c.PostForm("next")))
 }

@@ -97,6 +97,8 @@ type Options struct {
 	// Metrics are served at /hub/metrics and count logins; nil serves
 	// no metrics (404).
 	Metrics *gateway.Metrics
+	// Workshops runs the site's workshops (workshop.go); nil: none.
+	Workshops Workshops
 }
 
 // Server serves the hub's pages and APIs.
@@ -112,6 +114,7 @@ type Server struct {
 	keepAlive time.Duration
 	limiter   *loginLimiter
 	metrics   *gateway.Metrics
+	workshops Workshops
 	promHTTP  http.Handler
 	pages     map[string]*template.Template
 	static    fs.FS
@@ -161,6 +164,7 @@ func New(o Options) (*Server, error) {
 		now:       o.Now,
 		keepAlive: o.KeepAlive,
 		metrics:   o.Metrics,
+		workshops: o.Workshops,
 		promHTTP:  metricsHandler(o.Metrics, o.Logger),
 	}
 	if s.log == nil {
@@ -265,9 +269,17 @@ func (s *Server) routes() *gin.Engine {
 	user.GET("/spawn-pending/:user", s.spawnPending)
 	user.POST("/spawn-pending/:user/cancel", s.requireForm, s.stopForm)
 	user.GET("/user/:user/*path", s.userRedirect)
+	user.GET("/user-redirect/*path", s.userRedirectLink)
 	user.GET("/token", s.tokenPage)
 	user.POST("/token", s.requireForm, s.createTokenForm)
 	user.POST("/token/:id/revoke", s.requireForm, s.revokeTokenForm)
+	// Workshops (workshop.go): an attendee's launch, and the page of the
+	// workshop's instructors, who are not admins.
+	user.POST("/workshops/:workshop/spawn", s.requireForm, s.workshopSpawn)
+	user.GET("/workshops/:workshop", s.workshopPage)
+	user.POST("/workshops/:workshop/start", s.requireForm, s.workshopStart)
+	user.POST("/workshops/:workshop/stop", s.requireForm, s.workshopStop)
+	user.GET("/workshops/:workshop/open/:user", s.workshopOpen)
 
 	api := hub.Group("/api", s.identify)
 	api.GET("", s.apiRoot)
@@ -281,6 +293,9 @@ func (s *Server) routes() *gin.Engine {
 	// nodes, do only what they were given.
 	api.POST("/users/:user/activity", s.requireAPIUser, requireScope("users:activity"), s.apiActivity)
 	authed := api.Group("", s.requireAPIUser)
+	authed.GET("/info", requireScope("read:hub"), s.apiInfo)
+	authed.GET("/proxy", requireScope("proxy"), s.apiProxy)
+	authed.GET("/authorizations/token/:token", s.apiTokenOwner)
 	authed.GET("/users", requireScope("list:users"), s.apiUsers)
 	authed.GET("/users/:user", requireScope("read:users"), s.apiUser)
 	authed.POST("/users/:user/server", requireServerScope("servers"), s.requireAPIXSRF, s.apiStartServer)
@@ -290,6 +305,8 @@ func (s *Server) routes() *gin.Engine {
 	authed.POST("/users/:user/tokens", requireScope("tokens"), s.requireAPIXSRF, s.apiCreateToken)
 	authed.GET("/users/:user/tokens/:id", requireScope("read:tokens"), s.apiToken)
 	authed.DELETE("/users/:user/tokens/:id", requireScope("tokens"), s.requireAPIXSRF, s.apiDeleteToken)
+	authed.GET("/workshops/:workshop", s.apiWorkshop)
+	authed.GET("/workshops/:workshop/usage", s.apiWorkshopUsage)
 
 	// Admins only: every user's servers, the clusters' queues, and
 	// actions on anyone's server. A page view reads the hub's state and
@@ -298,6 +315,8 @@ func (s *Server) routes() *gin.Engine {
 	admin.GET("", s.adminPage)
 	admin.POST("/start", s.requireForm, s.adminStart)
 	admin.POST("/users/:user/stop", s.requireForm, s.adminStop)
+	admin.GET("/stop-all", s.stopAllPage)
+	admin.POST("/stop-all", s.requireForm, s.stopAll)
 	admin.GET("/queue/:cluster", s.queuePage)
 	// admin-ui: these serve the admin page's views of every user and
 	// the clusters' queues.

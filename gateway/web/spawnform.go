@@ -80,6 +80,8 @@ type spawnFormData struct {
 	Clusters     []*clusterView
 	MultiCluster bool
 	Error        string
+	// Next is where to go once the server is ready (a link into it).
+	Next string
 }
 
 func profileKey(cluster, profile string) string { return cluster + "/" + profile }

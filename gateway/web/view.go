@@ -9,10 +9,13 @@ import (
 
 // serverView is a server as the home and spawn-pending pages show it.
 type serverView struct {
-	ID                  string // for element ids
-	Title               string
-	Owner, Name         string
-	Own                 bool
+	ID          string // for element ids
+	Title       string
+	Owner, Name string
+	Own         bool
+	// Next is where the pending page goes once the server is ready, when
+	// a link into the server started the spawn.
+	Next                string
 	State               gateway.ServerState
 	StateLabel          string
 	ClusterTitle        string
@@ -63,7 +66,7 @@ func (s *Server) serverView(info *gateway.ServerInfo, viewer string, xsrf string
 		Submitted:    info.Submitted,
 		LastActivity: info.LastActivity,
 		URL:          s.serverURL(info),
-		ProgressURL:  s.hubPrefix + "api/users/" + url.PathEscape(info.User) + "/server/progress",
+		ProgressURL:  gateway.ProgressURL(s.base, info.User, info.Name),
 		PendingURL:   s.hubPrefix + "spawn-pending/" + url.PathEscape(info.User),
 		StopURL:      s.hubPrefix + "stop/" + url.PathEscape(info.User),
 		CancelURL:    s.hubPrefix + "spawn-pending/" + url.PathEscape(info.User) + "/cancel",

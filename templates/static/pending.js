@@ -112,7 +112,7 @@
     paint(p);
     if (p.ready) {
       es.close();
-      var url = p.url || root.getAttribute("data-server-url");
+      var url = root.getAttribute("data-next-url") || p.url || root.getAttribute("data-server-url");
       setText("ready", "Opening " + url + " …");
       setTimeout(function () { location.href = url; }, 600);
     } else if (p.failed || p.stopped) {
