@@ -12,8 +12,9 @@ ENVF=$STATE/cluster.env
 get() { sed -n "s/^$1=//p" "$ENVF"; }
 case ${BENCH_MODE:-quick} in
   quick) ROUNDS=1; DUR=3s ;;
+  medium) ROUNDS=3; DUR=5s ;;
   full)  ROUNDS=5; DUR=10s ;;
-  *) echo "BENCH_MODE is quick or full" >&2; exit 1 ;;
+  *) echo "BENCH_MODE is quick, medium or full" >&2; exit 1 ;;
 esac
 N=${BENCH_USERS:-10000}
 W=${BENCH_WORK:-/tmp/hpcgate-bench}/api

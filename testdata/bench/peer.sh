@@ -10,7 +10,7 @@
 #   hpcgate_direct  hpcgate with proxy: direct (bob's origin)
 # Needs root and the loopback cluster (make cluster-up). Installs wrk
 # (Debian) if missing and CHP 5.3.0 into $BENCH_CACHE.
-#   BENCH_MODE=quick (1 round of 3s: checks the harness) | full (5 rounds of 10s)
+#   BENCH_MODE=quick (1 round of 3s: checks the harness) | medium (3 rounds of 5s) | full (5 rounds of 10s)
 #   BENCH_OUT=dir for the raw results (default /tmp/hpcgate-bench/results)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,8 +21,9 @@ ENVF=$STATE/cluster.env
 get() { sed -n "s/^$1=//p" "$ENVF"; }
 case ${BENCH_MODE:-quick} in
   quick) ROUNDS=1; DUR=3s; WSN=500 ;;
+  medium) ROUNDS=3; DUR=5s; WSN=1000 ;;
   full)  ROUNDS=5; DUR=10s; WSN=2000 ;;
-  *) echo "BENCH_MODE is quick or full" >&2; exit 1 ;;
+  *) echo "BENCH_MODE is quick, medium or full" >&2; exit 1 ;;
 esac
 W=${BENCH_WORK:-/tmp/hpcgate-bench}
 OUT=${BENCH_OUT:-$W/results}
