@@ -29,6 +29,7 @@ func (h *Hub) StartCron() (*cron.Cron, error) {
 		{"cull", cfg.Cron.Cull, h.Cull},
 		{"expire_tokens", cfg.Cron.ExpireTokens, h.expire},
 		{"prune_events", cfg.Cron.PruneEvents, h.pruneEvents},
+		{"workshops", cfg.Cron.Workshops, h.WorkshopTick}, // workshop_hub.go
 	}
 	for _, j := range jobs {
 		if j.spec == "" {

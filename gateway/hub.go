@@ -42,6 +42,10 @@ type Options struct {
 	Metrics  *Metrics // may be nil
 	// Directory is where RefreshRights looks users up again; nil: never.
 	Directory Directory
+	// Workshops keeps the workshops' jobs and Members lists their
+	// groups' members; nil: the site's workshops are not run.
+	Workshops WorkshopStore
+	Members   GroupDirectory
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 	// AppKey derives each job's secret for the apps that authenticate
@@ -70,6 +74,7 @@ type Hub struct {
 	broker   *broker
 	dir      Directory
 	appKey   []byte
+	ws       workshopState // workshop_hub.go
 
 	ctx     context.Context // lives until Close
 	cancel  context.CancelFunc
@@ -82,7 +87,8 @@ type Hub struct {
 	inflight map[int64]bool               // submissions under way in this process
 	warned   map[int64]string             // job id whose walltime warning was sent, by server id
 
-	queues queueCache
+	queues   queueCache
+	activity activityLog
 }
 
 // New returns a Hub; Start re-adopts jobs and starts the pollers.
@@ -100,7 +106,7 @@ func New(o Options) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{appKey: o.AppKey,
 		cfg: o.Config, servers: o.Servers, users: o.Users, tokens: o.Tokens, sessions: o.Sessions, events: o.Events,
-		routes: o.Routes, clusters: o.Clusters,
+		routes: o.Routes, clusters: o.Clusters, ws: workshopState{store: o.Workshops, members: o.Members},
 		log: o.Logger, metrics: o.Metrics, now: o.Now, broker: newBroker(), dir: o.Directory,
 		ctx: ctx, cancel: cancel, pollers: map[string]*poller{},
 		starting: map[int64]context.CancelFunc{}, misses: map[int64]int{}, inflight: map[int64]bool{}, warned: map[int64]string{},
@@ -129,6 +135,8 @@ func (h *Hub) Clusters() []*config.Cluster {
 func (h *Hub) Close() {
 	h.cancel()
 	h.wg.Wait()
+	// The activity the proxy noted since the last flush (activity.go).
+	h.flushActivity(context.Background())
 }
 
 func (h *Hub) cluster(name string) (*Cluster, error) {

@@ -15,6 +15,8 @@ type Plan struct {
 	Cluster   *config.Cluster
 	Profile   *config.Profile
 	Resources config.Resources
+	// Workshop is the workshop the spawn is for; nil for an ordinary one.
+	Workshop *config.Workshop
 }
 
 // PlanSpawn resolves req's cluster ("" for the first), profile ("" for the
@@ -25,6 +27,9 @@ type Plan struct {
 // still names the cluster and profile, so a form can come back as it was
 // filled in.
 func PlanSpawn(cfg *config.Config, req SpawnRequest) (*Plan, error) {
+	if req.Workshop != "" {
+		return planWorkshop(cfg, req) // workshop.go
+	}
 	var cl *config.Cluster
 	switch {
 	case req.Cluster != "":

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,12 @@ type SpawnRequest struct {
 	Options map[string]string
 	Groups  []string // the owner's directory groups (profiles may be restricted)
 	By      string   // who asked: the owner, or an admin
+	// Workshop names the workshop the server is for (workshop.go): its
+	// profiles, reservation and limits apply. SessionEnd (with Now) is
+	// the end of its session, which the walltime runs to.
+	Workshop        string
+	Session         int
+	Now, SessionEnd time.Time
 }
 
 // jobName is unique per spawn and findable by prefix: the hub can adopt
@@ -76,6 +83,9 @@ func (h *Hub) Spawn(ctx context.Context, req SpawnRequest) (*ServerInfo, error) 
 	} else if err != nil {
 		return nil, err
 	}
+	if plan.Workshop != nil {
+		h.recordWorkshopJob(ctx, plan.Workshop, req.Session, srv) // workshop_hub.go
+	}
 	spec := batch.JobSpec{
 		Name: srv.JobName, User: req.User, Partition: res.Partition, Account: res.Account,
 		Cores: res.Cores, MemoryMB: res.MemoryMB, GPUs: res.GPUs, Walltime: res.Walltime,
@@ -85,7 +95,7 @@ func (h *Hub) Spawn(ctx context.Context, req SpawnRequest) (*ServerInfo, error) 
 	if app.Auth == config.AuthToken {
 		// No hub API token and no JupyterHub environment: the job never
 		// calls the hub; the proxy presents the secret.
-		spec.App = batch.App{Argv: app.Command, Setup: app.Setup, Env: app.Env,
+		spec.App = batch.App{Argv: app.Command, Setup: append(slices.Clone(app.Setup), workshopSetup(plan)...), Env: app.Env,
 			BaseURL: UserURL(h.cfg.Hub.BaseURL, req.User, req.Server), Secret: h.appSecret(srv.JobName)}
 	} else {
 		token, err := h.serverToken(ctx, srv)
@@ -95,7 +105,7 @@ func (h *Hub) Spawn(ctx context.Context, req SpawnRequest) (*ServerInfo, error) 
 		}
 		spec.App = batch.App{
 			Argv:  c.Config.App.Command,
-			Setup: c.Config.App.Setup,
+			Setup: append(slices.Clone(c.Config.App.Setup), workshopSetup(plan)...),
 			Env:   h.appEnvFor(c.Config, req.User, req.Server, token),
 		}
 	}

@@ -97,17 +97,15 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			}
 			http.Redirect(w, r, target, http.StatusFound)
 		},
-		OnActivity: func(user, server string, t time.Time) {
-			if err := hub.RecordActivity(context.Background(), user, server, t); err != nil {
-				log.Warn("record proxy activity", "user", user, "err", err)
-			}
-		},
+		// Noted in memory, written in the background: nothing is
+		// written on the request path.
+		OnActivity: func(user, server string, t time.Time) { hub.NoteActivity(user, server, t) },
 	})
 	defer px.Close()
 	hub = gateway.New(gateway.Options{Config: cfg, Clusters: clusters,
 		Servers: db, Users: db, Tokens: db, Sessions: db, Events: db, Routes: hubRouter{px}, Logger: log, Metrics: metrics,
 		AppKey:    secret,
-		Directory: rightsDirectory(cfg, auth, log)})
+		Directory: rightsDirectory(cfg, auth, log), Workshops: db, Members: workshopDirectory(cfg, auth, log)})
 	defer hub.Close()
 	registerAdapterMetrics(metrics, clusters, px)
 
@@ -125,6 +123,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	w, err := web.New(web.Options{
 		Config: cfg, Store: db, Hub: hub, Auth: auth, Logger: log,
 		CookieSecret: secret, Version: version, Templates: tmpl, Metrics: metrics,
+		Workshops: hub,
 	})
 	if err != nil {
 		return err
@@ -242,6 +241,20 @@ func rightsDirectory(cfg *config.Config, auth *ldapauth.Authenticator, log *slog
 		return nil
 	case !auth.CanRefresh():
 		log.Warn("ldap: rights are fixed at login: " + ldapauth.ErrNoServiceBind.Error())
+		return nil
+	}
+	return auth
+}
+
+// workshopDirectory is where workshops' rosters come from: the service
+// account lists their groups' members. Without one, rosters are empty and
+// the hub says so on the instructor page.
+func workshopDirectory(cfg *config.Config, auth *ldapauth.Authenticator, log *slog.Logger) gateway.GroupDirectory {
+	if len(cfg.Workshops) == 0 {
+		return nil
+	}
+	if !auth.CanRefresh() {
+		log.Warn("ldap: workshops need a service account to list their groups: " + ldapauth.ErrNoServiceBind.Error())
 		return nil
 	}
 	return auth

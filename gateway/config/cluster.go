@@ -61,6 +61,13 @@ type Cluster struct {
 	// RunDir is where jobs write their address file and log, relative to
 	// the user's home unless absolute. Default: .hpcgate.
 	RunDir string `yaml:"run_dir"`
+	// Proxy is how the hub reaches users' apps on the compute nodes:
+	// tunnel (a channel through the SSH connection to the login node) or
+	// direct (a TCP connection from the hub to the node, for sites whose
+	// hub can route to the nodes; it saves the login node's sshd the
+	// traffic). Either way the address is the job's own node, checked
+	// when the job reports it. Default: tunnel.
+	Proxy string `yaml:"proxy"`
 	// App is the cluster's jupyterhub-singleuser, the catalogue's app
 	// named "jupyterhub".
 	App App `yaml:"app"`
@@ -69,6 +76,12 @@ type Cluster struct {
 	AppsCatalogue []AppSpec `yaml:"apps"`
 	Profiles      []Profile `yaml:"profiles"`
 }
+
+// The values of Cluster.Proxy.
+const (
+	ProxyTunnel = "tunnel"
+	ProxyDirect = "direct"
+)
 
 // Login is how the hub reaches the cluster's login node over SSH.
 type Login struct {
@@ -136,6 +149,7 @@ func (c *Cluster) setDefaults() {
 		FastPollInterval: Duration(3 * time.Second),
 		StartTimeout:     Duration(5 * time.Minute),
 		RunDir:           ".hpcgate",
+		Proxy:            ProxyTunnel,
 		App: App{
 			Command: []string{"jupyterhub-singleuser", "--ip={host}", "--port={port}"},
 		},
@@ -227,6 +241,9 @@ func (c *Cluster) Validate() []Problem {
 	positive(&ps, "start_timeout", c.StartTimeout)
 	if !reRemotePath.MatchString(c.RunDir) || strings.Contains(c.RunDir, "..") {
 		ps.add("run_dir", "%q must be a path of letters, digits and ._-/ without ..", c.RunDir)
+	}
+	if c.Proxy != ProxyTunnel && c.Proxy != ProxyDirect {
+		ps.add("proxy", "%q is not a proxy mode (tunnel or direct)", c.Proxy)
 	}
 	ps.addAll("app", c.App.Validate())
 	c.validateApps(&ps)

@@ -37,6 +37,9 @@ type Config struct {
 	Clusters []Cluster `yaml:"clusters"`
 	Cull     Cull      `yaml:"cull"`
 	Cron     Cron      `yaml:"cron"`
+	// Workshops are courses: an attendee group, its sessions, its
+	// reservation and its instructors (workshop.go).
+	Workshops []Workshop `yaml:"workshops"`
 	// EventsRetention is how long server events (spawns, stops, failures)
 	// are kept; 0 keeps them forever. Default: 720h.
 	EventsRetention Duration `yaml:"events_retention"`
@@ -88,6 +91,10 @@ type Hub struct {
 	TemplatesDir string `yaml:"templates_dir"`
 	// MetricsPublic serves /hub/metrics without a token. Default: false.
 	MetricsPublic bool `yaml:"metrics_public"`
+	// DebugEndpoints serves Go's profiler at /hub/debug/pprof/ to admins,
+	// so a centre can profile its own hub under its own load. Off, the
+	// path is not found. Default: false.
+	DebugEndpoints bool `yaml:"debug_endpoints"`
 	// Limits bound what a client may take of the hub (timeouts, sizes,
 	// concurrent streams and WebSockets per user).
 	Limits Limits `yaml:"limits"`
@@ -180,6 +187,10 @@ type Cron struct {
 	// PruneEvents deletes events older than events_retention.
 	// Default: @daily.
 	PruneEvents string `yaml:"prune_events"`
+	// Workshops runs the workshops' timelines: starting the class the
+	// lead time before a session, warning and stopping it at the end.
+	// Default: @every 30s.
+	Workshops string `yaml:"workshops"`
 }
 
 // Default returns a Config with every default filled in and no clusters,
@@ -213,6 +224,7 @@ func Default() *Config {
 			Cull:         "@every 5m",
 			ExpireTokens: "@every 1h",
 			PruneEvents:  "@daily",
+			Workshops:    "@every 30s",
 		},
 		EventsRetention: Duration(720 * time.Hour),
 	}
@@ -297,6 +309,9 @@ func (c *Config) provision() {
 				p.Title = p.Name
 			}
 		}
+	}
+	for i := range c.Workshops {
+		c.provisionWorkshop(&c.Workshops[i])
 	}
 }
 

@@ -143,6 +143,25 @@ var badConfigs = []struct {
 		`apps.yaml:26:9: clusters[0].apps[3].present: give exactly one of header (with value), cookie or query`,
 		`apps.yaml:29:28: clusters[0].profiles[0].apps[1]: "rstudio" is not an app of this cluster (one of jupyterhub, vscode, desktop)`,
 	}},
+	{"proxy-mode.yaml", []string{
+		`proxy-mode.yaml:7:12: clusters[0].proxy: "ssh" is not a proxy mode (tunnel or direct)`,
+	}},
+	{"workshop.yaml", []string{
+		`workshop.yaml:10:5: workshops[0].instructor_group: required`,
+		`workshop.yaml:10:11: workshops[0].name: "Intro_1" must start with a lower-case letter`,
+		`workshop.yaml:11:21: workshops[0].attendee_group: "students" is not a distinguished name`,
+		`workshop.yaml:13:23: workshops[0].profiles[1]: "big" needs at least 8 cores, above limits.cores_per_attendee (4)`,
+		`workshop.yaml:13:28: workshops[0].profiles[2]: "huge" is not a profile of cluster local`,
+		`workshop.yaml:14:18: workshops[0].reservation: "course;reboot" is not a reservation name`,
+		`workshop.yaml:15:16: workshops[0].time_zone: "Mars/Olympus" is not an IANA time zone`,
+		`workshop.yaml:24:42: workshops[1].sessions[0].end: "2026-03-10 08:00" is not after the start "2026-03-10 09:00"`,
+		`workshop.yaml:25:17: workshops[1].sessions[1].start: "10 March 2026" is not a time like "2026-03-10 09:00" (in UTC)`,
+		`workshop.yaml:27:17: workshops[1].sessions[3].start: "2026-03-11 12:15" (less the lead time 30m) overlaps the session before`,
+		`workshop.yaml:29:13: workshops[1].materials.copy: "relative/dir" must be an absolute directory`,
+		`workshop.yaml:30:12: workshops[1].materials.git: "https://example.org/x.git; rm -rf ~" is not a repository URL`,
+		`workshop.yaml:31:13: workshops[1].materials.into: "../outside" must be a directory relative to the home directory`,
+		`workshop.yaml:32:11: workshops[2].name: "course" is also the name of workshops[1]`,
+	}},
 	{"syntax.yaml", []string{
 		// Only the syntax error: the defaults' problems would be noise.
 		`syntax.yaml:3: YAML syntax: mapping values are not allowed in this context`,

@@ -17,12 +17,15 @@ func Example() string {
 	cl.setDefaults()
 	var pr Profile
 	pr.setDefaults()
+	var w Workshop
+	w.setDefaults()
 	var b strings.Builder
 	err := exampleTemplate.Execute(&b, struct {
 		*Config
 		C Cluster
 		P Profile
-	}{Default(), cl, pr})
+		W Workshop
+	}{Default(), cl, pr, w})
 	if err != nil {
 		panic(fmt.Sprintf("config: example template: %v", err)) // a bug, caught by the tests
 	}
@@ -119,6 +122,8 @@ hub:
   templates_dir: {{y .Hub.TemplatesDir}}
   # Serves /hub/metrics without an API token.
   metrics_public: {{y .Hub.MetricsPublic}}
+  # Go's profiler at /hub/debug/pprof/ for admins (go tool pprof).
+  debug_endpoints: {{y .Hub.DebugEndpoints}}
   # What a client may take of the hub. Proxied requests to /user/ are the app's
   # business: no body limit, and no read or write deadline once authorized.
   limits:
@@ -239,6 +244,9 @@ clusters:
     start_timeout: {{y .C.StartTimeout}}
     # Directory for address files and job logs, relative to the user's home.
     run_dir: {{y .C.RunDir}}
+    # How the hub reaches the apps: tunnel (through the login node's sshd)
+    # or direct (the hub connects to the compute node itself).
+    proxy: {{y .C.Proxy}}
     # What the job runs on the compute node.
     app:
       # The program the job runs; {host} and {port} are where it must listen.
@@ -380,6 +388,58 @@ cron:
   expire_tokens: {{y .Cron.ExpireTokens}}
   # Deletes events older than events_retention.
   prune_events: {{y .Cron.PruneEvents}}
+  # Runs the workshops' timelines: starts each class the lead time before a session, stops it at the end.
+  workshops: {{y .Cron.Workshops}}
+
+# Courses: an attendee group gets servers inside a reservation during the sessions, and an
+# instructor group sees the class and may open the attendees' servers (not the hub admins').
+workshops:
+  # Required. Example. Names the workshop in URLs: /hub/workshops/<name>.
+  - name: intro-hpc
+    # Example. Title of the attendees' launch card; "" uses the name.
+    title: Introduction to HPC
+    # Example. Shown under the title.
+    description: Two mornings of hands-on notebooks.
+    # Required. Example. Group DN whose members attend.
+    attendee_group: cn=intro-hpc,ou=groups,dc=example,dc=org
+    # Required. Example. Group DN whose members teach: roster, start/stop all, open an attendee's server.
+    instructor_group: cn=intro-hpc-teachers,ou=groups,dc=example,dc=org
+    # Example. The cluster the class runs on; "" is the first.
+    cluster: main
+    # Required. Example. Profiles of the cluster attendees may use; the first starts the class.
+    profiles: [small]
+    # Example. Slurm --reservation name, or the PBS reservation's queue; "" for none.
+    reservation: intro-hpc
+    # IANA time zone the sessions are written in.
+    time_zone: {{y .W.TimeZone}}
+    # Required. Example. The sessions, "YYYY-MM-DD HH:MM" in time_zone.
+    sessions:
+      # Example. The first morning.
+      - start: "2026-03-10 09:00"
+        # Example. When the class's servers are stopped.
+        end: "2026-03-10 12:30"
+      # Example. The second morning.
+      - {start: "2026-03-11 09:00", end: "2026-03-11 12:30"}
+    # How long before each session the hub starts every attendee's server; 0s starts none.
+    lead_time: {{y .W.LeadTime}}
+    # Pause between two submissions when the hub starts the class.
+    pace: {{y .W.Pace}}
+    # Put in the attendee's home at each start, never overwriting the attendee's files.
+    materials:
+      # Example. A directory on the cluster whose content is copied (existing files are kept).
+      copy: /shared/courses/intro-hpc
+      # Example. A repository cloned if "into" does not exist yet: https://, ssh://, git@host:path or /path.
+      git: https://git.example.org/courses/intro-hpc.git
+      # Example. Branch or tag to clone; "" is the repository's default.
+      git_ref: main
+      # Example. Directory relative to the home that receives them; "" is the workshop's name.
+      into: intro-hpc
+    # What the class may take.
+    limits:
+      # Most cores per attendee's server; 0 leaves it to the profile.
+      cores_per_attendee: {{y .W.Limits.CoresPerAttendee}}
+      # How many attendees get a server; 0 is no limit.
+      max_attendees: {{y .W.Limits.MaxAttendees}}
 
 # How long server events are kept; 0s keeps them forever.
 events_retention: {{y .EventsRetention}}

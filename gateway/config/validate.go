@@ -32,6 +32,7 @@ func (c *Config) Validate() []Problem {
 		}
 	}
 	ps.addAll("cron", c.Cron.Validate())
+	ps = append(ps, c.validateWorkshops()...)
 	return ps
 }
 
@@ -204,6 +205,7 @@ func (c *Cron) Validate() []Problem {
 		{"cull", c.Cull},
 		{"expire_tokens", c.ExpireTokens},
 		{"prune_events", c.PruneEvents},
+		{"workshops", c.Workshops},
 	} {
 		if _, err := cronParser.Parse(s.spec); err != nil {
 			ps.add(s.path, "%q is not a cron schedule like \"@every 5m\", \"@daily\" or \"*/5 * * * *\" (%v)", s.spec, err)

@@ -33,10 +33,12 @@ func TestStore(t *testing.T) {
 		{"pending migrations", testPendingMigrations},
 		{"backup", testBackup},
 		{"users", testUsers},
+		{"a page of users", testUsersPage},
 		{"token stores only its hash", testTokenHashOnly},
 		{"token expiry and last use", testTokenExpiry},
 		{"token ownership", testTokenOwnership},
 		{"session revocation", testSessionRevocation},
+		{"identity from memory, revocations immediate", testIdentityCache},
 		{"user access and its revocation", testUserAccess},
 		{"oauth code single use and expiry", testOAuthCodes},
 		{"start and reset servers", testStartServer},
@@ -46,6 +48,7 @@ func TestStore(t *testing.T) {
 		{"activity only moves forward", testActivity},
 		{"events and pruning", testEvents},
 		{"restart survival", testRestart},
+		{"workshop jobs", testWorkshopJobs},
 	}
 	backends := []struct {
 		name  string

@@ -97,7 +97,19 @@ var authzMatrix = map[string][nCallers]int{
 	"GET /hub/api/clusters/:cluster/queue":       {403, 403, 403, 200, 403, 403, 403},
 	"GET /hub/api/clusters/:cluster/queue-waits": {403, 403, 403, 200, 403, 403, 403},
 	"GET /hub/metrics":                           {403, 403, 403, 200, 200, 403, 403},
+	"GET /hub/debug/pprof/*name":                 {403, 403, 403, 200, 403, 403, 403},
 	"ANY /user/:user":                            {302, 302, 302, 302, 302, 302, 302},
+	// Workshop "course" (fakeWorkshops): bob teaches it, dave attends
+	// it; alice does not, so bob may not open her server, and no admin
+	// is an instructor for being an admin. The API takes a session or a
+	// token inheriting its owner's rights, never a server's or OAuth one.
+	"POST /hub/workshops/:workshop/spawn":     {302, 403, 403, 403, 302, 302, 302},
+	"GET /hub/workshops/:workshop":            {302, 403, 200, 403, 302, 302, 302},
+	"POST /hub/workshops/:workshop/start":     {302, 403, 303, 403, 302, 302, 302},
+	"POST /hub/workshops/:workshop/stop":      {302, 403, 303, 403, 302, 302, 302},
+	"GET /hub/workshops/:workshop/open/:user": {302, 403, 403, 403, 302, 302, 302},
+	"GET /hub/api/workshops/:workshop":        {403, 403, 200, 403, 403, 403, 403},
+	"GET /hub/api/workshops/:workshop/usage":  {403, 403, 200, 403, 403, 403, 403},
 	// The proxy answers 200 (the fake server); the gate lets through
 	// the owner, the admin (admin_access) and the server's own token.
 	"ANY /user/:user/*path": {302, 200, 403, 200, 403, 200, 403},
@@ -146,7 +158,7 @@ type authzWorld struct {
 }
 
 func authzEnv(t *testing.T) *authzWorld {
-	e := newEnv(t, withAdminAccess(), withMetrics(gateway.NewMetrics()))
+	e := newEnv(t, withAdminAccess(), withMetrics(gateway.NewMetrics()), withWorkshops(newFakeWorkshops()), withDebugEndpoints())
 	ctx := context.Background()
 	now := e.clock.Now()
 	e.serverIs(ready("alice", now))
@@ -210,8 +222,8 @@ func (w *authzWorld) call(c int, method, pattern string) (int, string) {
 	}
 	tokenID := strconv.FormatInt(target.ID, 10)
 
-	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":token", targetPlain, ":cluster", "local",
-		"*file", "hpcgate.js", "*path", "tree").Replace(pattern)
+	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":token", targetPlain, ":cluster", "local", ":workshop", "course",
+		"*file", "hpcgate.js", "*path", "tree", "*name", "cmdline").Replace(pattern)
 	b := w.browser()
 	h := http.Header{}
 	xsrf := ""

@@ -15,6 +15,11 @@ import (
 type homeData struct {
 	Servers []*serverView
 	Notice  string
+	// Workshops are the viewer's launch cards, Teaches the workshops they
+	// teach, Visits the times instructors opened their server.
+	Workshops []workshopCardView
+	Teaches   []string
+	Visits    []*gateway.Event
 }
 
 // home shows the user's server card: state, cluster, profile, job, node,
@@ -31,6 +36,7 @@ func (s *Server) home(c *gin.Context) {
 	default:
 		d.Servers = append(d.Servers, s.serverView(info, id.Name, s.xsrf(c)))
 	}
+	d.Workshops, d.Teaches, d.Visits = s.homeWorkshops(c, id)
 	switch c.Query("notice") {
 	case "stopping":
 		d.Notice = "Your server is stopping; the batch job is being cancelled."

@@ -245,9 +245,10 @@ func identifyScopes(owner string) []string {
 
 // roleScopes are a user's own rights: the "user" role, plus the "admin"
 // role for admins, plus access to every server when the site enables
-// admin_access.
-func (s *Server) roleScopes(user string, admin bool) scopeSet {
-	raw := []string{"self"}
+// admin_access, plus access to the servers of their workshops' attendees
+// for instructors (groups are the user's directory groups).
+func (s *Server) roleScopes(user string, admin bool, groups []string) scopeSet {
+	raw := append([]string{"self"}, s.workshopGrantScopes(groups)...)
 	if admin {
 		raw = append(raw, adminScopes...)
 		if s.admins {
@@ -264,8 +265,8 @@ func (s *Server) roleScopes(user string, admin bool) scopeSet {
 // default "token" role does. read:metrics is the exception: it is granted
 // by the site's operator (hpcgate token -scopes read:metrics) to a
 // scraper account that need not be an admin.
-func (s *Server) tokenScopes(t *Token, owner string, admin bool) scopeSet {
-	role := s.roleScopes(owner, admin)
+func (s *Server) tokenScopes(t *Token, owner string, admin bool, groups []string) scopeSet {
+	role := s.roleScopes(owner, admin, groups)
 	if t.Kind == TokenUser && (len(t.Scopes) == 0 || containsScope(t.Scopes, "inherit")) {
 		return role
 	}

@@ -44,6 +44,7 @@ type Hub interface {
 	Stop(ctx context.Context, user, server, by string) error
 	Server(ctx context.Context, user, server string) (*gateway.ServerInfo, error)
 	Servers(ctx context.Context) ([]*gateway.ServerInfo, error)
+	ServersOf(ctx context.Context, users []string, states ...gateway.ServerState) ([]*gateway.ServerInfo, error)
 	Subscribe(user, server string) (<-chan gateway.Progress, func())
 	LogTail(ctx context.Context, user, server string) (string, error)
 	ServeProxy(w http.ResponseWriter, r *http.Request, user, server string)
@@ -96,6 +97,8 @@ type Options struct {
 	// Metrics are served at /hub/metrics and count logins; nil serves
 	// no metrics (404).
 	Metrics *gateway.Metrics
+	// Workshops runs the site's workshops (workshop.go); nil: none.
+	Workshops Workshops
 }
 
 // Server serves the hub's pages and APIs.
@@ -111,6 +114,7 @@ type Server struct {
 	keepAlive time.Duration
 	limiter   *loginLimiter
 	metrics   *gateway.Metrics
+	workshops Workshops
 	promHTTP  http.Handler
 	pages     map[string]*template.Template
 	static    fs.FS
@@ -160,6 +164,7 @@ func New(o Options) (*Server, error) {
 		now:       o.Now,
 		keepAlive: o.KeepAlive,
 		metrics:   o.Metrics,
+		workshops: o.Workshops,
 		promHTTP:  metricsHandler(o.Metrics, o.Logger),
 	}
 	if s.log == nil {
@@ -268,6 +273,13 @@ func (s *Server) routes() *gin.Engine {
 	user.GET("/token", s.tokenPage)
 	user.POST("/token", s.requireForm, s.createTokenForm)
 	user.POST("/token/:id/revoke", s.requireForm, s.revokeTokenForm)
+	// Workshops (workshop.go): an attendee's launch, and the page of the
+	// workshop's instructors, who are not admins.
+	user.POST("/workshops/:workshop/spawn", s.requireForm, s.workshopSpawn)
+	user.GET("/workshops/:workshop", s.workshopPage)
+	user.POST("/workshops/:workshop/start", s.requireForm, s.workshopStart)
+	user.POST("/workshops/:workshop/stop", s.requireForm, s.workshopStop)
+	user.GET("/workshops/:workshop/open/:user", s.workshopOpen)
 
 	api := hub.Group("/api", s.identify)
 	api.GET("", s.apiRoot)
@@ -293,6 +305,8 @@ func (s *Server) routes() *gin.Engine {
 	authed.POST("/users/:user/tokens", requireScope("tokens"), s.requireAPIXSRF, s.apiCreateToken)
 	authed.GET("/users/:user/tokens/:id", requireScope("read:tokens"), s.apiToken)
 	authed.DELETE("/users/:user/tokens/:id", requireScope("tokens"), s.requireAPIXSRF, s.apiDeleteToken)
+	authed.GET("/workshops/:workshop", s.apiWorkshop)
+	authed.GET("/workshops/:workshop/usage", s.apiWorkshopUsage)
 
 	// Admins only: every user's servers, the clusters' queues, and
 	// actions on anyone's server. A page view reads the hub's state and
@@ -312,6 +326,7 @@ func (s *Server) routes() *gin.Engine {
 	adminAPI.GET("/clusters/:cluster/queue", s.apiQueue)
 	adminAPI.GET("/clusters/:cluster/queue-waits", s.apiQueueWaits)
 	hub.GET("/metrics", s.identify, s.serveMetrics)
+	hub.GET("/debug/pprof/*name", s.identify, s.servePprof)
 
 	root.Any("/user/:user", s.identifyUser, s.userProxy)
 	root.Any("/user/:user/*path", s.identifyUser, s.limitWebSockets, s.userProxy)
@@ -363,10 +378,19 @@ func (s *Server) logRequests(c *gin.Context) {
 	status := c.Writer.Status()
 	level := slog.LevelInfo
 	switch {
+	case strings.HasPrefix(c.Request.URL.Path, s.base+"user/"):
+		// Proxied traffic: every click in a notebook. Its counts are
+		// the proxy's metrics and its failures the proxy's own log
+		// lines; a line per request (and at ERROR for the app's own
+		// 500s or a client that left) would be most of the hub's log.
+		level = slog.LevelDebug
 	case status >= 500:
 		level = slog.LevelError
 	case strings.HasPrefix(c.Request.URL.Path, s.hubPrefix+"static/"), c.Request.URL.Path == s.hubPrefix+"health":
 		level = slog.LevelDebug
+	}
+	if !s.log.Enabled(c.Request.Context(), level) {
+		return
 	}
 	attrs := []slog.Attr{
 		slog.String("method", c.Request.Method),

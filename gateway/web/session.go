@@ -131,12 +131,12 @@ func (s *Server) identifyCookie(c *gin.Context, name string) *identity {
 		return nil
 	}
 	who := &identity{Name: u.Name, Admin: u.Admin, Groups: u.Groups, SessionID: id, Expires: sess.Expires,
-		Scopes: s.roleScopes(u.Name, u.Admin)}
+		Scopes: s.roleScopes(u.Name, u.Admin, u.Groups)}
 	if name == userCookie {
 		// Good for the /user/ gate only: no page, form or API call.
 		who.Scopes = scopeSet{}
 		who.Scopes.add("access:servers", "")
-		who.Scopes = who.Scopes.intersect(s.roleScopes(u.Name, u.Admin))
+		who.Scopes = who.Scopes.intersect(s.roleScopes(u.Name, u.Admin, u.Groups))
 		return who
 	}
 	who.ViaCookie = true
@@ -172,5 +172,5 @@ func (s *Server) identifyToken(ctx context.Context, plain string) (*identity, er
 		return nil, err
 	}
 	return &identity{Name: u.Name, Admin: u.Admin, Groups: u.Groups, SessionID: t.SessionID, Token: t,
-		Scopes: s.tokenScopes(t, u.Name, u.Admin)}, nil
+		Scopes: s.tokenScopes(t, u.Name, u.Admin, u.Groups)}, nil
 }

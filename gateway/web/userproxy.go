@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -53,6 +54,10 @@ func (s *Server) userProxy(c *gin.Context) {
 		}
 		jsonError(c, http.StatusForbidden, "user "+id.Name+" is not allowed to access the server of "+user)
 		return
+	}
+	if id.Name != user && s.workshops != nil && slices.Contains(s.workshops.InstructorGrants(id.Groups), user) {
+		// An instructor's visit: the attendee sees it on their home page.
+		s.workshops.NoteInstructorVisit(c.Request.Context(), id.Name, user)
 	}
 	if err := s.dropForeignTokens(c.Request, user); err != nil {
 		s.fail(c, fmt.Errorf("check the credentials sent to the server of %s: %w", user, err))
