@@ -25,25 +25,24 @@ type account struct {
 
 // class is a workshop's people and scheduler objects on the loopback
 // cluster, all temporary: attendees and an instructor in slapd and
-// /etc/passwd, their two groups, and a Slurm partition and reservation
-// named after the class.
+// /etc/passwd, their two groups, and a Slurm reservation named after the
+// class.
 type class struct {
-	attendees           []account
-	instructor          account
-	attendeeGroup       string // DN
-	instructorGroup     string // DN
-	name                string // of the reservation and partition
-	reservationCoreSize int
+	attendees       []account
+	instructor      account
+	attendeeGroup   string // DN
+	instructorGroup string // DN
+	name            string // of the reservation
 }
 
 // newClass makes n attendees and an instructor. The order matters for the
 // cleanup, which runs backwards: jobs are cancelled and the reservation
-// and partition deleted before the Unix accounts, and those before the
+// deleted before the Unix accounts, and those before the
 // directory entries.
 func newClass(t *testing.T, c batchtest.Cluster, n int) *class {
 	t.Helper()
 	d := ldaptest.Load(t)
-	cl := &class{name: "ws-e2e-" + randHex(3), reservationCoreSize: 2}
+	cl := &class{name: "ws-e2e-" + randHex(3)}
 	uids := freeUIDs(t, n+1)
 	for i := 0; i <= n; i++ {
 		name, pw := d.NewUser(t, uids[i])
@@ -131,11 +130,11 @@ func addUnixUser(t *testing.T, a account) {
 	}
 }
 
-// reserve makes a partition that lets five jobs share a core (the class's
-// servers are idle web servers) and a reservation of two of the node's
-// eight cores in it for the class, so the other tests on the shared node
-// keep the six others. Cleanup cancels the class's jobs first: Slurm does
-// not delete a reservation with running jobs.
+// reserve makes a reservation of one core per attendee on the node, from
+// now for half an hour. The servers cannot share cores: Slurm keeps jobs
+// of an oversubscribed partition off a node where another partition's
+// jobs run, and the node is shared with the other tests. Cleanup cancels
+// the class's jobs first: Slurm does not delete a reservation in use.
 func (cl *class) reserve(t *testing.T, c batchtest.Cluster) {
 	t.Helper()
 	slurm := func(args ...string) ([]byte, error) {
@@ -143,20 +142,21 @@ func (cl *class) reserve(t *testing.T, c batchtest.Cluster) {
 		cmd.Env = append(cmd.Environ(), "SLURM_CONF="+c.Get(t, "SLURM_CONF"))
 		return cmd.CombinedOutput()
 	}
-	if out, err := slurm("scontrol", "create", "PartitionName="+cl.name, "Nodes=localhost", "OverSubscribe=FORCE:5",
-		"MaxTime=1:00:00", "State=UP"); err != nil {
-		t.Fatalf("create partition %s: %v %s", cl.name, err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := slurm("scontrol", "delete", "PartitionName="+cl.name); err != nil {
-			t.Errorf("delete partition %s: %v %s", cl.name, err, out)
-		}
-	})
 	users := strings.Join(append(cl.attendeeNames(), cl.instructor.name), ",")
-	if out, err := slurm("scontrol", "create", "reservation", "ReservationName="+cl.name, "Users="+users,
-		"Nodes=localhost", fmt.Sprintf("CoreCnt=%d", cl.reservationCoreSize), "PartitionName="+cl.name,
-		"StartTime=now", "Duration=30", "Flags=IGNORE_JOBS"); err != nil {
-		t.Fatalf("create reservation %s: %v %s", cl.name, err, out)
+	// Without IGNORE_JOBS Slurm reserves idle cores only (with it, a
+	// core under another test's job is reserved and a server waits for
+	// it); while too few are idle, try again.
+	var out []byte
+	var err error
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(2 * time.Second) {
+		out, err = slurm("scontrol", "create", "reservation", "ReservationName="+cl.name, "Users="+users,
+			"Nodes=localhost", fmt.Sprintf("CoreCnt=%d", len(cl.attendees)), "StartTime=now", "Duration=30")
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("create reservation %s of %d cores: %v %s", cl.name, len(cl.attendees), err, out)
 	}
 	t.Cleanup(func() {
 		for _, u := range strings.Split(users, ",") {
@@ -176,6 +176,22 @@ func (cl *class) reserve(t *testing.T, c batchtest.Cluster) {
 	})
 }
 
+// nodeCPUs is how many CPUs Slurm gives the loopback node.
+func nodeCPUs(t *testing.T, c batchtest.Cluster) int {
+	t.Helper()
+	cmd := exec.Command("sinfo", "-h", "-n", "localhost", "-o", "%c")
+	cmd.Env = append(cmd.Environ(), "SLURM_CONF="+c.Get(t, "SLURM_CONF"))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("sinfo: %v", err)
+	}
+	n, err := strconv.Atoi(strings.Fields(string(out) + " 0")[0])
+	if err != nil {
+		t.Fatalf("sinfo: CPUs %q: %v", out, err)
+	}
+	return n
+}
+
 // squeueClass lists the class's jobs, as "id user reason-or-node
 // reservation" lines.
 func (cl *class) squeue(t *testing.T, c batchtest.Cluster) []string {
@@ -193,8 +209,9 @@ func (cl *class) squeue(t *testing.T, c batchtest.Cluster) []string {
 }
 
 // classApp is the class's server: a python3 web server that answers any
-// request with who runs it, so ten fit on two cores (jupyterhub-singleuser
-// takes ~100 MB and a few CPU-seconds each to start).
+// request with who runs it: ten start in a second or two on the machine's
+// two real cores (jupyterhub-singleuser takes ~100 MB and a few
+// CPU-seconds each).
 const classApp = `import http.server, json, os, pwd, sys
 body = json.dumps({"workshop_app": pwd.getpwuid(os.getuid()).pw_name}).encode()
 class H(http.server.BaseHTTPRequestHandler):
@@ -212,8 +229,7 @@ http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_foreve
 
 // workshopSite is the loopback site with the class's workshop: one session
 // from start to end (whole minutes: the site file's resolution), started
-// lead before, on the class's partition and reservation, the timeline
-// ticking every 2 s.
+// lead before, in the class's reservation, the timeline ticking every 2 s.
 func workshopSite(t *testing.T, c batchtest.Cluster, port int, cl *class, start, end time.Time, lead time.Duration) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("/tmp", "hpcgate-workshop-app-")
@@ -235,14 +251,14 @@ func workshopSite(t *testing.T, c batchtest.Cluster, port int, cl *class, start,
 		fmt.Sprintf(`allowed_groups: [%q, %q]`, cl.attendeeGroup, cl.instructorGroup), 1)
 	text = strings.Replace(text, `command: [jupyterhub-singleuser, --ip=127.0.0.1, "--port={port}"]`,
 		fmt.Sprintf(`command: [/usr/bin/python3, %q, "{port}"]`, app), 1)
-	text = strings.Replace(text, "    profiles:\n", fmt.Sprintf(`    profiles:
+	text = strings.Replace(text, "    profiles:\n", `    profiles:
       - name: class
         title: Workshop server
-        partition: {value: %s}
+        partition: {value: debug}
         cores: {value: 1}
         memory: {value: 256M}
         walltime: {min: 1m, max: 1h, default: 30m}
-`, cl.name), 1)
+`, 1)
 	const layout = "2006-01-02 15:04"
 	text += fmt.Sprintf(`cron:
   workshops: "@every 2s"
