@@ -98,11 +98,13 @@ func TestWorkshopOnCluster(t *testing.T) {
 	}
 
 	// The timeline starts the class; all ready before the session.
-	var rows []workshopRow
-	waitFor(t, time.Until(start)+time.Minute, "the class to be ready", func() bool {
-		rows = roster()
-		return count(rows, "ready") == size
-	})
+	rows := roster()
+	for deadline := start.Add(time.Minute); count(rows, "ready") != size; rows = roster() {
+		if time.Now().After(deadline) {
+			t.Fatalf("the class is not ready a minute into the session: %+v\nsqueue: %q", rows, cl.squeue(t, c))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
 	ready := time.Now()
 	t.Logf("class of %d: lead time to all ready: %s (%s before the session)", size,
 		ready.Sub(lead).Round(100*time.Millisecond), start.Sub(ready).Round(100*time.Millisecond))
