@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 CLUSTER_ENV := $(STATE)/cluster.env
 
-.PHONY: build test unit lint bench demo cluster-up cluster-down clean
+.PHONY: build test unit lint bench bench-peer demo cluster-up cluster-down clean
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o hpcgate ./cmd/hpcgate
@@ -39,6 +39,20 @@ bench:
 	HPCGATE_CLUSTER_ENV=$(CLUSTER_ENV) $(GO) test -run '^$$' -bench . -benchmem ./... || status=$$?; \
 	if [ $$started = 1 ]; then ./testdata/cluster/down.sh $(STATE); fi; \
 	exit $$status
+
+# hpcgate's proxy and REST API side by side with configurable-http-proxy
+# 5.3.0, `ssh -L` and JupyterHub 3.0 on this machine (testdata/bench/).
+# BENCH_MODE=quick (default: one short round, checks the harness) or full
+# (5 alternating rounds of 10s, the figures README quotes). Root; run it on
+# a quiet machine.
+BENCH_MODE ?= quick
+BENCH_OUT  ?= /tmp/hpcgate-bench/results
+bench-peer: cluster-up
+	BENCH_MODE=$(BENCH_MODE) BENCH_OUT=$(BENCH_OUT) ./testdata/bench/peer.sh
+	BENCH_MODE=$(BENCH_MODE) BENCH_OUT=$(BENCH_OUT) ./testdata/bench/api.sh
+	@echo; echo "## make bench-peer BENCH_MODE=$(BENCH_MODE) ($$(nproc) cores, $$(date -u +%F))"
+	@./testdata/bench/bench.py table $(BENCH_OUT)
+	@echo; cat $(BENCH_OUT)/proxy_rss.txt $(BENCH_OUT)/api.txt
 
 cluster-up:
 	./testdata/cluster/up.sh $(STATE)

@@ -191,3 +191,21 @@ func Clip(s string) string {
 	}
 	return fmt.Sprintf("%q", s)
 }
+
+// JobIDs returns ids without repeats, in their order, or an error naming
+// the first one that is not a job id of scheduler (valid decides): every
+// adapter checks the ids it puts on a command line this way.
+func JobIDs(ids []string, valid func(string) bool, scheduler string) ([]string, error) {
+	seen := make(map[string]bool, len(ids))
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !valid(id) {
+			return nil, fmt.Errorf("%q is not a %s job id", id, scheduler)
+		}
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}

@@ -22,6 +22,14 @@ func (h *Hub) TestPoller(cluster string) *Poller {
 	return &Poller{p}
 }
 
+// The readiness loop's waits (ready.go).
+const (
+	ReadyFirstWait = readyFirstWait
+	ReadyMaxWait   = readyMaxWait
+)
+
+var NextReadyWait = nextReadyWait
+
 // Wait waits for the hub's background work (submissions, readiness checks).
 func (h *Hub) Wait() { h.wg.Wait() }
 

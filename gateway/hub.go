@@ -80,7 +80,8 @@ type Hub struct {
 	inflight map[int64]bool               // submissions under way in this process
 	warned   map[int64]string             // job id whose walltime warning was sent, by server id
 
-	queues queueCache
+	queues   queueCache
+	activity activityLog
 }
 
 // New returns a Hub; Start re-adopts jobs and starts the pollers.
@@ -123,6 +124,8 @@ func (h *Hub) Clusters() []*config.Cluster {
 func (h *Hub) Close() {
 	h.cancel()
 	h.wg.Wait()
+	// The activity the proxy noted since the last flush (activity.go).
+	h.flushActivity(context.Background())
 }
 
 func (h *Hub) cluster(name string) (*Cluster, error) {

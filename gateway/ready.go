@@ -44,7 +44,7 @@ func (h *Hub) stopChecks(id int64) {
 func (h *Hub) readyLoop(ctx context.Context, c *Cluster, id int64) {
 	client := readyClient(c.Dial)
 	defer client.CloseIdleConnections()
-	wait := 500 * time.Millisecond
+	wait := readyFirstWait
 	for {
 		srv, err := h.servers.GetServerByID(ctx, id)
 		if err != nil || srv.State != StateStarting {
@@ -52,6 +52,12 @@ func (h *Hub) readyLoop(ctx context.Context, c *Cluster, id int64) {
 		}
 		if srv.Port == 0 {
 			h.readAddr(ctx, c, srv)
+			if srv.Port != 0 {
+				// The app writes its address as it starts listening:
+				// probe now, and again soon, not after the wait the
+				// address polling had grown to.
+				wait = readyFirstWait
+			}
 		}
 		if srv.Port != 0 {
 			if err := h.probe(ctx, client, srv); err == nil {
@@ -66,10 +72,22 @@ func (h *Hub) readyLoop(ctx context.Context, c *Cluster, id int64) {
 			return
 		case <-time.After(wait):
 		}
-		if wait < 3*time.Second {
-			wait += wait / 2
-		}
+		wait = nextReadyWait(wait)
 	}
+}
+
+// The readiness loop polls for the address file and then probes the app,
+// first right away and then backing off: a trivial app answers within
+// tens of milliseconds of writing its address, JupyterLab in seconds, and
+// each poll is a command over SSH.
+const (
+	readyFirstWait = 50 * time.Millisecond
+	readyMaxWait   = 3 * time.Second
+)
+
+// nextReadyWait grows a wait by half, up to readyMaxWait.
+func nextReadyWait(w time.Duration) time.Duration {
+	return min(w+w/2, readyMaxWait)
 }
 
 // readAddr reads "host port" that the job script wrote, as the user, and

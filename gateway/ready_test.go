@@ -113,3 +113,28 @@ func waitState(t *testing.T, h *testHub, user string, state gateway.ServerState)
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestReadyWaits: the first retry comes within 50ms, the waits grow, and
+// the poll never waits more than 3s (a spawn's readiness is seen at most
+// that late).
+func TestReadyWaits(t *testing.T) {
+	w := gateway.ReadyFirstWait
+	if w > 50*time.Millisecond {
+		t.Errorf("first wait %v; want at most 50ms", w)
+	}
+	var total time.Duration
+	for i := range 30 {
+		next := gateway.NextReadyWait(w)
+		if next < w || next > gateway.ReadyMaxWait {
+			t.Fatalf("wait %d: %v after %v; want growing up to %v", i, next, w, gateway.ReadyMaxWait)
+		}
+		total += w
+		w = next
+	}
+	if w != gateway.ReadyMaxWait {
+		t.Errorf("after 30 polls the wait is %v; want the cap %v", w, gateway.ReadyMaxWait)
+	}
+	if total > 2*time.Minute {
+		t.Errorf("30 polls take %v; want the backoff capped", total)
+	}
+}

@@ -73,6 +73,7 @@ func UserOptions(r config.Resources) map[string]string {
 // ServerFilter selects servers; zero fields match everything.
 type ServerFilter struct {
 	User    string
+	Users   []string // any of these users (a page of the user list)
 	Cluster string
 	States  []ServerState
 }

@@ -74,6 +74,20 @@ func (h *Hub) Servers(ctx context.Context) ([]*ServerInfo, error) {
 	return out, nil
 }
 
+// ServersOf returns the servers of users (a page of the user list) in
+// states (all states if none), in one query.
+func (h *Hub) ServersOf(ctx context.Context, users []string, states ...ServerState) ([]*ServerInfo, error) {
+	list, err := h.servers.ListServers(ctx, ServerFilter{Users: users, States: states})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*ServerInfo, len(list))
+	for i, s := range list {
+		out[i] = h.info(s)
+	}
+	return out, nil
+}
+
 // RecordActivity notes that the user's server was used at t (from the
 // proxy, or the single-user server's activity reports).
 func (h *Hub) RecordActivity(ctx context.Context, user, server string, t time.Time) error {

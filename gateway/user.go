@@ -27,6 +27,9 @@ type UserStore interface {
 	EnsureUser(ctx context.Context, name string) (*User, error)
 	GetUser(ctx context.Context, name string) (*User, error)
 	ListUsers(ctx context.Context) ([]*User, error)
+	// ListUsersPage reads one page of users, by name, and how many match
+	// q in all: a list costs what it returns, not the whole table.
+	ListUsersPage(ctx context.Context, q UserQuery) (users []*User, total int, err error)
 	TouchUserActivity(ctx context.Context, name string, t time.Time) error
 	// UsersWithAccess names the users who logged in and hold a live
 	// session or token at now.
@@ -105,4 +108,17 @@ func NormalizeUsername(s string) (string, bool) {
 		return "", false
 	}
 	return name, true
+}
+
+// UserQuery selects a page of the user list, in the order the users were
+// created (then by name), as JupyterHub lists them.
+type UserQuery struct {
+	// NameContains keeps the users whose name contains it, ignoring case.
+	NameContains string
+	// Activity keeps every user (""), those with an active server
+	// ("active"), with a ready one ("ready") or with no active server
+	// ("inactive"): JupyterHub's state filter.
+	Activity string
+	// Offset skips that many users; Limit bounds the page (> 0).
+	Offset, Limit int
 }

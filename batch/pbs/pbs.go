@@ -110,15 +110,6 @@ var reID = regexp.MustCompile(`^[0-9]+(\[[0-9]*\])?(\.[A-Za-z0-9][A-Za-z0-9_.-]*
 
 func validID(id string) bool { return len(id) <= 255 && reID.MatchString(id) }
 
-func checkIDs(ids []string) error {
-	for _, id := range ids {
-		if !validID(id) {
-			return fmt.Errorf("%q is not a PBS job id", id)
-		}
-	}
-	return nil
-}
-
 // Submit renders spec's script, creates its run directory and submits the
 // script on qsub's stdin as spec.User, so secrets in it never appear on a
 // command line. A held job (spec.Hold) is submitted with -h.

@@ -153,12 +153,12 @@ func (m matcher) match(full string) string {
 // Status reports on ids in one qstat call. Ids PBS no longer knows are
 // absent; a failed query is an error.
 func (s *Scheduler) Status(ctx context.Context, ids []string) (map[string]batch.JobStatus, error) {
-	ids = unique(ids)
+	ids, err := batch.JobIDs(ids, validID, "PBS")
+	if err != nil {
+		return nil, fmt.Errorf("job status: %w", err)
+	}
 	if len(ids) == 0 {
 		return map[string]batch.JobStatus{}, nil
-	}
-	if err := checkIDs(ids); err != nil {
-		return nil, fmt.Errorf("job status: %w", err)
 	}
 	res, err := s.query(ctx, ids)
 	if err != nil {
@@ -178,12 +178,12 @@ const Gone = "ended: PBS no longer knows the job (its history expired or is disa
 // running jobs are not in the result, nor are ids qstat neither listed nor
 // named: only PBS's explicit word confirms a job is gone.
 func (s *Scheduler) History(ctx context.Context, ids []string) (map[string]batch.JobStatus, error) {
-	ids = unique(ids)
+	ids, err := batch.JobIDs(ids, validID, "PBS")
+	if err != nil {
+		return nil, fmt.Errorf("job history: %w", err)
+	}
 	if len(ids) == 0 {
 		return map[string]batch.JobStatus{}, nil
-	}
-	if err := checkIDs(ids); err != nil {
-		return nil, fmt.Errorf("job history: %w", err)
 	}
 	res, err := s.query(ctx, ids)
 	if err != nil {
@@ -289,16 +289,4 @@ func (s *Scheduler) Queue(ctx context.Context) ([]batch.JobStatus, error) {
 		return nil, fmt.Errorf("read the queue: %w", err)
 	}
 	return jobs, nil
-}
-
-func unique(ids []string) []string {
-	seen := make(map[string]bool, len(ids))
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	return out
 }

@@ -192,15 +192,6 @@ var reID = regexp.MustCompile(`^[1-9][0-9]{0,9}$`)
 
 func validID(id string) bool { return reID.MatchString(id) }
 
-func checkIDs(ids []string) error {
-	for _, id := range ids {
-		if !validID(id) {
-			return fmt.Errorf("%q is not a Grid Engine job id", id)
-		}
-	}
-	return nil
-}
-
 // Submit renders spec's script, creates its run directory and submits the
 // script on qsub's stdin as spec.User, so secrets in it never appear on a
 // command line. A held job (spec.Hold) is submitted with -h; -terse makes

@@ -56,12 +56,12 @@ func detailQuery(ids []string) []string {
 // in an error state (Eqw), a second call, qstat -j for just those, adds
 // Grid Engine's reason for the error.
 func (s *Scheduler) Status(ctx context.Context, ids []string) (map[string]batch.JobStatus, error) {
-	ids = unique(ids)
+	ids, err := batch.JobIDs(ids, validID, "Grid Engine")
+	if err != nil {
+		return nil, fmt.Errorf("job status: %w", err)
+	}
 	if len(ids) == 0 {
 		return map[string]batch.JobStatus{}, nil
-	}
-	if err := checkIDs(ids); err != nil {
-		return nil, fmt.Errorf("job status: %w", err)
 	}
 	all, err := s.list(ctx, "", "*")
 	if err != nil {
@@ -120,12 +120,12 @@ const Gone = "ended: Grid Engine no longer knows the job and has no accounting r
 // failure has a record of its first run while it waits again; Status lists
 // it, so the hub does not ask.)
 func (s *Scheduler) History(ctx context.Context, ids []string) (map[string]batch.JobStatus, error) {
-	ids = unique(ids)
+	ids, err := batch.JobIDs(ids, validID, "Grid Engine")
+	if err != nil {
+		return nil, fmt.Errorf("job history: %w", err)
+	}
 	if len(ids) == 0 {
 		return map[string]batch.JobStatus{}, nil
-	}
-	if err := checkIDs(ids); err != nil {
-		return nil, fmt.Errorf("job history: %w", err)
 	}
 	hist := make(map[string]batch.JobStatus, len(ids))
 	var noRecord []string
@@ -253,16 +253,4 @@ func (s *Scheduler) Queue(ctx context.Context) ([]batch.JobStatus, error) {
 		return nil, fmt.Errorf("read the queue: %w", err)
 	}
 	return jobs, nil
-}
-
-func unique(ids []string) []string {
-	seen := make(map[string]bool, len(ids))
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	return out
 }

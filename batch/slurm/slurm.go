@@ -171,12 +171,3 @@ func invalidJobID(err error) bool {
 	var ce *batch.CommandError
 	return errors.As(err, &ce) && ce.ExitCode == 1 && strings.Contains(ce.Stderr, "Invalid job id specified")
 }
-
-func checkIDs(ids []string) error {
-	for _, id := range ids {
-		if !validID(id) {
-			return fmt.Errorf("%q is not a Slurm job id", id)
-		}
-	}
-	return nil
-}

@@ -70,12 +70,12 @@ func (s *Scheduler) dropped(cmd string, kept int, bad []Malformed) {
 // Status reports on ids in one squeue call. Ids Slurm no longer knows are
 // absent; a failed query is an error.
 func (s *Scheduler) Status(ctx context.Context, ids []string) (map[string]batch.JobStatus, error) {
-	ids = unique(ids)
+	ids, err := batch.JobIDs(ids, validID, "Slurm")
+	if err != nil {
+		return nil, fmt.Errorf("job status: %w", err)
+	}
 	if len(ids) == 0 {
 		return map[string]batch.JobStatus{}, nil
-	}
-	if err := checkIDs(ids); err != nil {
-		return nil, fmt.Errorf("job status: %w", err)
 	}
 	jobs, _, err := s.queryJobs(ctx, ids)
 	if err != nil {
@@ -132,12 +132,12 @@ const Purged = "ended: Slurm has purged the job's record, so how it ended is unk
 // jobs that vanished from Status, which is rare (Status sees every job's
 // final state for MinJobAge after it ends).
 func (s *Scheduler) History(ctx context.Context, ids []string) (map[string]batch.JobStatus, error) {
-	ids = unique(ids)
+	ids, err := batch.JobIDs(ids, validID, "Slurm")
+	if err != nil {
+		return nil, fmt.Errorf("job history: %w", err)
+	}
 	if len(ids) == 0 {
 		return map[string]batch.JobStatus{}, nil
-	}
-	if err := checkIDs(ids); err != nil {
-		return nil, fmt.Errorf("job history: %w", err)
 	}
 	jobs, unknown, err := s.queryJobs(ctx, ids)
 	if err != nil {
@@ -190,12 +190,12 @@ func (s *Scheduler) forgotten(ctx context.Context, id string, asked, unknown boo
 // estimate (held, waiting for a dependency, or no backfill scheduler) are
 // absent.
 func (s *Scheduler) EstimateStart(ctx context.Context, ids []string) (map[string]time.Time, error) {
-	ids = unique(ids)
+	ids, err := batch.JobIDs(ids, validID, "Slurm")
+	if err != nil {
+		return nil, fmt.Errorf("estimated start: %w", err)
+	}
 	if len(ids) == 0 {
 		return map[string]time.Time{}, nil
-	}
-	if err := checkIDs(ids); err != nil {
-		return nil, fmt.Errorf("estimated start: %w", err)
 	}
 	query := func(ids string) []string {
 		argv := []string{"squeue", "--all", "--start", "--noheader"}
@@ -257,16 +257,4 @@ func (s *Scheduler) Queue(ctx context.Context) ([]batch.JobStatus, error) {
 		return nil, fmt.Errorf("read the queue: %w", err)
 	}
 	return jobs, nil
-}
-
-func unique(ids []string) []string {
-	seen := make(map[string]bool, len(ids))
-	out := make([]string, 0, len(ids))
-	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			out = append(out, id)
-		}
-	}
-	return out
 }

@@ -92,6 +92,7 @@ func (p *Pool) handshake(ctx context.Context, login string) (*client, error) {
 		HostKeyCallback:   p.verifyHostKey,
 		HostKeyAlgorithms: p.cfg.HostKeyAlgorithms,
 		ClientVersion:     "SSH-2.0-hpcgate",
+		Config:            ssh.Config{Ciphers: tunnelCiphers},
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
@@ -121,6 +122,20 @@ func (p *Pool) handshake(ctx context.Context, login string) (*client, error) {
 	nc.SetDeadline(time.Time{})
 	cl.Client = ssh.NewClient(sc, chans, reqs)
 	return cl, nil
+}
+
+// tunnelCiphers puts AES-GCM first, whatever x/crypto's default order
+// becomes: every byte a notebook sends goes through this cipher, and on
+// CPUs with AES instructions it is about three times as fast as
+// ChaCha20-Poly1305, which OpenSSH's client prefers (measured on the
+// loopback cluster, BenchmarkTunnelThroughput, 1 MiB writes: aes128-gcm
+// 370-460 MB/s, aes256-gcm 530-570, chacha20-poly1305 156-161, aes128-ctr
+// 400-430; `ssh -L` 160). The server picks the first of these it allows.
+// The channel window and packet sizes are x/crypto/ssh's constants (2 MiB
+// and 32 KiB), the same as OpenSSH's for forwarded connections.
+var tunnelCiphers = []string{
+	ssh.CipherAES128GCM, ssh.CipherAES256GCM, ssh.CipherChaCha20Poly1305,
+	ssh.CipherAES128CTR, ssh.CipherAES192CTR, ssh.CipherAES256CTR,
 }
 
 // verifyHostKey runs the configured callback and makes sure a refusal names

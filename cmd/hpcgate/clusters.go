@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"time"
 
 	"hpcgate/batch"
@@ -11,6 +12,7 @@ import (
 	"hpcgate/batch/sshexec"
 	"hpcgate/gateway"
 	"hpcgate/gateway/config"
+	"hpcgate/gateway/proxy"
 )
 
 // openClusters connects the hub to each configured cluster: one pooled SSH
@@ -36,9 +38,20 @@ func openClusters(cfg *config.Config, templates fs.FS, log *slog.Logger) (map[st
 			closeAll()
 			return nil, nil, fmt.Errorf("cluster %q: %w", c.Name, err)
 		}
-		out[c.Name] = &gateway.Cluster{Config: c, Scheduler: sched, Exec: pool, Dial: pool.DialContext}
+		out[c.Name] = &gateway.Cluster{Config: c, Scheduler: sched, Exec: pool, Dial: appDialer(c, pool)}
 	}
 	return out, closeAll, nil
+}
+
+// appDialer is how the proxy and the readiness probe reach c's apps:
+// through the login node's sshd, or straight to the node with proxy:
+// direct. Which node is the job's own is checked before either is asked.
+func appDialer(c *config.Cluster, pool *sshexec.Pool) proxy.DialFunc {
+	if c.Proxy == config.ProxyDirect {
+		d := &net.Dialer{KeepAlive: 30 * time.Second}
+		return d.DialContext
+	}
+	return pool.DialContext
 }
 
 // newScheduler builds c's scheduler from the table config.Load checked c

@@ -54,13 +54,17 @@ func registerAdapterMetrics(m *gateway.Metrics, clusters map[string]*gateway.Clu
 	for _, cl := range classes {
 		get := cl.get
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-			Name: "hpcgate_proxy_requests_total", Help: "Requests proxied to users' servers, by status class (1xx: WebSocket upgrades).",
+			Name: "hpcgate_proxy_requests_total", Help: "Requests proxied to users' servers, by status class (1xx: WebSocket upgrades); 5xx are the app's answers and the hub's (server not responding), never a client that left.",
 			ConstLabels: prometheus.Labels{"code": cl.code},
 		}, func() float64 { return float64(get(px.Stats())) }))
 	}
 	m.Registry.MustRegister(
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hpcgate_proxy_unreachable_total", Help: "Proxied requests a server did not answer."},
 			func() float64 { return float64(px.Stats().Unreachable) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hpcgate_proxy_client_gone_total", Help: "Proxied requests whose client left before the server answered (in no status class)."},
+			func() float64 { return float64(px.Stats().ClientGone) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "hpcgate_proxy_tunnel_channels_opened_total", Help: "Connections the proxy opened to servers (SSH channels, or TCP connections with proxy: direct); flat under steady load."},
+			func() float64 { return float64(px.Stats().ChannelsOpened) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "hpcgate_proxy_websockets_open", Help: "WebSockets open through the proxy."},
 			func() float64 { return float64(px.Stats().WebSocketsOpen) }),
 	)

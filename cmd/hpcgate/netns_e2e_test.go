@@ -323,6 +323,7 @@ func TestNetnsReverseTunnel(t *testing.T) {
 	if out, err := exec.Command(netnsScript, "restart-sshd", topo["STATE"], topo["CLUSTER"]).CombinedOutput(); err != nil {
 		t.Fatalf("netns.sh restart-sshd: %v\n%s", err, out)
 	}
+	restarted := time.Since(dropped)
 	// Each path is probed on its own, so a probe stuck on one cannot
 	// delay noticing the other.
 	probe := func(ok func() bool) <-chan time.Duration {
@@ -339,17 +340,20 @@ func TestNetnsReverseTunnel(t *testing.T) {
 		}()
 		return back
 	}
+	var hubUp time.Duration // when the hub saw its forward back, for the log
 	fwd := probe(func() bool {
-		return strings.Count(hubLog.String(), "ssh reverse forward up") > setupsBefore &&
-			strings.Contains(fromCompute(topo, bindHost, fport, "/hub/api"), " 200")
+		if hubUp == 0 && strings.Count(hubLog.String(), "ssh reverse forward up") > setupsBefore {
+			hubUp = time.Since(dropped)
+		}
+		return hubUp != 0 && strings.Contains(fromCompute(topo, bindHost, fport, "/hub/api"), " 200")
 	})
 	prx := probe(func() bool { code, _, _ := getWithCookies(t, ctx, base+"/user/alice/api/status"); return code == 200 })
 	forwardBack, proxyBack := <-fwd, <-prx
 	if forwardBack == 0 || proxyBack == 0 {
 		t.Fatalf("after the sshd restart: forward back after %v, proxy back after %v (0: not within %v)", forwardBack, proxyBack, 4*netnsPoll)
 	}
-	t.Logf("after the login node's sshd restart: reverse forward back in %v, proxy tunnel back in %v (poll interval %v)",
-		forwardBack.Round(time.Millisecond), proxyBack.Round(time.Millisecond), netnsPoll)
+	t.Logf("after the login node's sshd restart (%v of it in netns.sh): reverse forward back in %v (the hub had it at %v), proxy tunnel back in %v (poll interval %v)",
+		restarted.Round(time.Millisecond), forwardBack.Round(time.Millisecond), hubUp.Round(time.Millisecond), proxyBack.Round(time.Millisecond), netnsPoll)
 	if forwardBack > netnsPoll || proxyBack > netnsPoll {
 		t.Errorf("tunnels back after %v and %v: longer than one poll interval (%v)", forwardBack, proxyBack, netnsPoll)
 	}

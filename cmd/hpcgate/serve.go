@@ -97,11 +97,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 			}
 			http.Redirect(w, r, target, http.StatusFound)
 		},
-		OnActivity: func(user, server string, t time.Time) {
-			if err := hub.RecordActivity(context.Background(), user, server, t); err != nil {
-				log.Warn("record proxy activity", "user", user, "err", err)
-			}
-		},
+		// Noted in memory, written in the background: nothing is
+		// written on the request path.
+		OnActivity: func(user, server string, t time.Time) { hub.NoteActivity(user, server, t) },
 	})
 	defer px.Close()
 	hub = gateway.New(gateway.Options{Config: cfg, Clusters: clusters,

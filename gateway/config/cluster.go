@@ -60,10 +60,23 @@ type Cluster struct {
 	StartTimeout Duration `yaml:"start_timeout"`
 	// RunDir is where jobs write their address file and log, relative to
 	// the user's home unless absolute. Default: .hpcgate.
-	RunDir   string    `yaml:"run_dir"`
+	RunDir string `yaml:"run_dir"`
+	// Proxy is how the hub reaches users' apps on the compute nodes:
+	// tunnel (a channel through the SSH connection to the login node) or
+	// direct (a TCP connection from the hub to the node, for sites whose
+	// hub can route to the nodes; it saves the login node's sshd the
+	// traffic). Either way the address is the job's own node, checked
+	// when the job reports it. Default: tunnel.
+	Proxy    string    `yaml:"proxy"`
 	App      App       `yaml:"app"`
 	Profiles []Profile `yaml:"profiles"`
 }
+
+// The values of Cluster.Proxy.
+const (
+	ProxyTunnel = "tunnel"
+	ProxyDirect = "direct"
+)
 
 // Login is how the hub reaches the cluster's login node over SSH.
 type Login struct {
@@ -131,6 +144,7 @@ func (c *Cluster) setDefaults() {
 		FastPollInterval: Duration(3 * time.Second),
 		StartTimeout:     Duration(5 * time.Minute),
 		RunDir:           ".hpcgate",
+		Proxy:            ProxyTunnel,
 		App: App{
 			Command: []string{"jupyterhub-singleuser", "--ip={host}", "--port={port}"},
 		},
@@ -222,6 +236,9 @@ func (c *Cluster) Validate() []Problem {
 	positive(&ps, "start_timeout", c.StartTimeout)
 	if !reRemotePath.MatchString(c.RunDir) || strings.Contains(c.RunDir, "..") {
 		ps.add("run_dir", "%q must be a path of letters, digits and ._-/ without ..", c.RunDir)
+	}
+	if c.Proxy != ProxyTunnel && c.Proxy != ProxyDirect {
+		ps.add("proxy", "%q is not a proxy mode (tunnel or direct)", c.Proxy)
 	}
 	ps.addAll("app", c.App.Validate())
 	if len(c.Profiles) == 0 {

@@ -91,6 +91,10 @@ type Hub struct {
 	TemplatesDir string `yaml:"templates_dir"`
 	// MetricsPublic serves /hub/metrics without a token. Default: false.
 	MetricsPublic bool `yaml:"metrics_public"`
+	// DebugEndpoints serves Go's profiler at /hub/debug/pprof/ to admins,
+	// so a centre can profile its own hub under its own load. Off, the
+	// path is not found. Default: false.
+	DebugEndpoints bool `yaml:"debug_endpoints"`
 	// Limits bound what a client may take of the hub (timeouts, sizes,
 	// concurrent streams and WebSockets per user).
 	Limits Limits `yaml:"limits"`

@@ -131,6 +131,9 @@ var badConfigs = []struct {
 		`time-zone.yaml:13:16: clusters[1].time_zone: "../../etc/passwd" is not a time zone`,
 		`time-zone.yaml:19:16: clusters[2].time_zone: expected a string, got a list`,
 	}},
+	{"proxy-mode.yaml", []string{
+		`proxy-mode.yaml:7:12: clusters[0].proxy: "ssh" is not a proxy mode (tunnel or direct)`,
+	}},
 	{"workshop.yaml", []string{
 		`workshop.yaml:10:5: workshops[0].instructor_group: required`,
 		`workshop.yaml:10:11: workshops[0].name: "Intro_1" must start with a lower-case letter`,

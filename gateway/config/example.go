@@ -122,6 +122,8 @@ hub:
   templates_dir: {{y .Hub.TemplatesDir}}
   # Serves /hub/metrics without an API token.
   metrics_public: {{y .Hub.MetricsPublic}}
+  # Go's profiler at /hub/debug/pprof/ for admins (go tool pprof).
+  debug_endpoints: {{y .Hub.DebugEndpoints}}
   # What a client may take of the hub. Proxied requests to /user/ are the app's
   # business: no body limit, and no read or write deadline once authorized.
   limits:
@@ -242,6 +244,9 @@ clusters:
     start_timeout: {{y .C.StartTimeout}}
     # Directory for address files and job logs, relative to the user's home.
     run_dir: {{y .C.RunDir}}
+    # How the hub reaches the apps: tunnel (through the login node's sshd)
+    # or direct (the hub connects to the compute node itself).
+    proxy: {{y .C.Proxy}}
     # What the job runs on the compute node.
     app:
       # The program the job runs; {host} and {port} are where it must listen.

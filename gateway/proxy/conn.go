@@ -16,6 +16,7 @@ type recorder struct {
 	p      *Proxy
 	rt     *route // nil when the request had no route
 	status int
+	gone   bool // the client left before an answer: counted in no class
 }
 
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
@@ -23,7 +24,7 @@ func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // setStatus counts the response once, before it goes out, so a client
 // that has it sees it counted.
 func (w *recorder) setStatus(code int) {
-	if w.status != 0 {
+	if w.status != 0 || w.gone {
 		return
 	}
 	w.status = code

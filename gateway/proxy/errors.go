@@ -17,10 +17,13 @@ func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
 
 	switch {
 	case pr.client.Err() != nil:
-		// The browser went away; nobody reads this and the server is
-		// not to blame.
+		// The browser went away; nobody reads an answer, and neither
+		// the server nor the hub failed: no 5xx, no warning.
 		log.Debug("proxy: client gone", "err", err)
-		w.WriteHeader(http.StatusBadGateway)
+		p.stats.clientGone.Add(1)
+		if rec, ok := w.(*recorder); ok {
+			rec.gone = true
+		}
 		return
 	case pr.route.ctx.Err() != nil:
 		// The hub removed the route while the request was in flight.

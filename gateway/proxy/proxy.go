@@ -27,7 +27,7 @@ import (
 
 // Defaults, applied by New to fields left zero.
 const (
-	DefaultMaxIdleConnsPerRoute = 8
+	DefaultMaxIdleConnsPerRoute = 256
 	DefaultIdleConnTimeout      = 90 * time.Second
 	DefaultDialTimeout          = 15 * time.Second
 	DefaultActivityInterval     = 30 * time.Second
@@ -41,8 +41,13 @@ type Config struct {
 	Routes *Routes
 
 	// MaxIdleConnsPerRoute bounds the keep-alive connections kept open
-	// through the tunnel to one server. Browsers open about six per
-	// host. Default: 8.
+	// through the tunnel to one server. A connection is idle only after
+	// carrying a request, so the pool holds at most the route's peak
+	// concurrency and IdleConnTimeout shrinks it after the peak; the bound
+	// is only a backstop. A smaller pool than the concurrency closes a
+	// tunnel channel after every request and opens a new one for the
+	// next (an SSH channel open costs the login node's sshd and the app
+	// far more than the request). Default: 256.
 	MaxIdleConnsPerRoute int
 	// IdleConnTimeout closes a pooled connection unused for this long.
 	// Default: 90s.
@@ -277,7 +282,7 @@ func (t routeTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if pr == nil {
 		return nil, errors.New("proxy: request without a route")
 	}
-	return pr.route.transport(&t.p.cfg).RoundTrip(r)
+	return pr.route.transport(&t.p.cfg, &t.p.stats.opened).RoundTrip(r)
 }
 
 // bufferPool reuses ReverseProxy's copy buffers (32 KiB each, otherwise one
@@ -302,6 +307,14 @@ type Stats struct {
 	Unreachable uint64
 	// Missing counts requests for servers without a route.
 	Missing uint64
+	// ClientGone counts requests whose client went away before the
+	// server answered: neither the server's failure nor the hub's, so
+	// they are in no status class.
+	ClientGone uint64
+	// ChannelsOpened counts connections opened to servers, each one a
+	// channel through the SSH tunnel (or a TCP connection in direct
+	// mode). Under steady load it stays flat: connections are reused.
+	ChannelsOpened uint64
 	// WebSocketsOpen is the number of upgraded connections open now;
 	// WebSocketsTotal counts all since the start.
 	WebSocketsOpen  int64
@@ -316,6 +329,7 @@ type Stats struct {
 type counters struct {
 	status               [6]atomic.Uint64 // by status/100
 	unreachable, missing atomic.Uint64
+	clientGone, opened   atomic.Uint64
 	wsOpen               atomic.Int64
 	wsTotal, wsIn, wsOut atomic.Uint64
 }
@@ -331,6 +345,8 @@ func (p *Proxy) Stats() Stats {
 		Status5xx:         c.status[5].Load(),
 		Unreachable:       c.unreachable.Load(),
 		Missing:           c.missing.Load(),
+		ClientGone:        c.clientGone.Load(),
+		ChannelsOpened:    c.opened.Load(),
 		WebSocketsOpen:    c.wsOpen.Load(),
 		WebSocketsTotal:   c.wsTotal.Load(),
 		WebSocketBytesIn:  c.wsIn.Load(),

@@ -405,7 +405,7 @@ func TestStatsByStatusClass(t *testing.T) {
 		get(t, c, fr.URL+path, nil)
 	}
 	st := p.Stats()
-	want := Stats{Status2xx: 2, Status3xx: 1, Status4xx: 1, Status5xx: 1, Routes: 1}
+	want := Stats{Status2xx: 2, Status3xx: 1, Status4xx: 1, Status5xx: 1, Routes: 1, ChannelsOpened: 1}
 	if st != want {
 		t.Errorf("Stats() = %+v; want %+v", st, want)
 	}

@@ -186,7 +186,7 @@ func (rt *route) sameAddr(t Target) bool {
 
 // transport returns the route's transport, made on first use with the
 // proxy's settings.
-func (rt *route) transport(c *Config) *http.Transport {
+func (rt *route) transport(c *Config, opened *atomic.Uint64) *http.Transport {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
 	if rt.tr == nil {
@@ -194,7 +194,7 @@ func (rt *route) transport(c *Config) *http.Transport {
 			// Never an HTTP proxy from the environment: the tunnel is
 			// the only way to the node.
 			Proxy:       nil,
-			DialContext: rt.dial(c.DialTimeout),
+			DialContext: rt.dial(c.DialTimeout, opened),
 			// The browser's Accept-Encoding is passed on as it is;
 			// the transport must not add gzip and decode it itself.
 			DisableCompression:    true,
@@ -207,7 +207,7 @@ func (rt *route) transport(c *Config) *http.Transport {
 	return rt.tr
 }
 
-func (rt *route) dial(timeout time.Duration) DialFunc {
+func (rt *route) dial(timeout time.Duration, opened *atomic.Uint64) DialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if err := rt.ctx.Err(); err != nil {
 			return nil, fmt.Errorf("dial %s for %s: route removed", addr, routeName(rt.user, rt.server))
@@ -220,6 +220,7 @@ func (rt *route) dial(timeout time.Duration) DialFunc {
 		if err != nil {
 			return nil, fmt.Errorf("dial %s for %s: %w", addr, routeName(rt.user, rt.server), err)
 		}
+		opened.Add(1)
 		return c, nil
 	}
 }

@@ -52,5 +52,7 @@ func (s *Store) RevokeUserAccess(ctx context.Context, user string) (sessions, to
 	if err != nil {
 		return 0, 0, fmt.Errorf("revoke access of %s: %w", user, err)
 	}
+	s.ids.invalidateCredentials()
+	s.ids.invalidateUser(user)
 	return sessions, tokens, nil
 }

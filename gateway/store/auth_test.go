@@ -78,13 +78,23 @@ func testTokenExpiry(t *testing.T, e *env) {
 
 	tok := must(s.LookupToken(ctx, short))(t)
 	sameTime(t, "LastUsed after the first use", tok.LastUsed, start)
+	// The stamp is written by the background flush, not by the lookup.
+	if got := storedLastUsed(t, s, tok.ID); !got.IsZero() {
+		t.Errorf("last_used written on the lookup's path: %v", got)
+	}
+	s.FlushUses(ctx)
+	if got := storedLastUsed(t, s, tok.ID); !got.Equal(utc(start)) {
+		t.Errorf("last_used = %v after the flush; want %v", got, utc(start))
+	}
 	e.clock.Advance(30 * time.Second)
 	must(s.LookupToken(ctx, short))(t)
+	s.FlushUses(ctx)
 	if got := storedLastUsed(t, s, tok.ID); !got.Equal(utc(start)) {
 		t.Errorf("last_used rewritten %v after 30s; want it kept at %v", got, utc(start))
 	}
 	later := e.clock.Advance(40 * time.Second)
 	must(s.LookupToken(ctx, short))(t)
+	s.FlushUses(ctx)
 	if got := storedLastUsed(t, s, tok.ID); !got.Equal(utc(later)) {
 		t.Errorf("last_used = %v after 70s, want %v", got, utc(later))
 	}

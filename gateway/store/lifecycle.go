@@ -135,6 +135,7 @@ func (s *Store) SetActivity(ctx context.Context, user, name string, t time.Time)
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("record activity of %s/%s: %w", user, name, err)
 	}
+	s.ids.invalidateUser(user) // its last_activity moved
 	return true, nil
 }
 

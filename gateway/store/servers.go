@@ -143,6 +143,7 @@ func (s *Store) startServer(ctx context.Context, sp gateway.NewServer, opts stri
 	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
+	s.ids.invalidateCredentials() // a reset deleted the old server token
 	return r.server()
 }
 
@@ -174,6 +175,12 @@ func (s *Store) ListServers(ctx context.Context, f gateway.ServerFilter) ([]*gat
 	var args []any
 	if f.User != "" {
 		where, args = append(where, "username = ?"), append(args, f.User)
+	}
+	if f.Users != nil {
+		if len(f.Users) == 0 {
+			return nil, nil
+		}
+		where, args = append(where, "username IN (?)"), append(args, f.Users)
 	}
 	if f.Cluster != "" {
 		where, args = append(where, "cluster = ?"), append(args, f.Cluster)
@@ -214,6 +221,7 @@ func (s *Store) ListActiveServers(ctx context.Context) ([]*gateway.Server, error
 func (s *Store) DeleteServer(ctx context.Context, user, name string) error {
 	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM servers WHERE username = ? AND name = ? AND state IN (?, ?)"),
 		user, name, gateway.StateStopped, gateway.StateFailed)
+	s.ids.invalidateCredentials() // its tokens went with it (ON DELETE CASCADE)
 	if err != nil {
 		return fmt.Errorf("delete server %s/%s: %w", user, name, err)
 	}

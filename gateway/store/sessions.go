@@ -46,27 +46,30 @@ func (s *Store) CreateSession(ctx context.Context, user string, expires time.Tim
 // GetSession returns a valid session: gateway.ErrNotFound when it does not exist,
 // was revoked or has expired. It stamps last_seen at most once a minute.
 func (s *Store) GetSession(ctx context.Context, id string) (*gateway.Session, error) {
-	var r sessionRow
-	err := s.rdb.GetContext(ctx, &r, s.q("SELECT "+sessionCols+" FROM sessions WHERE id = ?"), id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("session: %w", gateway.ErrNotFound)
+	key := hashSecret(id)
+	sess, ok := s.ids.session(key) // identity.go
+	if !ok {
+		gen := s.ids.generation()
+		var r sessionRow
+		err := s.rdb.GetContext(ctx, &r, s.q("SELECT "+sessionCols+" FROM sessions WHERE id = ?"), id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("session: %w", gateway.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("get session: %w", err)
+		}
+		sess = r.session()
+		s.ids.putSession(gen, key, sess)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("get session: %w", err)
-	}
-	sess := r.session()
 	now := s.now()
 	if sess.Revoked() || !sess.Expires.After(now) {
 		return nil, fmt.Errorf("session of %s: revoked or expired: %w", sess.User, gateway.ErrNotFound)
 	}
 	if now.Sub(sess.LastSeen) >= usedEvery {
-		_, err := s.db.ExecContext(ctx, s.q("UPDATE sessions SET last_seen = ? WHERE id = ? AND (last_seen IS NULL OR last_seen <= ?)"),
-			ts(now), id, ts(now.Add(-usedEvery)))
-		if err != nil {
-			s.log.WarnContext(ctx, "record session use", "user", sess.User, "err", err)
-		} else {
-			sess.LastSeen = utc(now)
-		}
+		// Written in the background (uses.go), not on the request path.
+		s.sessionUsed(id, now)
+		sess.LastSeen = utc(now)
+		s.ids.sessionSeen(key, sess.LastSeen)
 	}
 	return sess, nil
 }
@@ -118,7 +121,11 @@ func (s *Store) revoke(ctx context.Context, where string, arg any) (int64, error
 	if err != nil {
 		return 0, err
 	}
-	return n, tx.Commit()
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	s.ids.invalidateCredentials()
+	return n, nil
 }
 
 // DeleteExpiredSessions deletes sessions expired at now, and revoked ones
@@ -126,6 +133,7 @@ func (s *Store) revoke(ctx context.Context, where string, arg any) (int64, error
 // issued under them; it returns how many.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
 	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM sessions WHERE expires_at <= ? OR revoked_at IS NOT NULL"), ts(now))
+	s.ids.invalidateCredentials()
 	if err != nil {
 		return 0, fmt.Errorf("delete expired sessions: %w", err)
 	}

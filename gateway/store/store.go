@@ -58,6 +58,8 @@ type Store struct {
 	now        func() time.Time
 	log        *slog.Logger
 	migrations []Migration
+	uses       useLog
+	ids        identityCache
 }
 
 // OpenOptions adjust OpenWith.
@@ -174,6 +176,7 @@ func (s *Store) openPostgres(ctx context.Context, url string) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.stopFlusher()
 	err := s.db.Close()
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"hpcgate/gateway"
@@ -62,6 +63,9 @@ func (s *Store) UpsertUser(ctx context.Context, u gateway.User) (*gateway.User, 
 			last_login = COALESCE(excluded.last_login, users.last_login)
 		RETURNING `+userCols),
 		u.Name, u.Admin, groups, ts(s.now()), ts(u.LastLogin))
+	// Admin and groups may have changed (a login, the directory's rights
+	// refresh): the next request sees them.
+	s.ids.invalidateUser(u.Name)
 	if err != nil {
 		return nil, fmt.Errorf("upsert user %s: %w", u.Name, err)
 	}
@@ -83,7 +87,13 @@ func (s *Store) EnsureUser(ctx context.Context, name string) (*gateway.User, err
 }
 
 // GetUser returns a user or gateway.ErrNotFound.
+// Every request's identity needs its user, so users are answered from
+// memory (identity.go) once read; every write to a user forgets it.
 func (s *Store) GetUser(ctx context.Context, name string) (*gateway.User, error) {
+	if u, ok := s.ids.user(name); ok {
+		return u, nil
+	}
+	gen := s.ids.generation()
 	var r userRow
 	err := s.rdb.GetContext(ctx, &r, s.q("SELECT "+userCols+" FROM users WHERE name = ?"), name)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -92,7 +102,12 @@ func (s *Store) GetUser(ctx context.Context, name string) (*gateway.User, error)
 	if err != nil {
 		return nil, fmt.Errorf("get user %s: %w", name, err)
 	}
-	return r.user()
+	u, err := r.user()
+	if err != nil {
+		return nil, err
+	}
+	s.ids.putUser(gen, u)
+	return u, nil
 }
 
 // ListUsers returns every user, by name.
@@ -112,9 +127,69 @@ func (s *Store) ListUsers(ctx context.Context) ([]*gateway.User, error) {
 	return users, nil
 }
 
+// ListUsersPage reads one page of users in the order they were created
+// (LIMIT/OFFSET along the users_created index) and counts the users matching q, so the cost follows the page, not
+// the table: a count walks the index without decoding rows, where a
+// window count (COUNT(*) OVER ()) would build every matching row first.
+func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gateway.User, int, error) {
+	var where []string
+	var args []any
+	if q.NameContains != "" {
+		// Names are lower case; LIKE is then the same on both databases.
+		esc := strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`).Replace(strings.ToLower(q.NameContains))
+		where, args = append(where, `name LIKE ? ESCAPE '\'`), append(args, "%"+esc+"%")
+	}
+	active := "EXISTS (SELECT 1 FROM servers WHERE servers.username = users.name AND servers.state IN (?))"
+	switch q.Activity {
+	case "":
+	case "active":
+		where, args = append(where, active), append(args, gateway.ActiveStates)
+	case "ready":
+		where, args = append(where, active), append(args, []gateway.ServerState{gateway.StateReady})
+	case "inactive":
+		where, args = append(where, "NOT "+active), append(args, gateway.ActiveStates)
+	default:
+		return nil, 0, fmt.Errorf("list users: unknown activity filter %q", q.Activity)
+	}
+	if q.Limit <= 0 || q.Offset < 0 {
+		return nil, 0, fmt.Errorf("list users: offset %d, limit %d", q.Offset, q.Limit)
+	}
+	filter := ""
+	if len(where) > 0 {
+		filter = " WHERE " + strings.Join(where, " AND ")
+	}
+	query, qargs, err := s.in("SELECT "+userCols+" FROM users"+filter+" ORDER BY created_at, name LIMIT ? OFFSET ?",
+		append(append([]any{}, args...), q.Limit, q.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list users: %w", err)
+	}
+	var rows []userRow
+	if err := s.rdb.SelectContext(ctx, &rows, query, qargs...); err != nil {
+		return nil, 0, fmt.Errorf("list users: %w", err)
+	}
+	query, qargs, err = s.in("SELECT COUNT(*) FROM users"+filter, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("count users: %w", err)
+	}
+	var total int
+	if err := s.rdb.GetContext(ctx, &total, query, qargs...); err != nil {
+		return nil, 0, fmt.Errorf("count users: %w", err)
+	}
+	users := make([]*gateway.User, 0, len(rows))
+	for i := range rows {
+		u, err := rows[i].user()
+		if err != nil {
+			return nil, 0, err
+		}
+		users = append(users, u)
+	}
+	return users, total, nil
+}
+
 // TouchUserActivity moves the user's last activity forward to t; an older
 // t (reports arrive out of order) changes nothing.
 func (s *Store) TouchUserActivity(ctx context.Context, name string, t time.Time) error {
+	s.ids.invalidateUser(name) // its last_activity moves
 	res, err := s.db.ExecContext(ctx, s.q(`UPDATE users SET last_activity = ?
 		WHERE name = ? AND (last_activity IS NULL OR last_activity < ?)`), ts(t), name, ts(t))
 	if err != nil {
@@ -132,6 +207,9 @@ func (s *Store) TouchUserActivity(ctx context.Context, name string, t time.Time)
 // (their events stay). The caller stops their jobs first.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM users WHERE name = ?"), name)
+	// Their tokens and sessions went with them.
+	s.ids.invalidateCredentials()
+	s.ids.invalidateUser(name)
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", name, err)
 	}

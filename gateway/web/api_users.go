@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,6 +76,17 @@ func (s *Server) apiUsers(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
+	if id := who(c); slices.ContainsFunc(userAccess, func(a struct {
+		scope string
+		keys  []string
+	}) bool {
+		return id != nil && id.Scopes.allowsAll(a.scope)
+	}) {
+		// The caller sees every user (an admin): the page comes from the
+		// database, and its cost follows the page, not the table.
+		s.apiUsersPage(c, id, state, p)
+		return
+	}
 	users, err := s.store.ListUsers(ctx)
 	if err != nil {
 		s.fail(c, fmt.Errorf("list users: %w", err))
@@ -121,6 +133,47 @@ func (s *Server) apiUsers(c *gin.Context) {
 	page := models[from:to]
 	if page == nil {
 		page = []gin.H{}
+	}
+	p.write(c, page, total)
+}
+
+// apiUsersPage is apiUsers for a caller who may see every user: one page
+// of users read from the database, in JupyterHub's order and with its
+// filters (ListUsersPage), and the servers of that page in one query.
+func (s *Server) apiUsersPage(c *gin.Context, id *identity, state string, p listPage) {
+	ctx := c.Request.Context()
+	users, total, err := s.store.ListUsersPage(ctx, gateway.UserQuery{
+		NameContains: c.Query("name_filter"), Activity: state, Offset: p.offset, Limit: p.limit})
+	if err != nil {
+		s.fail(c, fmt.Errorf("list users: %w", err))
+		return
+	}
+	var infos []*gateway.ServerInfo
+	if state != "inactive" { // inactive users are listed without servers
+		names := make([]string, len(users))
+		for i, u := range users {
+			names[i] = u.Name
+		}
+		var states []gateway.ServerState
+		switch state {
+		case "active":
+			states = gateway.ActiveStates
+		case "ready":
+			states = []gateway.ServerState{gateway.StateReady}
+		}
+		if infos, err = s.hub.ServersOf(ctx, names, states...); err != nil {
+			s.fail(c, fmt.Errorf("list servers: %w", err))
+			return
+		}
+	}
+	byUser := map[string][]*gateway.ServerInfo{}
+	for _, info := range infos {
+		byUser[info.User] = append(byUser[info.User], info)
+	}
+	stopped := includeStopped(c)
+	page := make([]gin.H, 0, len(users))
+	for _, u := range users {
+		page = append(page, s.userModel(id, u, byUser[u.Name], stopped))
 	}
 	p.write(c, page, total)
 }

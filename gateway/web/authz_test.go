@@ -97,6 +97,7 @@ var authzMatrix = map[string][nCallers]int{
 	"GET /hub/api/clusters/:cluster/queue":       {403, 403, 403, 200, 403, 403, 403},
 	"GET /hub/api/clusters/:cluster/queue-waits": {403, 403, 403, 200, 403, 403, 403},
 	"GET /hub/metrics":                           {403, 403, 403, 200, 200, 403, 403},
+	"GET /hub/debug/pprof/*name":                 {403, 403, 403, 200, 403, 403, 403},
 	"ANY /user/:user":                            {302, 302, 302, 302, 302, 302, 302},
 	// Workshop "course" (fakeWorkshops): bob teaches it, dave attends
 	// it; alice does not, so bob may not open her server, and no admin
@@ -157,7 +158,7 @@ type authzWorld struct {
 }
 
 func authzEnv(t *testing.T) *authzWorld {
-	e := newEnv(t, withAdminAccess(), withMetrics(gateway.NewMetrics()), withWorkshops(newFakeWorkshops()))
+	e := newEnv(t, withAdminAccess(), withMetrics(gateway.NewMetrics()), withWorkshops(newFakeWorkshops()), withDebugEndpoints())
 	ctx := context.Background()
 	now := e.clock.Now()
 	e.serverIs(ready("alice", now))
@@ -222,7 +223,7 @@ func (w *authzWorld) call(c int, method, pattern string) (int, string) {
 	tokenID := strconv.FormatInt(target.ID, 10)
 
 	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":token", targetPlain, ":cluster", "local", ":workshop", "course",
-		"*file", "hpcgate.js", "*path", "tree").Replace(pattern)
+		"*file", "hpcgate.js", "*path", "tree", "*name", "cmdline").Replace(pattern)
 	b := w.browser()
 	h := http.Header{}
 	xsrf := ""

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -65,6 +66,21 @@ func (h *fakeHub) Server(ctx context.Context, user, server string) (*gateway.Ser
 		return nil, gateway.Errorf(gateway.ENOTFOUND, "%s has no server", user)
 	}
 	return h.ServerFn(ctx, user, server)
+}
+
+// ServersOf filters what ServersFn returns, as the hub's query would.
+func (h *fakeHub) ServersOf(ctx context.Context, users []string, states ...gateway.ServerState) ([]*gateway.ServerInfo, error) {
+	all, err := h.Servers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*gateway.ServerInfo
+	for _, info := range all {
+		if slices.Contains(users, info.User) && (len(states) == 0 || slices.Contains(states, gateway.ServerState(info.State))) {
+			out = append(out, info)
+		}
+	}
+	return out, nil
 }
 
 func (h *fakeHub) Servers(ctx context.Context) ([]*gateway.ServerInfo, error) {
@@ -277,6 +293,12 @@ type envOption func(*Options, *siteSettings)
 type siteSettings struct {
 	baseURL     string
 	adminAccess bool
+	debug       bool
+}
+
+// withDebugEndpoints sets hub.debug_endpoints.
+func withDebugEndpoints() envOption {
+	return func(_ *Options, s *siteSettings) { s.debug = true }
 }
 
 func withBaseURL(b string) envOption {
@@ -291,6 +313,11 @@ func withAdminAccess() envOption {
 	return func(_ *Options, s *siteSettings) { s.adminAccess = true }
 }
 
+// withLogger gives the web layer logger l instead of a silent one.
+func withLogger(l *slog.Logger) envOption {
+	return func(o *Options, _ *siteSettings) { o.Logger = l }
+}
+
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	site := siteSettings{baseURL: "/"}
@@ -302,6 +329,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatalf("parse test site: %v", err)
 	}
+	cfg.Hub.DebugEndpoints = site.debug
 	clk := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.OpenWith(context.Background(), "sqlite://"+t.TempDir()+"/hub.sqlite", store.OpenOptions{Now: clk.Now, Logger: quiet})
@@ -315,7 +343,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if o.Auth == nil {
 		o.Auth = &fakeAuth{AuthenticateFn: directoryAuth}
 	}
-	o.Logger = quiet
+	if o.Logger == nil {
+		o.Logger = quiet
+	}
 	o.CookieSecret = e.secret
 	o.Version = "1.2.3-test"
 	o.Templates = templates.FS

@@ -23,6 +23,9 @@ func TestRESTUsersList(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The list's filters are the database's: the same servers are there.
+	e.storeServer("alice", gateway.StateReady)
+	e.storeServer("bob", gateway.StateQueued)
 	names := func(body string) []string {
 		var ms []struct{ Name string }
 		if err := json.Unmarshal([]byte(body), &ms); err != nil {
@@ -396,5 +399,22 @@ func TestProgressStreamStates(t *testing.T) {
 	}
 	if resp := e.stream(bob, "bob"); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("never spawned: %d, want 404", resp.StatusCode)
+	}
+}
+
+// storeServer records user's default server in state (queued or ready) in
+// the store, as the hub would have.
+func (e *env) storeServer(user string, state gateway.ServerState) {
+	e.t.Helper()
+	ctx := context.Background()
+	sv, err := e.store.StartServer(ctx, gateway.NewServer{User: user, Cluster: "local", Profile: "small", JobName: "hpcgate-" + user + "--test"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	path := []gateway.ServerState{gateway.StateSubmitting, gateway.StateQueued, gateway.StateReady}
+	for i := 1; i < len(path) && path[i-1] != state; i++ {
+		if ok, err := e.store.SetState(ctx, sv.ID, []gateway.ServerState{path[i-1]}, path[i], ""); err != nil || !ok {
+			e.t.Fatalf("set %s's server %s: %v", user, path[i], err)
+		}
 	}
 }

@@ -44,6 +44,7 @@ type Hub interface {
 	Stop(ctx context.Context, user, server, by string) error
 	Server(ctx context.Context, user, server string) (*gateway.ServerInfo, error)
 	Servers(ctx context.Context) ([]*gateway.ServerInfo, error)
+	ServersOf(ctx context.Context, users []string, states ...gateway.ServerState) ([]*gateway.ServerInfo, error)
 	Subscribe(user, server string) (<-chan gateway.Progress, func())
 	LogTail(ctx context.Context, user, server string) (string, error)
 	ServeProxy(w http.ResponseWriter, r *http.Request, user, server string)
@@ -325,6 +326,7 @@ func (s *Server) routes() *gin.Engine {
 	adminAPI.GET("/clusters/:cluster/queue", s.apiQueue)
 	adminAPI.GET("/clusters/:cluster/queue-waits", s.apiQueueWaits)
 	hub.GET("/metrics", s.identify, s.serveMetrics)
+	hub.GET("/debug/pprof/*name", s.identify, s.servePprof)
 
 	root.Any("/user/:user", s.identifyUser, s.userProxy)
 	root.Any("/user/:user/*path", s.identifyUser, s.limitWebSockets, s.userProxy)
@@ -376,10 +378,19 @@ func (s *Server) logRequests(c *gin.Context) {
 	status := c.Writer.Status()
 	level := slog.LevelInfo
 	switch {
+	case strings.HasPrefix(c.Request.URL.Path, s.base+"user/"):
+		// Proxied traffic: every click in a notebook. Its counts are
+		// the proxy's metrics and its failures the proxy's own log
+		// lines; a line per request (and at ERROR for the app's own
+		// 500s or a client that left) would be most of the hub's log.
+		level = slog.LevelDebug
 	case status >= 500:
 		level = slog.LevelError
 	case strings.HasPrefix(c.Request.URL.Path, s.hubPrefix+"static/"), c.Request.URL.Path == s.hubPrefix+"health":
 		level = slog.LevelDebug
+	}
+	if !s.log.Enabled(c.Request.Context(), level) {
+		return
 	}
 	attrs := []slog.Attr{
 		slog.String("method", c.Request.Method),

@@ -16,6 +16,7 @@ type Store interface {
 	UpsertUser(ctx context.Context, u gateway.User) (*gateway.User, error)
 	GetUser(ctx context.Context, name string) (*gateway.User, error)
 	ListUsers(ctx context.Context) ([]*gateway.User, error)
+	ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gateway.User, int, error)
 	GetServerByID(ctx context.Context, id int64) (*gateway.Server, error)
 
 	CreateSession(ctx context.Context, user string, expires time.Time) (string, error)

@@ -37,11 +37,22 @@ conf=$state/slurm/slurm.conf
 
 # stop_tree NAME PIDFILE: stop_pid, and first collect the processes the
 # daemon forked (sshd's per-connection children outlive the listener).
+descendants() {
+  local k
+  for k in $(ps -o pid= --ppid "$1" 2>/dev/null); do
+    echo "$k"
+    descendants "$k"
+  done
+}
+
+# All of them, grandchildren too: each connection is a privileged monitor
+# and an unprivileged child holding the socket (and any reverse forward's
+# listener), which would otherwise linger until the hub's keepalive.
 stop_tree() {
   local pid kids
   [[ -s $2 ]] || return 0
   pid=$(cat "$2")
-  kids=$(ps -o pid= --ppid "$pid" 2>/dev/null || true)
+  kids=$(descendants "$pid")
   stop_pid "$1" "$2"
   for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
 }

@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"hpcgate/gateway"
+)
+
+// testUsersPage: a page of the user list comes from the database with the
+// total of all matching users; the filters are the database's.
+func testUsersPage(t *testing.T, e *env) {
+	ctx := context.Background()
+	s := e.store(t) // holds alice already
+	for i := range 250 {
+		if _, err := s.EnsureUser(ctx, fmt.Sprintf("u%03d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// u001 has a ready server, u002 a queued one, u003 a stopped one.
+	for i, st := range []gateway.ServerState{gateway.StateReady, gateway.StateQueued, gateway.StateStopped} {
+		user := fmt.Sprintf("u%03d", i+1)
+		sv, err := s.StartServer(ctx, gateway.NewServer{User: user, Cluster: "c", Profile: "p", JobName: "j-" + user})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SetState(ctx, sv.ID, []gateway.ServerState{gateway.StateSubmitting}, st, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(us []*gateway.User) []string {
+		var out []string
+		for _, u := range us {
+			out = append(out, u.Name)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		q     gateway.UserQuery
+		first []string // the page's first names
+		n     int      // its length
+		total int
+	}{
+		{gateway.UserQuery{Limit: 200}, []string{"alice", "u000", "u001"}, 200, 251},
+		{gateway.UserQuery{Offset: 200, Limit: 200}, []string{"u199", "u200"}, 51, 251},
+		{gateway.UserQuery{Offset: 300, Limit: 200}, nil, 0, 251},
+		{gateway.UserQuery{NameContains: "U24", Limit: 5}, []string{"u240", "u241"}, 5, 10},
+		{gateway.UserQuery{NameContains: "49", Limit: 5}, []string{"u049", "u149", "u249"}, 3, 3},
+		{gateway.UserQuery{NameContains: "u%", Limit: 5}, nil, 0, 0}, // no pattern syntax
+		{gateway.UserQuery{NameContains: "_", Limit: 5}, nil, 0, 0},
+		{gateway.UserQuery{Activity: "active", Limit: 200}, []string{"u001", "u002"}, 2, 2},
+		{gateway.UserQuery{Activity: "ready", Limit: 200}, []string{"u001"}, 1, 1},
+		{gateway.UserQuery{Activity: "inactive", Limit: 3}, []string{"alice", "u000", "u003"}, 3, 249},
+	} {
+		users, total, err := s.ListUsersPage(ctx, tc.q)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.q, err)
+		}
+		got := names(users)
+		if len(got) != tc.n || total != tc.total || !slices.Equal(got[:min(len(tc.first), len(got))], tc.first) {
+			t.Errorf("%+v: %d users from %v, total %d; want %d from %v, total %d",
+				tc.q, len(got), got[:min(3, len(got))], total, tc.n, tc.first, tc.total)
+		}
+	}
+	if _, _, err := s.ListUsersPage(ctx, gateway.UserQuery{Activity: "busy", Limit: 1}); err == nil {
+		t.Error("an unknown activity filter was accepted")
+	}
+}
+
+// BenchmarkListUsersPage: one page of 200 out of 10,000 users, the first
+// and the last page (the REST API's list). Run with
+// `go test -run '^$' -bench ListUsersPage ./gateway/store`.
+func BenchmarkListUsersPage(b *testing.B) {
+	ctx := context.Background()
+	s, err := OpenWith(ctx, "sqlite://"+b.TempDir()+"/hub.sqlite", OpenOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	tx := s.db.MustBegin()
+	for i := range 10000 {
+		tx.MustExec(s.q("INSERT INTO users (name, created_at) VALUES (?, ?)"), fmt.Sprintf("u%05d", i), ts(s.now()))
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	for _, offset := range []int{0, 9800} {
+		b.Run(fmt.Sprint("offset=", offset), func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := s.ListUsersPage(ctx, gateway.UserQuery{Offset: offset, Limit: 200}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
