@@ -57,7 +57,7 @@ func TestWorkshopOnCluster(t *testing.T) {
 	// tests' jobs (see reserve): slurm.conf.in gives the node 16 CPUs
 	// since this test; a cluster started before has 8.
 	if cpus := nodeCPUs(t, c); cpus < size+1 {
-		t.Skipf("the Slurm node has %d CPUs, too few for a class of %d and the other tests: restart the cluster (slurm.conf.in gives 16) or set HPCGATE_WORKSHOP_CLASS", cpus, size)
+		t.Fatalf("the Slurm node has %d CPUs, too few for a class of %d and the other tests: restart the cluster (slurm.conf.in gives 16) or set HPCGATE_WORKSHOP_CLASS", cpus, size)
 	}
 	cl := newClass(t, c, size)
 	port := freePort(t)
