@@ -120,7 +120,11 @@ func planWorkshop(cfg *config.Config, req SpawnRequest) (*Plan, error) {
 		opts[k] = v
 	}
 	if req.SessionEnd.After(time.Time{}) && opts["walltime"] == "" {
-		opts["walltime"] = req.SessionEnd.Sub(req.Now).Round(time.Minute).String()
+		// Whole minutes (the scheduler's unit), rounded up: rounded
+		// to the nearest, a class started 20 s past a minute before the
+		// session was killed by the scheduler before the session's end.
+		left := req.SessionEnd.Sub(req.Now)
+		opts["walltime"] = (left + time.Minute - 1).Truncate(time.Minute).String()
 	}
 	inner := req
 	inner.Workshop, inner.Cluster, inner.Profile, inner.Options = "", w.Cluster, profile, opts

@@ -98,6 +98,11 @@ func TestPlanWorkshop(t *testing.T) {
 		!reflect.DeepEqual(plan.Resources.Extra, []string{"--reservation=course-res"}) {
 		t.Errorf("plan = %+v %+v", plan.Cluster.Name, plan.Resources)
 	}
+	// The walltime is whole minutes up to (not short of) the session's end.
+	plan, err = PlanSpawn(cfg, SpawnRequest{User: "ann", Groups: students, Workshop: "course", Now: now.Add(-20 * time.Second), SessionEnd: now.Add(20 * time.Minute)})
+	if err != nil || plan.Resources.Walltime != 21*time.Minute {
+		t.Errorf("walltime 20m20s before the end: %v, %+v", err, plan.Resources)
+	}
 	// A session longer than the profile allows: the profile's default.
 	plan, err = PlanSpawn(cfg, SpawnRequest{User: "ann", Groups: students, Workshop: "course", Now: now, SessionEnd: now.Add(9 * time.Hour)})
 	if err != nil || plan.Resources.Walltime != time.Hour {
@@ -182,6 +187,31 @@ func TestTimeline(t *testing.T) {
 	for _, tc := range tests {
 		var got []string
 		for _, a := range timeline(w, tc.now, roster, tc.jobs, tc.active, tc.warned) {
+			got = append(got, a.Kind+" "+a.User+" "+string(rune('0'+a.Session)))
+		}
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// A session shorter than the end warning still gets its class
+	// started, and warned a quarter of it before the end.
+	w.Sessions = []config.Session{{Start: "2026-03-10 09:00", End: "2026-03-10 09:08"}}
+	if ps := w.Validate(workshopConfig(t)); len(ps) != 0 {
+		t.Fatal(ps)
+	}
+	short := []struct {
+		name string
+		now  time.Time
+		jobs []*WorkshopJob
+		want []string
+	}{
+		{"short session: lead time", at(10, 8, 55), nil, []string{"start ann 0", "start bob 0"}},
+		{"short session: no warning yet", time.Date(2026, 3, 10, 9, 5, 59, 0, bx), []*WorkshopJob{job("ann", 0, false)}, []string{"start bob 0"}},
+		{"short session: warning, no start", at(10, 9, 6), []*WorkshopJob{job("ann", 0, false)}, []string{"warn ann 0"}},
+	}
+	for _, tc := range short {
+		var got []string
+		for _, a := range timeline(w, tc.now, roster, tc.jobs, nil, nil) {
 			got = append(got, a.Kind+" "+a.User+" "+string(rune('0'+a.Session)))
 		}
 		if !reflect.DeepEqual(got, tc.want) {

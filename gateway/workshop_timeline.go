@@ -29,10 +29,22 @@ type tlAction struct {
 // told their servers will be stopped.
 const SessionEndWarning = WalltimeWarning
 
+// endWarning is how long before win's end its attendees are warned, and
+// from when no more servers are started: SessionEndWarning, or a quarter
+// of a session shorter than four times that. With the fixed ten minutes
+// a session of ten minutes or less had its class never started, silently
+// (the cutoff fell before the session opened).
+func endWarning(win config.Window) time.Duration {
+	if q := win.End.Sub(win.Start) / 4; q < SessionEndWarning {
+		return q
+	}
+	return SessionEndWarning
+}
+
 // timeline decides a tick: with lead time on, every attendee (the first
 // max_attendees by name) without a job for the open session and without
 // an active server gets one, once per session, from the lead time before
-// it; each job of the session is warned SessionEndWarning before its end
+// it; each job of the session is warned endWarning before its end
 // (warned holds the job names already warned) and stopped at it. active
 // names the attendees whose server is active now.
 func timeline(w *config.Workshop, now time.Time, attendees []string, jobs []*WorkshopJob, active, warned map[string]bool) []tlAction {
@@ -50,12 +62,12 @@ func timeline(w *config.Workshop, now time.Time, attendees []string, jobs []*Wor
 		switch {
 		case !now.Before(win.End):
 			out = append(out, tlAction{Kind: tlStop, User: j.User, Session: j.Session, Job: j})
-		case !now.Before(win.End.Add(-SessionEndWarning)) && !warned[j.JobName]:
+		case !now.Before(win.End.Add(-endWarning(win))) && !warned[j.JobName]:
 			out = append(out, tlAction{Kind: tlWarn, User: j.User, Session: j.Session, Job: j})
 		}
 	}
 	ph := PhaseAt(w, now)
-	if !ph.Open || w.LeadTime == 0 || !now.Before(ph.Session.End.Add(-SessionEndWarning)) {
+	if !ph.Open || w.LeadTime == 0 || !now.Before(ph.Session.End.Add(-endWarning(*ph.Session))) {
 		return out
 	}
 	had := map[string]bool{}

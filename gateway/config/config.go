@@ -100,8 +100,8 @@ type Hub struct {
 	Limits Limits `yaml:"limits"`
 }
 
-// LDAP is the directory users log in with. The settings mirror
-// ldapauth.Config, which cmd fills from them.
+// LDAP is the directory users log in with. ldapauth.Config embeds it,
+// adding the secrets' contents.
 type LDAP struct {
 	// URL is ldap://host[:port] or ldaps://host[:port]. Required.
 	URL string `yaml:"url"`

@@ -111,9 +111,10 @@ func validateDatabaseURL(s string) []Problem {
 	return ps
 }
 
-// Validate reports every problem in l, with paths relative to it. The
-// deeper checks (filter syntax, bind modes) match ldapauth.New's, so
-// check-config finds them with their lines.
+// Validate reports every problem in l, with paths relative to it. These
+// are the only rules for the section: ldapauth.New applies them too, so
+// what check-config passes (and reports with its lines) is what the hub
+// accepts.
 func (l *LDAP) Validate() []Problem {
 	var ps problems
 	u, err := url.Parse(l.URL)

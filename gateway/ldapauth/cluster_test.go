@@ -25,6 +25,7 @@ type directory struct {
 	roots             *x509.CertPool
 	base              string
 	bindDN, bindPW    string
+	bindPWFile        string
 }
 
 func loadDirectory(t *testing.T) directory {
@@ -43,12 +44,13 @@ func loadDirectory(t *testing.T) directory {
 		t.Fatal(err)
 	}
 	return directory{
-		ldapURL:  c.Get(t, "LDAP_URL"),
-		ldapsURL: c.Get(t, "LDAPS_URL"),
-		roots:    roots,
-		base:     c.Get(t, "LDAP_BASE_DN"),
-		bindDN:   c.Get(t, "LDAP_BIND_DN"),
-		bindPW:   strings.TrimSpace(string(pw)),
+		ldapURL:    c.Get(t, "LDAP_URL"),
+		ldapsURL:   c.Get(t, "LDAPS_URL"),
+		roots:      roots,
+		base:       c.Get(t, "LDAP_BASE_DN"),
+		bindDN:     c.Get(t, "LDAP_BIND_DN"),
+		bindPW:     strings.TrimSpace(string(pw)),
+		bindPWFile: c.Get(t, "LDAP_BIND_PASSWORD_FILE"),
 	}
 }
 
@@ -81,11 +83,11 @@ type mode struct {
 func (d directory) modes() []mode {
 	return []mode{
 		{"search", func(c *Config) {
-			c.BindDN, c.BindPassword, c.UserBaseDN = d.bindDN, d.bindPW, "ou=people,"+d.base
+			c.BindDN, c.BindPasswordFile, c.BindPassword, c.UserBaseDN = d.bindDN, d.bindPWFile, d.bindPW, "ou=people,"+d.base
 			c.DNTemplate = ""
 		}},
 		{"template", func(c *Config) {
-			c.BindDN, c.BindPassword, c.UserBaseDN = "", "", ""
+			c.BindDN, c.BindPasswordFile, c.BindPassword, c.UserBaseDN = "", "", "", ""
 			c.DNTemplate = "uid={username},ou=people," + d.base
 		}},
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"hpcgate/gateway/config"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -16,49 +18,58 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 // validSearch is a valid search-mode configuration the cases below break.
 func validSearch() Config {
 	return Config{
-		URL:           "ldaps://ldap.example.org",
-		BindDN:        "cn=hpcgate,ou=services,dc=example,dc=org",
-		BindPassword:  "secret",
-		UserBaseDN:    "ou=people,dc=example,dc=org",
-		AllowedGroups: []string{"cn=hpc-users,ou=groups,dc=example,dc=org"},
-		Logger:        quiet(),
+		LDAP: config.LDAP{
+			URL:              "ldaps://ldap.example.org",
+			BindDN:           "cn=hpcgate,ou=services,dc=example,dc=org",
+			BindPasswordFile: "/etc/hpcgate/ldap-bind-password",
+			UserBaseDN:       "ou=people,dc=example,dc=org",
+			AllowedGroups:    []string{"cn=hpc-users,ou=groups,dc=example,dc=org"},
+		},
+		BindPassword: "secret",
+		Logger:       quiet(),
 	}
 }
 
+// TestNewRejects: New applies the ldap section's rules, with the messages
+// check-config gives (config.LDAP.Validate), and its own few about what
+// the YAML does not hold.
 func TestNewRejects(t *testing.T) {
 	tests := []struct {
 		name   string
 		change func(*Config)
 		want   string
 	}{
-		{"no url", func(c *Config) { c.URL = "" }, "url is required"},
-		{"http url", func(c *Config) { c.URL = "http://ldap.example.org" }, "scheme must be ldap or ldaps"},
-		{"no host", func(c *Config) { c.URL = "ldaps://" }, "no host"},
+		{"no url", func(c *Config) { c.URL = "" }, "ldap.url: required"},
+		{"http url", func(c *Config) { c.URL = "http://ldap.example.org" }, `"http://ldap.example.org" is not ldap://host[:port] or ldaps://host[:port]`},
+		{"no host", func(c *Config) { c.URL = "ldaps://" }, `"ldaps://" is not ldap://host[:port] or ldaps://host[:port]`},
 		{"url with dn", func(c *Config) { c.URL = "ldap://h/dc=example,dc=org?uid" }, "only scheme, host and port"},
-		{"starttls on ldaps", func(c *Config) { c.StartTLS = true }, "ldaps:// is TLS already"},
-		{"neither mode", func(c *Config) { c.UserBaseDN = "" }, "one of user_base_dn (search) or dn_template is required"},
+		{"neither mode", func(c *Config) { c.UserBaseDN = "" }, "ldap.user_base_dn: required unless dn_template is set"},
 		{"both modes", func(c *Config) { c.DNTemplate = "uid={username},ou=people,dc=example,dc=org" }, "not both"},
-		{"bad base", func(c *Config) { c.UserBaseDN = "people" }, `user_base_dn "people" is not a distinguished name`},
-		{"filter without placeholder", func(c *Config) { c.UserFilter = "(uid=alice)" }, "must contain {username}"},
-		{"broken filter", func(c *Config) { c.UserFilter = "(uid={username}" }, "user_filter"},
-		{"bind dn without password", func(c *Config) { c.BindPassword = "" }, "has no password"},
-		{"password without bind dn", func(c *Config) { c.BindDN = "" }, "a bind password without bind_dn"},
-		{"bad bind dn", func(c *Config) { c.BindDN = "hpcgate" }, "bind_dn"},
+		{"bad base", func(c *Config) { c.UserBaseDN = "people" }, `ldap.user_base_dn: "people" is not a distinguished name`},
+		{"filter without placeholder", func(c *Config) { c.UserFilter = "(uid=alice)" }, "ldap.user_filter: \"(uid=alice)\" must contain {username}"},
+		{"broken filter", func(c *Config) { c.UserFilter = "(uid={username}" }, "ldap.user_filter: \"(uid={username}\" is not an LDAP filter"},
+		{"bind dn without password file", func(c *Config) { c.BindPasswordFile = "" }, "ldap.bind_password_file: required with bind_dn"},
+		{"bind dn with an empty password", func(c *Config) { c.BindPassword = "" }, "holds no password for bind_dn"},
+		{"password file without bind dn", func(c *Config) { c.BindDN = "" }, "ldap.bind_password_file: is the password of bind_dn, which is not set"},
+		{"password without bind dn", func(c *Config) { c.BindDN, c.BindPasswordFile = "", "" }, "a bind password without bind_dn"},
+		{"bad bind dn", func(c *Config) { c.BindDN = "hpcgate" }, `ldap.bind_dn: "hpcgate" is not a distinguished name`},
 		{"template without placeholder", func(c *Config) {
-			c.UserBaseDN, c.BindDN, c.BindPassword = "", "", ""
+			c.UserBaseDN, c.BindDN, c.BindPasswordFile, c.BindPassword = "", "", "", ""
 			c.DNTemplate = "uid=alice,ou=people,dc=example,dc=org"
-		}, "must contain {username} once"},
+		}, "ldap.dn_template: \"uid=alice,ou=people,dc=example,dc=org\" must contain {username} once"},
 		{"template with bind dn", func(c *Config) {
 			c.UserBaseDN = ""
 			c.DNTemplate = "uid={username},ou=people,dc=example,dc=org"
-		}, "with dn_template the hub binds as the user"},
-		{"bad group attribute", func(c *Config) { c.GroupAttribute = "member of" }, "group_attribute"},
-		{"bad username attribute", func(c *Config) { c.UsernameAttribute = "(uid)" }, "username_attribute"},
-		{"bad allowed group", func(c *Config) { c.AllowedGroups = []string{"hpc-users"} }, "allowed_groups"},
-		{"bad admin group", func(c *Config) { c.AdminGroups = []string{"cn=x,,"} }, "admin_groups"},
-		{"bad admin user", func(c *Config) { c.AdminUsers = []string{"root)(uid=*"} }, "admin_users"},
-		{"bad group base", func(c *Config) { c.GroupSearchBaseDN = "groups" }, "group_search_base_dn"},
-		{"negative timeout", func(c *Config) { c.Timeout = -time.Second }, "negative"},
+		}, "ldap.bind_dn: is only used to search for users; with dn_template the hub binds as the user"},
+		{"bad group attribute", func(c *Config) { c.GroupAttribute = "member of" }, "ldap.group_attribute: \"member of\" is not an attribute name"},
+		{"bad username attribute", func(c *Config) { c.UsernameAttribute = "(uid)" }, "ldap.username_attribute"},
+		{"bad allowed group", func(c *Config) { c.AllowedGroups = []string{"hpc-users"} }, "ldap.allowed_groups[0]"},
+		{"bad admin group", func(c *Config) { c.AdminGroups = []string{"cn=x,,"} }, "ldap.admin_groups[0]"},
+		{"bad admin user", func(c *Config) { c.AdminUsers = []string{"root)(uid=*"} }, "ldap.admin_users[0]"},
+		{"bad group base", func(c *Config) { c.GroupSearchBaseDN = "groups" }, "ldap.group_search_base_dn"},
+		{"negative timeout", func(c *Config) { c.Timeout = config.Duration(-time.Second) }, "ldap.timeout: must be longer than 0s"},
+		{"negative min uid", func(c *Config) { c.MinUID = -1 }, "ldap.min_uid"},
+		{"bad service user", func(c *Config) { c.ServiceUsers = []string{"svc)(uid=*"} }, "service users"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,7 +88,7 @@ func TestNewReportsEveryProblem(t *testing.T) {
 	cfg.URL = "http://x"
 	cfg.AdminUsers = []string{"Not Valid"}
 	_, err := New(cfg)
-	for _, want := range []string{"scheme", "admin_users"} {
+	for _, want := range []string{"ldap.url", "ldap.admin_users[0]"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("New: %v; want it to mention %q", err, want)
 		}
@@ -89,10 +100,10 @@ func TestNewDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := a.cfg
-	if got.UserFilter != DefaultUserFilter || got.UsernameAttribute != DefaultUsernameAttribute ||
-		got.GroupAttribute != DefaultGroupAttribute || got.GroupMemberAttribute != DefaultGroupMemberAttribute ||
-		got.Timeout != DefaultTimeout {
+	got, def := a.cfg, config.Default().LDAP
+	if got.UserFilter != def.UserFilter || got.UsernameAttribute != def.UsernameAttribute ||
+		got.GroupAttribute != def.GroupAttribute || got.GroupMemberAttribute != def.GroupMemberAttribute ||
+		got.UIDAttribute != def.UIDAttribute || got.Timeout != def.Timeout || a.c.timeout != 10*time.Second {
 		t.Errorf("defaults not applied: %+v", got)
 	}
 	if a.tls.ServerName != "ldap.example.org" {
@@ -111,6 +122,23 @@ func TestNewDefaults(t *testing.T) {
 	}
 	if len(a.c.adminUsers) != 1 || a.c.adminUsers[0] != "carol" {
 		t.Errorf("admin users %q, want [carol]", a.c.adminUsers)
+	}
+}
+
+// TestStartTLSOnlyForLDAP: start_tls (on by default in the site file) is
+// ignored for ldaps://, which is TLS already, as config.LDAP.UseStartTLS
+// says, and used for ldap://.
+func TestStartTLSOnlyForLDAP(t *testing.T) {
+	for url, want := range map[string]bool{"ldaps://ldap.example.org": false, "ldap://ldap.example.org": true} {
+		cfg := validSearch()
+		cfg.URL, cfg.StartTLS = url, true
+		a, err := New(cfg)
+		if err != nil {
+			t.Fatalf("%s with start_tls: %v", url, err)
+		}
+		if a.c.startTLS != want {
+			t.Errorf("%s with start_tls: StartTLS used %v, want %v", url, a.c.startTLS, want)
+		}
 	}
 }
 

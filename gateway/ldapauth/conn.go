@@ -21,17 +21,17 @@ func (a *Authenticator) dial(ctx context.Context) (*ldap.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, unavailable(ctx, what, err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, a.c.timeout)
 	defer cancel()
-	d := &net.Dialer{Timeout: a.cfg.Timeout}
+	d := &net.Dialer{Timeout: a.c.timeout}
 	d.Deadline, _ = ctx.Deadline()
 	// For ldaps:// the dialer's deadline covers the TLS handshake too.
 	c, err := ldap.DialURL(a.cfg.URL, ldap.DialWithDialer(d), ldap.DialWithTLSConfig(a.tls))
 	if err != nil {
 		return nil, unavailable(ctx, what, err)
 	}
-	c.SetTimeout(a.cfg.Timeout)
-	if a.cfg.StartTLS {
+	c.SetTimeout(a.c.timeout)
+	if a.c.startTLS {
 		// The StartTLS handshake has no deadline of its own: closing the
 		// connection is what ends one the server leaves hanging.
 		stop := context.AfterFunc(ctx, func() { c.Close() })

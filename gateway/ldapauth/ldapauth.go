@@ -84,7 +84,7 @@ func New(cfg Config) (*Authenticator, error) {
 			MinVersion:         tls.VersionTLS12,
 		},
 	}
-	if c.url.Scheme == "ldap" && !cfg.StartTLS {
+	if c.url.Scheme == "ldap" && !c.startTLS {
 		a.log.Warn("ldap: plain ldap:// without StartTLS: passwords cross the network in clear", "url", cfg.URL)
 	}
 	if cfg.InsecureSkipVerify {
@@ -284,7 +284,7 @@ func (a *Authenticator) searchGroups(c *ldap.Conn, dn string) ([]string, error) 
 }
 
 func (a *Authenticator) searchRequest(base string, scope, sizeLimit int, filter string, attrs []string) *ldap.SearchRequest {
-	timeLimit := int(math.Ceil(a.cfg.Timeout.Seconds()))
+	timeLimit := int(math.Ceil(a.c.timeout.Seconds()))
 	return ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, sizeLimit, timeLimit, false, filter, attrs, nil)
 }
 

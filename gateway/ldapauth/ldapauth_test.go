@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"hpcgate/gateway/config"
 )
 
 func TestAuthenticate(t *testing.T) {
@@ -69,9 +71,11 @@ func TestAuthenticate(t *testing.T) {
 				var log bytes.Buffer
 				for _, tt := range tests {
 					cfg := Config{
-						AllowedGroups: []string{d.group("hpc-users")},
-						AdminGroups:   []string{d.group("hpc-admins")},
-						Logger:        slog.New(slog.NewTextHandler(&log, nil)),
+						LDAP: config.LDAP{
+							AllowedGroups: []string{d.group("hpc-users")},
+							AdminGroups:   []string{d.group("hpc-admins")},
+						},
+						Logger: slog.New(slog.NewTextHandler(&log, nil)),
 					}
 					tr.apply(&cfg)
 					m.apply(&cfg)
@@ -257,8 +261,10 @@ func TestUnavailable(t *testing.T) {
 				}
 				return nil
 			}},
-		{name: "silent server", change: func(c *Config) { c.URL, c.Timeout = "ldap://"+silent, 200*time.Millisecond }},
-		{name: "silent server, ldaps", change: func(c *Config) { c.URL, c.StartTLS, c.Timeout = "ldaps://"+silent, false, 200*time.Millisecond }},
+		{name: "silent server", change: func(c *Config) { c.URL, c.Timeout = "ldap://"+silent, config.Duration(200*time.Millisecond) }},
+		{name: "silent server, ldaps", change: func(c *Config) {
+			c.URL, c.StartTLS, c.Timeout = "ldaps://"+silent, false, config.Duration(200*time.Millisecond)
+		}},
 		{name: "cancelled", ctx: cancelled, check: func(err error) error {
 			if !errors.Is(err, context.Canceled) {
 				return fmt.Errorf("no context.Canceled in the chain")
@@ -336,7 +342,7 @@ func TestPooledConnectionBroken(t *testing.T) {
 	for _, silent := range []bool{false, true} {
 		t.Run(fmt.Sprintf("silent=%v", silent), func(t *testing.T) {
 			f := newForwarder(t, hostPort(t, d.ldapURL))
-			a := newAuth(t, d.config(func(c *Config) { c.URL, c.Timeout = "ldap://"+f.addr(), time.Second }))
+			a := newAuth(t, d.config(func(c *Config) { c.URL, c.Timeout = "ldap://"+f.addr(), config.Duration(time.Second) }))
 			login := func(user string) {
 				t.Helper()
 				if _, err := a.Authenticate(context.Background(), user, user+"-pass"); err != nil {

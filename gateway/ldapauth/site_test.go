@@ -8,11 +8,12 @@ import (
 	"hpcgate/gateway/config"
 )
 
-// TestFromSite: every setting of the site file's ldap section reaches
-// Config, so a new key cannot be forgotten in one of two copies.
+// TestFromSite: the site file's ldap section is taken whole, with the bind
+// password file's contents (trailing newline dropped) and each service
+// user once.
 func TestFromSite(t *testing.T) {
 	l := config.LDAP{URL: "ldap://dir:389", StartTLS: true, InsecureSkipVerify: true, BindDN: "cn=hub,dc=x",
-		UserBaseDN: "ou=people,dc=x", UserFilter: "(uid={username})", UsernameAttribute: "uid",
+		BindPasswordFile: "/etc/hpcgate/bind", UserBaseDN: "ou=people,dc=x", UserFilter: "(uid={username})", UsernameAttribute: "uid",
 		GroupAttribute: "memberOf", GroupSearchBaseDN: "ou=groups,dc=x", GroupMemberAttribute: "member",
 		AllowedGroups: []string{"cn=users"}, AdminGroups: []string{"cn=admins"}, AdminUsers: []string{"root2"},
 		MinUID: 1000, UIDAttribute: "uidNumber", Timeout: config.Duration(7 * time.Second)}
@@ -20,11 +21,7 @@ func TestFromSite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Config{URL: l.URL, StartTLS: true, InsecureSkipVerify: true, BindDN: l.BindDN, BindPassword: "secret",
-		UserBaseDN: l.UserBaseDN, UserFilter: l.UserFilter, UsernameAttribute: "uid",
-		GroupAttribute: "memberOf", GroupSearchBaseDN: l.GroupSearchBaseDN, GroupMemberAttribute: "member",
-		AllowedGroups: l.AllowedGroups, AdminGroups: l.AdminGroups, AdminUsers: l.AdminUsers,
-		MinUID: 1000, UIDAttribute: "uidNumber", Timeout: 7 * time.Second, ServiceUsers: []string{"svc", "svc2"}}
+	want := Config{LDAP: l, BindPassword: "secret", ServiceUsers: []string{"svc", "svc2"}}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("FromSite:\n got %+v\nwant %+v", c, want)
 	}

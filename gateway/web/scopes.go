@@ -248,6 +248,13 @@ func identifyScopes(owner string) []string {
 // admin_access, plus access to the servers of their workshops' attendees
 // for instructors (groups are the user's directory groups).
 func (s *Server) roleScopes(user string, admin bool, groups []string) scopeSet {
+	raw, key := s.roleRaw(user, admin, groups)
+	return s.scopes.get(key, func() scopeSet { return expandScopes(raw, user) })
+}
+
+// roleRaw is the raw scopes of a user's roles and the cache key naming
+// them with their owner.
+func (s *Server) roleRaw(user string, admin bool, groups []string) ([]string, string) {
 	raw := append([]string{"self"}, s.workshopGrantScopes(groups)...)
 	if admin {
 		raw = append(raw, adminScopes...)
@@ -255,7 +262,18 @@ func (s *Server) roleScopes(user string, admin bool, groups []string) scopeSet {
 			raw = append(raw, "access:servers")
 		}
 	}
-	return expandScopes(raw, user)
+	return raw, scopeKey(append([]string{"role", user}, raw...)...)
+}
+
+// gateScopes are what the /user/ gate cookie may do: reach the servers
+// its owner may reach, nothing else.
+func (s *Server) gateScopes(user string, admin bool, groups []string) scopeSet {
+	_, key := s.roleRaw(user, admin, groups)
+	return s.scopes.get("gate\x00"+key, func() scopeSet {
+		set := scopeSet{}
+		set.add("access:servers", "")
+		return set.intersect(s.roleScopes(user, admin, groups))
+	})
 }
 
 // tokenScopes are what a token may do: its stored scopes, with the
@@ -266,15 +284,19 @@ func (s *Server) roleScopes(user string, admin bool, groups []string) scopeSet {
 // by the site's operator (hpcgate token -scopes read:metrics) to a
 // scraper account that need not be an admin.
 func (s *Server) tokenScopes(t *Token, owner string, admin bool, groups []string) scopeSet {
-	role := s.roleScopes(owner, admin, groups)
 	if t.Kind == TokenUser && (len(t.Scopes) == 0 || containsScope(t.Scopes, "inherit")) {
-		return role
+		return s.roleScopes(owner, admin, groups)
 	}
-	set := expandScopes(append(identifyScopes(owner), t.Scopes...), owner).intersect(role)
-	if t.Kind == TokenUser && containsScope(t.Scopes, metricsScope) {
-		set.add(metricsScope, "")
-	}
-	return set
+	_, roleKey := s.roleRaw(owner, admin, groups)
+	key := scopeKey(append([]string{"token", roleKey, t.Kind}, t.Scopes...)...)
+	return s.scopes.get(key, func() scopeSet {
+		role := s.roleScopes(owner, admin, groups)
+		set := expandScopes(append(identifyScopes(owner), t.Scopes...), owner).intersect(role)
+		if t.Kind == TokenUser && containsScope(t.Scopes, metricsScope) {
+			set.add(metricsScope, "")
+		}
+		return set
+	})
 }
 
 func containsScope(scopes []string, want string) bool {

@@ -105,6 +105,7 @@ type Options struct {
 type Server struct {
 	cfg       *config.Config
 	store     Store
+	scopes    scopeCache // expanded scope sets by what they came from
 	hub       Hub
 	auth      Authenticator
 	log       *slog.Logger

@@ -8,7 +8,7 @@
 #
 # It submits jobs as alice and bob, waits about two minutes for one to reach
 # its time limit, and cancels everything it submitted on exit. It briefly
-# holds all 8 CPUs of the node (two -c 8 jobs) so others wait on Resources
+# holds all 16 CPUs of the node (two -c 16 jobs) so others wait on Resources
 # and Priority.
 #
 # Usage (as root, cluster up): testdata/slurm/record.sh [SLURM_CONF]
@@ -147,8 +147,8 @@ wait_state "$running" RUNNING 20
 wait_state "$suspended" RUNNING 20
 wait_state "$completing" RUNNING 20
 scontrol suspend "$suspended"
-resources=$(sub alice --cpus-per-task=8 --time=10 --job-name=hpcgate-rec-resources --wrap 'sleep 600')
-priority=$(sub alice --cpus-per-task=8 --time=10 --job-name=hpcgate-rec-priority --wrap 'sleep 600')
+resources=$(sub alice --cpus-per-task=16 --time=10 --job-name=hpcgate-rec-resources --wrap 'sleep 600')
+priority=$(sub alice --cpus-per-task=16 --time=10 --job-name=hpcgate-rec-priority --wrap 'sleep 600')
 sleep 3 # the scheduler's pass assigns Resources and Priority
 as alice scancel "$completing"
 wait_state "$completing" COMPLETING 5

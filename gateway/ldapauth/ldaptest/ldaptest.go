@@ -17,6 +17,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"hpcgate/batch/batchtest"
+	"hpcgate/gateway/config"
 	"hpcgate/gateway/ldapauth"
 )
 
@@ -33,7 +34,9 @@ type Directory struct {
 	Base   string
 	BindDN string // the hub's service account
 	BindPW string
-	Roots  *x509.CertPool
+	// BindPWFile holds BindPW.
+	BindPWFile string
+	Roots      *x509.CertPool
 }
 
 // Load reads the directory's settings from cluster.env.
@@ -53,7 +56,8 @@ func Load(t testing.TB) *Directory {
 		t.Fatal(err)
 	}
 	return &Directory{URL: c.Get(t, "LDAP_URL"), Base: c.Get(t, "LDAP_BASE_DN"),
-		BindDN: c.Get(t, "LDAP_BIND_DN"), BindPW: strings.TrimSpace(string(pw)), Roots: roots}
+		BindDN: c.Get(t, "LDAP_BIND_DN"), BindPW: strings.TrimSpace(string(pw)),
+		BindPWFile: c.Get(t, "LDAP_BIND_PASSWORD_FILE"), Roots: roots}
 }
 
 // Group is the DN of the cluster's group cn.
@@ -71,11 +75,14 @@ const DisabledFilter = "(&(uid={username})(!(shadowExpire=1)))"
 // disabled accounts (DisabledFilter) are not found.
 func (d *Directory) Config() ldapauth.Config {
 	return ldapauth.Config{
-		URL: d.URL, StartTLS: true, RootCAs: d.Roots,
-		BindDN: d.BindDN, BindPassword: d.BindPW,
-		UserBaseDN: "ou=people," + d.Base, UserFilter: DisabledFilter,
-		AllowedGroups: []string{d.Group("hpc-users")}, AdminGroups: []string{d.Group("hpc-admins")},
-		MinUID: 1000,
+		LDAP: config.LDAP{
+			URL: d.URL, StartTLS: true,
+			BindDN: d.BindDN, BindPasswordFile: d.BindPWFile,
+			UserBaseDN: "ou=people," + d.Base, UserFilter: DisabledFilter,
+			AllowedGroups: []string{d.Group("hpc-users")}, AdminGroups: []string{d.Group("hpc-admins")},
+			MinUID: 1000,
+		},
+		RootCAs: d.Roots, BindPassword: d.BindPW,
 	}
 }
 
