@@ -207,7 +207,7 @@ func (s *syncBuffer) String() string {
 // command line on the node (ps), then exits.
 var secretApp = batch.App{
 	Argv: []string{"bash", "-c", `printf 'BASE=%s WORK=%s\n' "$2" "$3"
-stat -c 'MODE=%a' -- "$1"
+stat -c 'MODE=%a SIZE=%s' -- "$1"
 printf 'SECRET=%s\n' "$(cat -- "$1")"
 ps -eo args | sed 's/^/PS: /'`, "_", "{secret_file}", "{base_url}", "{workdir}"},
 	BaseURL: "/hub-base/user/alice/",
@@ -245,7 +245,9 @@ func CheckSecret(t *testing.T, render func(batch.JobSpec) ([]byte, error), node 
 	}
 	for _, want := range []string{
 		"BASE=/hub-base/user/alice/ WORK=" + home + "\n",
-		"MODE=600\n",
+		// The secret alone, without a line break: apps read such files
+		// verbatim (Jupyter Server's JUPYTER_TOKEN_FILE).
+		fmt.Sprintf("MODE=600 SIZE=%d\n", len(secretApp.Secret)),
 		"SECRET=" + secretApp.Secret + "\n",
 	} {
 		if !strings.Contains(out, want) {

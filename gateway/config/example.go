@@ -285,7 +285,7 @@ clusters:
         # Example. code-server serves at / behind the proxy (prefix: strip).
         command: [/opt/hpcgate-apps/bin/code-server, "--bind-addr={host}:{port}", --auth=password, --disable-telemetry, --disable-update-check, --disable-workspace-trust, "{workdir}"]
         # Example. The secret becomes the "hashed password" the session cookie must equal, read by builtins.
-        setup: ['read -r HASHED_PASSWORD <"$HPCGATE_SECRET_FILE"; export HASHED_PASSWORD']
+        setup: ['HASHED_PASSWORD=$(<"$HPCGATE_SECRET_FILE"); export HASHED_PASSWORD']
         # Example.
         env: {}
         # Example.

@@ -23,6 +23,7 @@ type adminRowView struct {
 	ServerName          string
 	ClusterTitle        string
 	ProfileTitle        string
+	AppTitle            string // "" on a cluster without a catalogue
 	JobID, Node         string
 	State, StateLabel   string
 	ReasonText, Reason  string
@@ -166,6 +167,7 @@ func (s *Server) adminRowView(r adminRow, now time.Time) adminRowView {
 	v.ServerName = info.Name
 	v.ClusterTitle = s.clusterTitle(info.Cluster)
 	v.ProfileTitle = s.profileTitle(info.Cluster, info.Profile)
+	v.AppTitle = s.appTitle(info.Cluster, info.Resources.App)
 	v.JobID, v.Node = info.JobID, info.Node
 	v.State, v.StateLabel = string(info.State), adminStateLabel(info)
 	v.Active, v.Stopping = info.Active(), info.State == gateway.StateStopping

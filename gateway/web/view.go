@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"hpcgate/gateway"
+	"hpcgate/gateway/config"
 )
 
 // serverView is a server as the home and spawn-pending pages show it.
@@ -20,6 +21,7 @@ type serverView struct {
 	StateLabel          string
 	ClusterTitle        string
 	ProfileTitle        string
+	AppTitle            string // on a cluster with a catalogue
 	JobID, Node         string
 	Reason, ReasonText  string
 	Message             string
@@ -55,6 +57,7 @@ func (s *Server) serverView(info *gateway.ServerInfo, viewer string, xsrf string
 		StateLabel:   info.State.Label(),
 		ClusterTitle: s.clusterTitle(info.Cluster),
 		ProfileTitle: s.profileTitle(info.Cluster, info.Profile),
+		AppTitle:     s.appTitle(info.Cluster, info.Resources.App),
 		JobID:        info.JobID,
 		Node:         info.Node,
 		Reason:       info.Reason,
@@ -207,6 +210,24 @@ func (s *Server) serverURL(info *gateway.ServerInfo) string {
 func (s *Server) clusterTitle(name string) string {
 	if cl, ok := s.cfg.Cluster(name); ok {
 		return cl.Title
+	}
+	return name
+}
+
+// appTitle is the title of the app a server runs, for a cluster whose
+// catalogue offers more than jupyterhub-singleuser ("" otherwise, so pages
+// of sites without one look as before). A row from before the catalogue
+// ran the jupyterhub app.
+func (s *Server) appTitle(cluster, name string) string {
+	cl, ok := s.cfg.Cluster(cluster)
+	if !ok || len(cl.AppsCatalogue) == 0 {
+		return ""
+	}
+	if name == "" {
+		name = config.AppJupyterHub
+	}
+	if a, ok := cl.AppByName(name); ok {
+		return a.Title
 	}
 	return name
 }
