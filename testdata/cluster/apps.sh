@@ -56,7 +56,7 @@ if [[ ${HPCGATE_APPS_NODE:-} == npm || $(node -p 'process.versions.node.split(".
     echo "apps: installing Node $node_version from npm ($node_pkg) into $prefix/node"
     rm -rf -- "$prefix/node" "$prefix/.node"
     install -d -m 0755 "$prefix/.node" "$prefix/node"
-    (cd "$prefix/.node" && npm pack --silent "$node_pkg@$node_version" >/dev/null)
+    (cd "$prefix/.node" && npm pack --loglevel=error "$node_pkg@$node_version" >/dev/null)
     tar -xzf "$prefix/.node/$node_pkg-$node_version.tgz" -C "$prefix/node" --strip-components=1
     rm -rf -- "$prefix/.node"
   fi
@@ -85,7 +85,7 @@ if [[ $have != "$code_server_version" ]]; then
   build=$prefix/.build
   rm -rf -- "$cs" "$build"
   install -d -m 0755 "$cs" "$build/tmp/vscode-ripgrep-cache-1.15.11" "$build/rg"
-  (cd "$build" && npm pack --silent "code-server@$code_server_version" >/dev/null)
+  (cd "$build" && npm pack --loglevel=error "code-server@$code_server_version" >/dev/null)
   tar -xzf "$build/code-server-$code_server_version.tgz" -C "$cs" --strip-components=1
   # @vscode/ripgrep takes a cached download from $TMPDIR before GitHub.
   cp /usr/bin/rg "$build/rg/rg"
