@@ -119,10 +119,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer sched.Stop()
 
+	svcs, stopServices, err := startServices(cfg, px, log)
+	if err != nil {
+		return err
+	}
+	defer stopServices()
+
 	w, err := web.New(web.Options{
 		Config: cfg, Store: db, Hub: hub, Auth: auth, Logger: log,
 		CookieSecret: secret, Version: version, Templates: tmpl, Metrics: metrics,
-		Workshops: hub,
+		Workshops: hub, Services: svcs,
 	})
 	if err != nil {
 		return err

@@ -55,7 +55,7 @@ var adminScopes = []string{
 // filters are kept so they round-trip but match nothing here: hpcgate
 // does not assign roles to groups.
 type scopeFilter struct {
-	users, servers, groups map[string]bool
+	users, servers, groups, services map[string]bool
 }
 
 func (f *scopeFilter) clone() *scopeFilter {
@@ -72,7 +72,7 @@ func (f *scopeFilter) clone() *scopeFilter {
 		}
 		return out
 	}
-	return &scopeFilter{users: cp(f.users), servers: cp(f.servers), groups: cp(f.groups)}
+	return &scopeFilter{users: cp(f.users), servers: cp(f.servers), groups: cp(f.groups), services: cp(f.services)}
 }
 
 // scopeSet is a parsed set of expanded scopes (scopes.py parse_scopes).
@@ -144,6 +144,8 @@ func (set scopeSet) add(base, filter string) {
 		m = &f.servers
 	case "group":
 		m = &f.groups
+	case "service":
+		m = &f.services
 	default:
 		return
 	}
@@ -182,6 +184,11 @@ func (set scopeSet) intersect(other scopeSet) scopeSet {
 				out.add(base, "group="+g)
 			}
 		}
+		for sv := range a.services {
+			if b.services[sv] {
+				out.add(base, "service="+sv)
+			}
+		}
 		for _, pair := range [][2]*scopeFilter{{a, b}, {b, a}} {
 			for srv := range pair[0].servers {
 				owner, _, _ := strings.Cut(srv, "/")
@@ -215,6 +222,12 @@ func (set scopeSet) allowsServer(base, user, server string) bool {
 	return ok && (f == nil || f.servers[user+"/"+server] || f.users[user])
 }
 
+// allowsService reports whether base is granted on the service called name.
+func (set scopeSet) allowsService(base, name string) bool {
+	f, ok := set[base]
+	return ok && (f == nil || f.services[name])
+}
+
 // strings lists the set as scope strings, sorted, as /hub/api/user
 // reports them.
 func (set scopeSet) strings() []string {
@@ -227,7 +240,7 @@ func (set scopeSet) strings() []string {
 		for _, kv := range []struct {
 			kind string
 			m    map[string]bool
-		}{{"user", f.users}, {"server", f.servers}, {"group", f.groups}} {
+		}{{"user", f.users}, {"server", f.servers}, {"group", f.groups}, {"service", f.services}} {
 			for v := range kv.m {
 				out = append(out, base+"!"+kv.kind+"="+v)
 			}
@@ -256,6 +269,7 @@ func (s *Server) roleScopes(user string, admin bool, groups []string) scopeSet {
 // them with their owner.
 func (s *Server) roleRaw(user string, admin bool, groups []string) ([]string, string) {
 	raw := append([]string{"self"}, s.workshopGrantScopes(groups)...)
+	raw = append(raw, s.serviceAccessScopes(groups)...)
 	if admin {
 		raw = append(raw, adminScopes...)
 		if s.admins {

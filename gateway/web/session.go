@@ -143,6 +143,9 @@ func (s *Server) identifyCookie(c *gin.Context, name string) *identity {
 
 // identifyToken returns the identity of a valid API token, or nil.
 func (s *Server) identifyToken(ctx context.Context, plain string) (*identity, error) {
+	if sv := s.serviceForToken(plain); sv != nil {
+		return serviceIdentity(sv), nil
+	}
 	t, err := s.store.LookupToken(ctx, plain)
 	if err != nil {
 		if isNotFound(err) {
