@@ -53,7 +53,9 @@ func (s *ServerInfo) WalltimeLeft(now time.Time) time.Duration {
 // Server returns a user's server as pages show it.
 func (h *Hub) Server(ctx context.Context, user, server string) (*ServerInfo, error) {
 	srv, err := h.servers.GetServer(ctx, user, server)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) && server != "" {
+		return nil, Errorf(ENOTFOUND, "%s has no server named '%s'", user, server)
+	} else if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(ENOTFOUND, "%s has no server", user)
 	} else if err != nil {
 		return nil, err

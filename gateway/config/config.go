@@ -38,7 +38,7 @@ type Config struct {
 	Cull     Cull      `yaml:"cull"`
 	// NamedServers lets a user run several servers at once.
 	NamedServers NamedServers `yaml:"named_servers"`
-	Cron     Cron      `yaml:"cron"`
+	Cron         Cron         `yaml:"cron"`
 	// Workshops are courses: an attendee group, its sessions, its
 	// reservation and its instructors (workshop.go).
 	Workshops []Workshop `yaml:"workshops"`
