@@ -110,6 +110,10 @@ func (h *Hub) ServeProxy(w http.ResponseWriter, r *http.Request, user, server st
 	h.routes.ServeRoute(w, r, user, server)
 }
 
+// HasRoute reports whether the proxy has a route to user's server, in
+// memory: the proxy asks on every request under /user/<name>/.
+func (h *Hub) HasRoute(user, server string) bool { return h.routes.HasRoute(user, server) }
+
 // info converts a stored server to what pages and APIs show.
 func (h *Hub) info(s *Server) *ServerInfo {
 	prefix := UserURL(h.cfg.Hub.BaseURL, s.User, s.Name)

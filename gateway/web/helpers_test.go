@@ -30,6 +30,10 @@ import (
 type fakeHub struct {
 	SpawnFn          func(ctx context.Context, req gateway.SpawnRequest) (*gateway.ServerInfo, error)
 	StopFn           func(ctx context.Context, user, server, by string) error
+	RemoveServerFn   func(ctx context.Context, user, server, by string) error
+	// Routes are the servers the proxy routes to, "user/server"; nil:
+	// every server that ServerFn reports ready.
+	Routes map[string]bool
 	ServerFn         func(ctx context.Context, user, server string) (*gateway.ServerInfo, error)
 	ServersFn        func(ctx context.Context) ([]*gateway.ServerInfo, error)
 	SubscribeFn      func(user, server string) (<-chan gateway.Progress, func())
@@ -59,6 +63,21 @@ func (h *fakeHub) Stop(ctx context.Context, user, server, by string) error {
 		return errUnexpected
 	}
 	return h.StopFn(ctx, user, server, by)
+}
+
+func (h *fakeHub) RemoveServer(ctx context.Context, user, server, by string) error {
+	if h.RemoveServerFn == nil {
+		return errUnexpected
+	}
+	return h.RemoveServerFn(ctx, user, server, by)
+}
+
+func (h *fakeHub) HasRoute(user, server string) bool {
+	if h.Routes != nil {
+		return h.Routes[user+"/"+server]
+	}
+	info, err := h.Server(context.Background(), user, server)
+	return err == nil && info.State == gateway.StateReady
 }
 
 func (h *fakeHub) Server(ctx context.Context, user, server string) (*gateway.ServerInfo, error) {
@@ -294,6 +313,12 @@ type siteSettings struct {
 	baseURL     string
 	adminAccess bool
 	debug       bool
+	named       *config.NamedServers
+}
+
+// withNamedServers sets named_servers: enabled, with limit_per_user limit.
+func withNamedServers(limit int) envOption {
+	return func(_ *Options, s *siteSettings) { s.named = &config.NamedServers{Enabled: true, LimitPerUser: limit} }
 }
 
 // withDebugEndpoints sets hub.debug_endpoints.
@@ -330,6 +355,9 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		t.Fatalf("parse test site: %v", err)
 	}
 	cfg.Hub.DebugEndpoints = site.debug
+	if site.named != nil {
+		cfg.NamedServers = *site.named
+	}
 	clk := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.OpenWith(context.Background(), "sqlite://"+t.TempDir()+"/hub.sqlite", store.OpenOptions{Now: clk.Now, Logger: quiet})
@@ -518,6 +546,13 @@ func queued(user string, now time.Time) *gateway.ServerInfo {
 		Submitted: now.Add(-3 * time.Minute), EstimatedStart: now.Add(20 * time.Minute),
 		URL: "/user/" + user + "/",
 	}
+}
+
+// named is info as user's server name.
+func named(info *gateway.ServerInfo, name string) *gateway.ServerInfo {
+	info.Name, info.URL = name, "/user/"+info.User+"/"+name+"/"
+	info.JobName += "-" + name
+	return info
 }
 
 // ready is a running server.
