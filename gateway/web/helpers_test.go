@@ -88,7 +88,24 @@ func (h *fakeHub) Server(ctx context.Context, user, server string) (*gateway.Ser
 }
 
 // ServersOf filters what ServersFn returns, as the hub's query would.
+// Without ServersFn, the users' servers are their default servers as
+// ServerFn tells.
 func (h *fakeHub) ServersOf(ctx context.Context, users []string, states ...gateway.ServerState) ([]*gateway.ServerInfo, error) {
+	if h.ServersFn == nil {
+		var out []*gateway.ServerInfo
+		for _, u := range users {
+			info, err := h.Server(ctx, u, "")
+			if gateway.ErrorCode(err) == gateway.ENOTFOUND {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			if len(states) == 0 || slices.Contains(states, info.State) {
+				out = append(out, info)
+			}
+		}
+		return out, nil
+	}
 	all, err := h.Servers(ctx)
 	if err != nil {
 		return nil, err
