@@ -28,12 +28,12 @@ import (
 
 // fakeHub is a Hub whose methods are the test's functions.
 type fakeHub struct {
-	SpawnFn          func(ctx context.Context, req gateway.SpawnRequest) (*gateway.ServerInfo, error)
-	StopFn           func(ctx context.Context, user, server, by string) error
-	RemoveServerFn   func(ctx context.Context, user, server, by string) error
+	SpawnFn        func(ctx context.Context, req gateway.SpawnRequest) (*gateway.ServerInfo, error)
+	StopFn         func(ctx context.Context, user, server, by string) error
+	RemoveServerFn func(ctx context.Context, user, server, by string) error
 	// Routes are the servers the proxy routes to, "user/server"; nil:
 	// every server that ServerFn reports ready.
-	Routes map[string]bool
+	Routes           map[string]bool
 	ServerFn         func(ctx context.Context, user, server string) (*gateway.ServerInfo, error)
 	ServersFn        func(ctx context.Context) ([]*gateway.ServerInfo, error)
 	SubscribeFn      func(user, server string) (<-chan gateway.Progress, func())
