@@ -58,7 +58,14 @@ var authzMatrix = map[string][nCallers]int{
 	"POST /hub/spawn/:user":                {302, 303, 403, 303, 302, 302, 302},
 	"GET /hub/spawn-pending/:user":         {302, 302, 403, 302, 302, 302, 302},
 	"POST /hub/spawn-pending/:user/cancel": {302, 303, 403, 303, 302, 302, 302},
-	"GET /hub/user/:user/*path":            {302, 302, 403, 302, 302, 302, 302},
+	// A named server's pages: alice's gpu is ready, so its spawn form
+	// and pending page lead to it.
+	"POST /hub/stop/:user/:name":                 {302, 303, 403, 303, 302, 302, 302},
+	"GET /hub/spawn/:user/:name":                 {302, 303, 403, 303, 302, 302, 302},
+	"POST /hub/spawn/:user/:name":                {302, 303, 403, 303, 302, 302, 302},
+	"GET /hub/spawn-pending/:user/:name":         {302, 302, 403, 302, 302, 302, 302},
+	"POST /hub/spawn-pending/:user/:name/cancel": {302, 303, 403, 303, 302, 302, 302},
+	"GET /hub/user/:user/*path":                  {302, 302, 403, 302, 302, 302, 302},
 	// Always the caller's own server: to it, or to the spawn form.
 	"GET /hub/user-redirect/*path": {302, 302, 302, 302, 302, 302, 302},
 	"GET /hub/token":               {302, 200, 200, 200, 302, 302, 302},

@@ -252,3 +252,38 @@ func TestOAuthNamedServer(t *testing.T) {
 		t.Errorf("bob authorizing alice's gpu: %d, want 403", resp.StatusCode)
 	}
 }
+
+// TestNamedServerPages: the home page shows each server with its own
+// stop and open links and a field to name a new one, which leads to that
+// server's spawn form; a stop form stops that server only.
+func TestNamedServerPages(t *testing.T) {
+	e := newEnv(t, withNamedServers(0))
+	now := e.clock.Now()
+	e.serverIs(ready("alice", now), named(ready("alice", now), "gpu"))
+	var stopped []string
+	e.hub.StopFn = func(_ context.Context, user, server, _ string) error {
+		stopped = append(stopped, user+"/"+server)
+		return nil
+	}
+	b := e.browser()
+	b.login("alice", "alice-pass")
+	_, body := b.get("/hub/home")
+	for _, want := range []string{`action="/hub/stop/alice/gpu"`, `action="/hub/stop/alice"`, `href="/user/alice/gpu/"`, `href="/user/alice/"`, `data-new-named-server`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("home page lacks %s", want)
+		}
+	}
+	resp, _ := b.get("/hub/spawn?server_name=cpu")
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || loc != "/hub/spawn/alice/cpu" {
+		t.Errorf("new named server field: %d to %q", resp.StatusCode, loc)
+	}
+	resp, body = b.get("/hub/spawn/alice/cpu")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `action="/hub/spawn/alice/cpu"`) {
+		t.Errorf("spawn form of cpu: %d", resp.StatusCode)
+	}
+	xsrf := b.xsrf("/hub/home")
+	b.post("/hub/stop/alice/gpu", url.Values{"_xsrf": {xsrf}})
+	if len(stopped) != 1 || stopped[0] != "alice/gpu" {
+		t.Errorf("stop form stopped %v, want alice/gpu", stopped)
+	}
+}

@@ -273,6 +273,12 @@ func (s *Server) routes() *gin.Engine {
 	user.POST("/spawn/:user", s.requireForm, s.spawn)
 	user.GET("/spawn-pending/:user", s.spawnPending)
 	user.POST("/spawn-pending/:user/cancel", s.requireForm, s.stopForm)
+	// A named server's pages (named_servers).
+	user.POST("/stop/:user/:name", s.requireForm, s.stopForm)
+	user.GET("/spawn/:user/:name", s.spawnPage)
+	user.POST("/spawn/:user/:name", s.requireForm, s.spawn)
+	user.GET("/spawn-pending/:user/:name", s.spawnPending)
+	user.POST("/spawn-pending/:user/:name/cancel", s.requireForm, s.stopForm)
 	user.GET("/user/:user/*path", s.userRedirect)
 	user.GET("/user-redirect/*path", s.userRedirectLink)
 	user.GET("/token", s.tokenPage)
