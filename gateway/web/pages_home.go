@@ -18,7 +18,7 @@ type homeData struct {
 	// NamedServers offers a field to name and start a new server.
 	NamedServers bool
 	XSRFName     string
-	Notice  string
+	Notice       string
 	// Workshops are the viewer's launch cards, Teaches the workshops they
 	// teach, Visits the times instructors opened their server.
 	Workshops []workshopCardView
