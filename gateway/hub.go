@@ -79,6 +79,7 @@ type Hub struct {
 	misses   map[int64]int                // consecutive polls a job was missing from
 	inflight map[int64]bool               // submissions under way in this process
 	warned   map[int64]string             // job id whose walltime warning was sent, by server id
+	remove   map[int64]bool               // named servers to delete once their job ends (named.go)
 
 	queues   queueCache
 	activity activityLog
@@ -98,7 +99,7 @@ func New(o Options) *Hub {
 		routes: o.Routes, clusters: o.Clusters, ws: workshopState{store: o.Workshops, members: o.Members},
 		log: o.Logger, metrics: o.Metrics, now: o.Now, broker: newBroker(), dir: o.Directory,
 		ctx: ctx, cancel: cancel, pollers: map[string]*poller{},
-		starting: map[int64]context.CancelFunc{}, misses: map[int64]int{}, inflight: map[int64]bool{}, warned: map[int64]string{},
+		starting: map[int64]context.CancelFunc{}, misses: map[int64]int{}, inflight: map[int64]bool{}, warned: map[int64]string{}, remove: map[int64]bool{},
 		queues: queueCache{snaps: map[string]QueueSnapshot{}, watched: map[string]time.Time{}},
 	}
 	for _, c := range o.Config.Clusters {

@@ -14,5 +14,8 @@ type Router interface {
 	// the same address again keeps the route's connections.
 	SetRoute(user, server, host string, port int, dial func(ctx context.Context, network, addr string) (net.Conn, error)) error
 	DeleteRoute(user, server string)
+	// HasRoute reports whether user's server has a route: the proxy
+	// sends /user/<name>/<server>/… to a named server only while it does.
+	HasRoute(user, server string) bool
 	ServeRoute(w http.ResponseWriter, r *http.Request, user, server string)
 }

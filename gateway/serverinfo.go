@@ -53,7 +53,9 @@ func (s *ServerInfo) WalltimeLeft(now time.Time) time.Duration {
 // Server returns a user's server as pages show it.
 func (h *Hub) Server(ctx context.Context, user, server string) (*ServerInfo, error) {
 	srv, err := h.servers.GetServer(ctx, user, server)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) && server != "" {
+		return nil, Errorf(ENOTFOUND, "%s has no server named '%s'", user, server)
+	} else if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(ENOTFOUND, "%s has no server", user)
 	} else if err != nil {
 		return nil, err
@@ -107,6 +109,10 @@ func (h *Hub) RecordActivity(ctx context.Context, user, server string, t time.Ti
 func (h *Hub) ServeProxy(w http.ResponseWriter, r *http.Request, user, server string) {
 	h.routes.ServeRoute(w, r, user, server)
 }
+
+// HasRoute reports whether the proxy has a route to user's server, in
+// memory: the proxy asks on every request under /user/<name>/.
+func (h *Hub) HasRoute(user, server string) bool { return h.routes.HasRoute(user, server) }
 
 // info converts a stored server to what pages and APIs show.
 func (h *Hub) info(s *Server) *ServerInfo {

@@ -38,6 +38,11 @@ var badConfigs = []struct {
 		`wrong-type.yaml:7:19: ldap.allowed_groups: expected a list, got a single value`,
 		`wrong-type.yaml:13:13: clusters[0].login.port: "twenty-two" is not a whole number`,
 	}},
+	{"named-servers.yaml", []string{
+		`named-servers.yaml:14:12: named_servers.enabled: "yes please" is not true or false`,
+		`named-servers.yaml:15:19: named_servers.limit_per_user: -1 must be 0 (no limit) or more`,
+		`named-servers.yaml:16:3: named_servers.limit: unknown key`,
+	}},
 	{"walltime-words.yaml", []string{
 		`walltime-words.yaml:14:34: clusters[0].profiles[1].walltime.max: "2 hours" is not a duration (use 90m, 2h, 1:30:00 or 2-00:00:00)`,
 	}},

@@ -314,6 +314,13 @@ cull:
   # Culls admins' servers too.
   cull_admins: {{y .Cull.CullAdmins}}
 
+# Several servers per user at once, each at /user/<name>/<server>/ beside the default one.
+named_servers:
+  # Lets users start named servers.
+  enabled: {{y .NamedServers.Enabled}}
+  # How many named servers a user may have, running or stopped, until they delete one; 0 is no limit.
+  limit_per_user: {{y .NamedServers.LimitPerUser}}
+
 # Schedules of periodic work: "@every 5m", "@hourly", "@daily" or five cron fields.
 cron:
   # Compares the database with the schedulers' queues.

@@ -16,3 +16,6 @@ func (p *Proxy) SetRoute(user, server, host string, port int, dial func(ctx cont
 
 // DeleteRoute removes user's server's route, closing its connections.
 func (p *Proxy) DeleteRoute(user, server string) { p.routes.Delete(user, server) }
+
+// HasRoute reports whether user's server has a route.
+func (p *Proxy) HasRoute(user, server string) bool { return p.routes.lookup(user, server) != nil }

@@ -34,13 +34,10 @@ func (s *Server) userServers(ctx context.Context, name string) (*gateway.User, [
 	if err != nil {
 		return nil, nil, fmt.Errorf("look up user %s: %w", name, err)
 	}
-	var infos []*gateway.ServerInfo
-	info, err := s.hub.Server(ctx, name, "")
-	switch {
-	case err == nil:
-		infos = append(infos, info)
-	case gateway.ErrorCode(err) != gateway.ENOTFOUND:
-		return nil, nil, err
+	// Every server of the user: the default one and the named ones.
+	infos, err := s.hub.ServersOf(ctx, []string{name})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list the servers of %s: %w", name, err)
 	}
 	return u, infos, nil
 }

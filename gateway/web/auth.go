@@ -54,14 +54,21 @@ func (id *identity) may(scope, user string) bool {
 // an admin's only when the site enables admin_access, and a token only
 // when it was given it.
 func (s *Server) mayAccess(id *identity, user string) bool {
-	return id != nil && id.Scopes.allowsServer("access:servers", user, "")
+	return s.mayAccessServer(id, user, "")
 }
 
-// requireServerScope is requireScope for the :user's default server: a
-// scope filtered to the server or to its owner grants it.
+// mayAccessServer reports whether id may use user's server (named server,
+// or "" for the default one).
+func (s *Server) mayAccessServer(id *identity, user, server string) bool {
+	return id != nil && id.Scopes.allowsServer("access:servers", user, server)
+}
+
+// requireServerScope is requireScope for the :user's server :name (""
+// for the default one): a scope filtered to the server or to its owner
+// grants it.
 func requireServerScope(scope string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if id := who(c); id != nil && id.Scopes.allowsServer(scope, c.Param("user"), "") {
+		if id := who(c); id != nil && id.Scopes.allowsServer(scope, c.Param("user"), c.Param("name")) {
 			c.Next()
 			return
 		}

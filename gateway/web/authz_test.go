@@ -58,7 +58,14 @@ var authzMatrix = map[string][nCallers]int{
 	"POST /hub/spawn/:user":                {302, 303, 403, 303, 302, 302, 302},
 	"GET /hub/spawn-pending/:user":         {302, 302, 403, 302, 302, 302, 302},
 	"POST /hub/spawn-pending/:user/cancel": {302, 303, 403, 303, 302, 302, 302},
-	"GET /hub/user/:user/*path":            {302, 302, 403, 302, 302, 302, 302},
+	// A named server's pages: alice's gpu is ready, so its spawn form
+	// and pending page lead to it.
+	"POST /hub/stop/:user/:name":                 {302, 303, 403, 303, 302, 302, 302},
+	"GET /hub/spawn/:user/:name":                 {302, 303, 403, 303, 302, 302, 302},
+	"POST /hub/spawn/:user/:name":                {302, 303, 403, 303, 302, 302, 302},
+	"GET /hub/spawn-pending/:user/:name":         {302, 302, 403, 302, 302, 302, 302},
+	"POST /hub/spawn-pending/:user/:name/cancel": {302, 303, 403, 303, 302, 302, 302},
+	"GET /hub/user/:user/*path":                  {302, 302, 403, 302, 302, 302, 302},
 	// Always the caller's own server: to it, or to the spawn form.
 	"GET /hub/user-redirect/*path": {302, 302, 302, 302, 302, 302, 302},
 	"GET /hub/token":               {302, 200, 200, 200, 302, 302, 302},
@@ -77,28 +84,33 @@ var authzMatrix = map[string][nCallers]int{
 	"GET /hub/api/proxy":                 {403, 403, 403, 200, 403, 403, 403},
 	// Any token may look up a token (JupyterHub's @token_authenticated);
 	// a browser's cookie may not.
-	"GET /hub/api/authorizations/token/:token":   {403, 403, 403, 403, 200, 200, 200},
-	"GET /hub/api/users/:user":                   {403, 200, 404, 200, 403, 403, 403},
-	"POST /hub/api/users/:user/server":           {403, 400, 404, 400, 403, 403, 403},
-	"DELETE /hub/api/users/:user/server":         {403, 202, 404, 202, 403, 403, 403},
-	"GET /hub/api/users/:user/server/progress":   {403, 200, 404, 200, 403, 403, 403},
-	"GET /hub/api/users/:user/tokens":            {403, 200, 404, 200, 403, 403, 403},
-	"POST /hub/api/users/:user/tokens":           {403, 201, 404, 201, 403, 403, 403},
-	"GET /hub/api/users/:user/tokens/:id":        {403, 200, 404, 200, 403, 403, 403},
-	"DELETE /hub/api/users/:user/tokens/:id":     {403, 204, 404, 204, 403, 403, 403},
-	"GET /hub/admin":                             {302, 403, 403, 200, 403, 403, 403},
-	"POST /hub/admin/start":                      {302, 403, 403, 303, 403, 403, 403},
-	"POST /hub/admin/users/:user/stop":           {302, 403, 403, 303, 403, 403, 403},
-	"GET /hub/admin/stop-all":                    {302, 403, 403, 200, 403, 403, 403},
-	"POST /hub/admin/stop-all":                   {302, 403, 403, 303, 403, 403, 403},
-	"GET /hub/admin/queue/:cluster":              {302, 403, 403, 200, 403, 403, 403},
-	"GET /hub/api/admin/servers":                 {403, 403, 403, 200, 403, 403, 403},
-	"GET /hub/api/clusters":                      {403, 403, 403, 200, 403, 403, 403},
-	"GET /hub/api/clusters/:cluster/queue":       {403, 403, 403, 200, 403, 403, 403},
-	"GET /hub/api/clusters/:cluster/queue-waits": {403, 403, 403, 200, 403, 403, 403},
-	"GET /hub/metrics":                           {403, 403, 403, 200, 200, 403, 403},
-	"GET /hub/debug/pprof/*name":                 {403, 403, 403, 200, 403, 403, 403},
-	"ANY /user/:user":                            {302, 302, 302, 302, 302, 302, 302},
+	"GET /hub/api/authorizations/token/:token": {403, 403, 403, 403, 200, 200, 200},
+	"GET /hub/api/users/:user":                 {403, 200, 404, 200, 403, 403, 403},
+	"POST /hub/api/users/:user/server":         {403, 400, 404, 400, 403, 403, 403},
+	"DELETE /hub/api/users/:user/server":       {403, 202, 404, 202, 403, 403, 403},
+	"GET /hub/api/users/:user/server/progress": {403, 200, 404, 200, 403, 403, 403},
+	// :name is gpu, alice's ready named server; her default server's
+	// own token has no rights on it.
+	"POST /hub/api/users/:user/servers/:name":         {403, 400, 404, 400, 403, 403, 403},
+	"DELETE /hub/api/users/:user/servers/:name":       {403, 202, 404, 202, 403, 403, 403},
+	"GET /hub/api/users/:user/servers/:name/progress": {403, 200, 404, 200, 403, 403, 403},
+	"GET /hub/api/users/:user/tokens":                 {403, 200, 404, 200, 403, 403, 403},
+	"POST /hub/api/users/:user/tokens":                {403, 201, 404, 201, 403, 403, 403},
+	"GET /hub/api/users/:user/tokens/:id":             {403, 200, 404, 200, 403, 403, 403},
+	"DELETE /hub/api/users/:user/tokens/:id":          {403, 204, 404, 204, 403, 403, 403},
+	"GET /hub/admin":                                  {302, 403, 403, 200, 403, 403, 403},
+	"POST /hub/admin/start":                           {302, 403, 403, 303, 403, 403, 403},
+	"POST /hub/admin/users/:user/stop":                {302, 403, 403, 303, 403, 403, 403},
+	"GET /hub/admin/stop-all":                         {302, 403, 403, 200, 403, 403, 403},
+	"POST /hub/admin/stop-all":                        {302, 403, 403, 303, 403, 403, 403},
+	"GET /hub/admin/queue/:cluster":                   {302, 403, 403, 200, 403, 403, 403},
+	"GET /hub/api/admin/servers":                      {403, 403, 403, 200, 403, 403, 403},
+	"GET /hub/api/clusters":                           {403, 403, 403, 200, 403, 403, 403},
+	"GET /hub/api/clusters/:cluster/queue":            {403, 403, 403, 200, 403, 403, 403},
+	"GET /hub/api/clusters/:cluster/queue-waits":      {403, 403, 403, 200, 403, 403, 403},
+	"GET /hub/metrics":                                {403, 403, 403, 200, 200, 403, 403},
+	"GET /hub/debug/pprof/*name":                      {403, 403, 403, 200, 403, 403, 403},
+	"ANY /user/:user":                                 {302, 302, 302, 302, 302, 302, 302},
 	// Workshop "course" (fakeWorkshops): bob teaches it, dave attends
 	// it; alice does not, so bob may not open her server, and no admin
 	// is an instructor for being an admin. The API takes a session or a
@@ -174,12 +186,12 @@ type authzWorld struct {
 }
 
 func authzEnv(t *testing.T) *authzWorld {
-	e := newEnv(t, withAdminAccess(), withMetrics(gateway.NewMetrics()), withWorkshops(newFakeWorkshops()), withDebugEndpoints(),
+	e := newEnv(t, withAdminAccess(), withMetrics(gateway.NewMetrics()), withWorkshops(newFakeWorkshops()), withDebugEndpoints(), withNamedServers(0),
 		withServices(authzService, map[string]ServiceRuntime{"whoami": {Token: "whoami-service-token",
 			Proxy: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "the service") })}}))
 	ctx := context.Background()
 	now := e.clock.Now()
-	e.serverIs(ready("alice", now))
+	e.serverIs(ready("alice", now), named(ready("alice", now), "gpu"))
 	e.hub.ClustersFn = func() []*config.Cluster {
 		var out []*config.Cluster
 		for i := range e.cfg.Clusters {
@@ -219,7 +231,7 @@ func authzEnv(t *testing.T) *authzWorld {
 		t.Fatal(err)
 	}
 	if w.oauthToken, _, err = e.store.NewToken(ctx, gateway.TokenSpec{User: "bob", Kind: gateway.TokenOAuth,
-		Scopes: grantScopes("bob", "bob"), SessionID: sess, Expires: now.Add(time.Hour)}); err != nil {
+		Scopes: grantScopes("bob", "bob", ""), SessionID: sess, Expires: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	return w
@@ -240,7 +252,7 @@ func (w *authzWorld) call(c int, method, pattern string) (int, string) {
 	}
 	tokenID := strconv.FormatInt(target.ID, 10)
 
-	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":token", targetPlain, ":cluster", "local", ":workshop", "course",
+	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":token", targetPlain, ":cluster", "local", ":workshop", "course", ":name", "gpu",
 		"*file", "hpcgate.js", "*path", "tree", "*name", "cmdline", ":service", "whoami").Replace(pattern)
 	b := w.browser()
 	h := http.Header{}

@@ -42,6 +42,11 @@ const JupyterHubVersion = "3.0.0"
 type Hub interface {
 	Spawn(ctx context.Context, req gateway.SpawnRequest) (*gateway.ServerInfo, error)
 	Stop(ctx context.Context, user, server, by string) error
+	// RemoveServer deletes a named server: at once if stopped, once its
+	// job has ended if active.
+	RemoveServer(ctx context.Context, user, server, by string) error
+	// HasRoute reports whether the proxy routes to user's server.
+	HasRoute(user, server string) bool
 	Server(ctx context.Context, user, server string) (*gateway.ServerInfo, error)
 	Servers(ctx context.Context) ([]*gateway.ServerInfo, error)
 	ServersOf(ctx context.Context, users []string, states ...gateway.ServerState) ([]*gateway.ServerInfo, error)
@@ -276,6 +281,12 @@ func (s *Server) routes() *gin.Engine {
 	user.POST("/spawn/:user", s.requireForm, s.spawn)
 	user.GET("/spawn-pending/:user", s.spawnPending)
 	user.POST("/spawn-pending/:user/cancel", s.requireForm, s.stopForm)
+	// A named server's pages (named_servers).
+	user.POST("/stop/:user/:name", s.requireForm, s.stopForm)
+	user.GET("/spawn/:user/:name", s.spawnPage)
+	user.POST("/spawn/:user/:name", s.requireForm, s.spawn)
+	user.GET("/spawn-pending/:user/:name", s.spawnPending)
+	user.POST("/spawn-pending/:user/:name/cancel", s.requireForm, s.stopForm)
 	user.GET("/user/:user/*path", s.userRedirect)
 	user.GET("/user-redirect/*path", s.userRedirectLink)
 	user.GET("/token", s.tokenPage)
@@ -310,6 +321,10 @@ func (s *Server) routes() *gin.Engine {
 	authed.POST("/users/:user/server", requireServerScope("servers"), s.requireAPIXSRF, s.apiStartServer)
 	authed.DELETE("/users/:user/server", requireServerScope("delete:servers"), s.requireAPIXSRF, s.apiStopServer)
 	authed.GET("/users/:user/server/progress", requireServerScope("read:servers"), s.apiProgress)
+	// Named servers (named_servers): the same handlers, :name the server.
+	authed.POST("/users/:user/servers/:name", requireServerScope("servers"), s.requireAPIXSRF, s.apiStartServer)
+	authed.DELETE("/users/:user/servers/:name", requireServerScope("delete:servers"), s.requireAPIXSRF, s.apiStopServer)
+	authed.GET("/users/:user/servers/:name/progress", requireServerScope("read:servers"), s.apiProgress)
 	authed.GET("/users/:user/tokens", requireScope("read:tokens"), s.apiTokens)
 	authed.POST("/users/:user/tokens", requireScope("tokens"), s.requireAPIXSRF, s.apiCreateToken)
 	authed.GET("/users/:user/tokens/:id", requireScope("read:tokens"), s.apiToken)
