@@ -2,8 +2,9 @@ package gateway
 
 import (
 	"context"
-	"regexp"
 	"strings"
+
+	"hpcgate/gateway/config"
 )
 
 // Groups, as JupyterHub's REST API shows them, come from two places:
@@ -28,13 +29,9 @@ type Group struct {
 	DNs       []string
 }
 
-// groupNameRE is the rule for a hub group's name: lower case (so that
-// AllowedFor's case-insensitive comparison cannot confuse two groups),
-// no "=" or "," (so that it is never a DN), at most 64 characters.
-var groupNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
-
-// ValidGroupName reports whether name may name a hub group.
-func ValidGroupName(name string) bool { return groupNameRE.MatchString(name) }
+// ValidGroupName reports whether name may name a hub group (lower case,
+// never a DN: config.HubGroupName).
+func ValidGroupName(name string) bool { return config.HubGroupName(name) }
 
 // GroupName is how a directory group (a DN) is shown: the value of its
 // first RDN. A value that is not a DN is shown as it is.

@@ -19,11 +19,7 @@ import (
 func groupNames(groups []string) []string {
 	out := make([]string, 0, len(groups))
 	for _, g := range groups {
-		first, _, _ := strings.Cut(g, ",")
-		if k, v, ok := strings.Cut(first, "="); ok && strings.TrimSpace(k) != "" {
-			g = strings.TrimSpace(v)
-		}
-		out = append(out, g)
+		out = append(out, gateway.GroupName(g))
 	}
 	return out
 }
