@@ -111,6 +111,9 @@ func (s *Server) apiUsers(c *gin.Context) {
 		if nameFilter != "" && !strings.Contains(strings.ToLower(u.Name), strings.ToLower(nameFilter)) {
 			continue
 		}
+		if !id.may("list:users", u.Name) {
+			continue // list:users filtered (by user or group) lists only what it covers
+		}
 		servers := byUser[u.Name]
 		active := false
 		for _, info := range servers {

@@ -296,7 +296,7 @@ func (s *Server) routes() *gin.Engine {
 	authed.GET("/info", requireScope("read:hub"), s.apiInfo)
 	authed.GET("/proxy", requireScope("proxy"), s.apiProxy)
 	authed.GET("/authorizations/token/:token", s.apiTokenOwner)
-	authed.GET("/users", requireScope("list:users"), s.apiUsers)
+	authed.GET("/users", requireListScope("list:users"), s.apiUsers)
 	authed.GET("/users/:user", requireScope("read:users"), s.apiUser)
 	// User management and groups (api_users_admin.go, api_groups.go).
 	authed.POST("/users", requireScope("admin:users"), s.requireAPIXSRF, s.apiCreateUsers)
