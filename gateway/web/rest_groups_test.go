@@ -181,7 +181,7 @@ func TestGroupScopes(t *testing.T) {
 		{oneGroup, "GET", "/hub/api/groups/course2", "", 404},
 		{oneGroup, "POST", "/hub/api/groups/course2/users", `{"users": ["bob"]}`, 404},
 		{oneGroup, "DELETE", "/hub/api/groups/course1", "", 403}, // delete:groups is admin:groups', not groups'
-		{aliceTok, "GET", "/hub/api/users/bob", "", 403}, // her rights hold no read:users on others
+		{aliceTok, "GET", "/hub/api/users/bob", "", 403},         // her rights hold no read:users on others
 		{aliceTok, "GET", "/hub/api/groups/course1", "", 403},
 	} {
 		if resp, body := e.api(tc.method, tc.path, tc.token, tc.body); resp.StatusCode != tc.status {
