@@ -119,7 +119,7 @@ func (h *Hub) Cull(ctx context.Context) error {
 	now := h.now()
 	for _, s := range servers {
 		if !cc.CullAdmins {
-			if u, err := h.users.GetUser(ctx, s.User); err == nil && u.Admin {
+			if u, err := h.users.GetUser(ctx, s.User); err == nil && u.IsAdmin() {
 				continue
 			}
 		}

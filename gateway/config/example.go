@@ -280,7 +280,7 @@ clusters:
         walltime: {min: 10m, max: 8h, default: 1h}
         # Example. Extra scheduler options, each one --option=value.
         extra: [--qos=interactive]
-        # Example. Group DNs that may use this profile; [] lets everyone.
+        # Example. LDAP group DNs or hub group names (/hub/api/groups) that may use this profile; [] lets everyone.
         allowed_groups: []
       # Required. Example. This profile shows the defaults of every profile key.
       - name: default
@@ -302,7 +302,7 @@ clusters:
         walltime: {{walltime .P.Walltime}}
         # Extra scheduler options.
         extra: {{y .P.Extra}}
-        # Group DNs that may use this profile; [] lets everyone.
+        # LDAP group DNs or hub group names (/hub/api/groups) that may use this profile; [] lets everyone.
         allowed_groups: {{y .P.AllowedGroups}}
 
 # Stops servers nobody uses, on the cron.cull schedule.

@@ -120,7 +120,7 @@ func (c *identityCache) user(name string) (*gateway.User, bool) {
 	if !ok {
 		return nil, false
 	}
-	u.Groups = slices.Clone(u.Groups)
+	u.Groups, u.HubGroups = slices.Clone(u.Groups), slices.Clone(u.HubGroups)
 	return &u, true
 }
 
@@ -134,7 +134,7 @@ func (c *identityCache) putUser(gen uint64, u *gateway.User) {
 		c.users = map[string]gateway.User{}
 	}
 	v := *u
-	v.Groups = slices.Clone(u.Groups)
+	v.Groups, v.HubGroups = slices.Clone(u.Groups), slices.Clone(u.HubGroups)
 	c.users[u.Name] = v
 }
 

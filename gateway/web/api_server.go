@@ -85,13 +85,13 @@ func (s *Server) apiStartServer(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	plan, err := s.planSpawn(cluster, profile, opts, owner.Groups)
+	plan, err := s.planSpawn(cluster, profile, opts, owner.AllGroups())
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	info, err := s.hub.Spawn(ctx, gateway.SpawnRequest{
-		User: user, Server: server, Cluster: plan.Cluster.Name, Profile: plan.Profile.Name, Options: opts, Groups: owner.Groups, By: id.Name,
+		User: user, Server: server, Cluster: plan.Cluster.Name, Profile: plan.Profile.Name, Options: opts, Groups: owner.AllGroups(), By: id.Name,
 	})
 	if err != nil {
 		s.fail(c, err)

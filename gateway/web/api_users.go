@@ -19,11 +19,7 @@ import (
 func groupNames(groups []string) []string {
 	out := make([]string, 0, len(groups))
 	for _, g := range groups {
-		first, _, _ := strings.Cut(g, ",")
-		if k, v, ok := strings.Cut(first, "="); ok && strings.TrimSpace(k) != "" {
-			g = strings.TrimSpace(v)
-		}
-		out = append(out, g)
+		out = append(out, gateway.GroupName(g))
 	}
 	return out
 }
@@ -111,6 +107,9 @@ func (s *Server) apiUsers(c *gin.Context) {
 	for _, u := range users {
 		if nameFilter != "" && !strings.Contains(strings.ToLower(u.Name), strings.ToLower(nameFilter)) {
 			continue
+		}
+		if !id.may("list:users", u.Name) {
+			continue // list:users filtered (by user or group) lists only what it covers
 		}
 		servers := byUser[u.Name]
 		active := false

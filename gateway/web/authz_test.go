@@ -98,19 +98,35 @@ var authzMatrix = map[string][nCallers]int{
 	"POST /hub/api/users/:user/tokens":                {403, 201, 404, 201, 403, 403, 403},
 	"GET /hub/api/users/:user/tokens/:id":             {403, 200, 404, 200, 403, 403, 403},
 	"DELETE /hub/api/users/:user/tokens/:id":          {403, 204, 404, 204, 403, 403, 403},
-	"GET /hub/admin":                                  {302, 403, 403, 200, 403, 403, 403},
-	"POST /hub/admin/start":                           {302, 403, 403, 303, 403, 403, 403},
-	"POST /hub/admin/users/:user/stop":                {302, 403, 403, 303, 403, 403, 403},
-	"GET /hub/admin/stop-all":                         {302, 403, 403, 200, 403, 403, 403},
-	"POST /hub/admin/stop-all":                        {302, 403, 403, 303, 403, 403, 403},
-	"GET /hub/admin/queue/:cluster":                   {302, 403, 403, 200, 403, 403, 403},
-	"GET /hub/api/admin/servers":                      {403, 403, 403, 200, 403, 403, 403},
-	"GET /hub/api/clusters":                           {403, 403, 403, 200, 403, 403, 403},
-	"GET /hub/api/clusters/:cluster/queue":            {403, 403, 403, 200, 403, 403, 403},
-	"GET /hub/api/clusters/:cluster/queue-waits":      {403, 403, 403, 200, 403, 403, 403},
-	"GET /hub/metrics":                                {403, 403, 403, 200, 200, 403, 403},
-	"GET /hub/debug/pprof/*name":                      {403, 403, 403, 200, 403, 403, 403},
-	"ANY /user/:user":                                 {302, 302, 302, 302, 302, 302, 302},
+	// User management and groups: admins only (admin:users,
+	// delete:users, admin:groups). The admin's 400s and 409s are the
+	// handlers' answers to the matrix's bodies ({} or none) and to alice,
+	// who exists and whose server is running; :group = course1, a hub
+	// group of alice's (DELETE gets a fresh group each time).
+	"POST /hub/api/users":                        {403, 403, 403, 400, 403, 403, 403},
+	"POST /hub/api/users/:user":                  {403, 403, 403, 409, 403, 403, 403},
+	"PATCH /hub/api/users/:user":                 {403, 403, 403, 200, 403, 403, 403},
+	"DELETE /hub/api/users/:user":                {403, 403, 403, 400, 403, 403, 403},
+	"GET /hub/api/groups":                        {403, 403, 403, 200, 403, 403, 403},
+	"POST /hub/api/groups":                       {403, 403, 403, 400, 403, 403, 403},
+	"GET /hub/api/groups/:group":                 {403, 403, 403, 200, 403, 403, 403},
+	"POST /hub/api/groups/:group":                {403, 403, 403, 409, 403, 403, 403},
+	"DELETE /hub/api/groups/:group":              {403, 403, 403, 204, 403, 403, 403},
+	"POST /hub/api/groups/:group/users":          {403, 403, 403, 400, 403, 403, 403},
+	"DELETE /hub/api/groups/:group/users":        {403, 403, 403, 400, 403, 403, 403},
+	"GET /hub/admin":                             {302, 403, 403, 200, 403, 403, 403},
+	"POST /hub/admin/start":                      {302, 403, 403, 303, 403, 403, 403},
+	"POST /hub/admin/users/:user/stop":           {302, 403, 403, 303, 403, 403, 403},
+	"GET /hub/admin/stop-all":                    {302, 403, 403, 200, 403, 403, 403},
+	"POST /hub/admin/stop-all":                   {302, 403, 403, 303, 403, 403, 403},
+	"GET /hub/admin/queue/:cluster":              {302, 403, 403, 200, 403, 403, 403},
+	"GET /hub/api/admin/servers":                 {403, 403, 403, 200, 403, 403, 403},
+	"GET /hub/api/clusters":                      {403, 403, 403, 200, 403, 403, 403},
+	"GET /hub/api/clusters/:cluster/queue":       {403, 403, 403, 200, 403, 403, 403},
+	"GET /hub/api/clusters/:cluster/queue-waits": {403, 403, 403, 200, 403, 403, 403},
+	"GET /hub/metrics":                           {403, 403, 403, 200, 200, 403, 403},
+	"GET /hub/debug/pprof/*name":                 {403, 403, 403, 200, 403, 403, 403},
+	"ANY /user/:user":                            {302, 302, 302, 302, 302, 302, 302},
 	// Workshop "course" (fakeWorkshops): bob teaches it, dave attends
 	// it; alice does not, so bob may not open her server, and no admin
 	// is an instructor for being an admin. The API takes a session or a
@@ -183,6 +199,7 @@ func TestRouteAuthorization(t *testing.T) {
 type authzWorld struct {
 	*env
 	metricsToken, serverToken, oauthToken string
+	groups                                int // groups made to be deleted
 }
 
 func authzEnv(t *testing.T) *authzWorld {
@@ -220,6 +237,9 @@ func authzEnv(t *testing.T) *authzWorld {
 			t.Fatal(err)
 		}
 	}
+	if _, err := e.store.CreateGroup(ctx, "course1", []string{"alice"}); err != nil {
+		t.Fatal(err)
+	}
 	w := &authzWorld{env: e}
 	var err error
 	if w.metricsToken, _, err = e.store.NewToken(ctx, gateway.TokenSpec{User: "bob", Kind: gateway.TokenAPI, Scopes: []string{metricsScope}}); err != nil {
@@ -251,8 +271,17 @@ func (w *authzWorld) call(c int, method, pattern string) (int, string) {
 		w.t.Fatal(err)
 	}
 	tokenID := strconv.FormatInt(target.ID, 10)
+	group := "course1"
+	if method == http.MethodDelete && pattern == "/hub/api/groups/:group" {
+		// Deleting course1 would change the cells after this one.
+		w.groups++
+		group = fmt.Sprintf("doomed%d", w.groups)
+		if _, err := w.store.CreateGroup(ctx, group, nil); err != nil {
+			w.t.Fatal(err)
+		}
+	}
 
-	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":token", targetPlain, ":cluster", "local", ":workshop", "course", ":name", "gpu",
+	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":group", group, ":token", targetPlain, ":cluster", "local", ":workshop", "course", ":name", "gpu",
 		"*file", "hpcgate.js", "*path", "tree", "*name", "cmdline", ":service", "whoami").Replace(pattern)
 	b := w.browser()
 	h := http.Header{}

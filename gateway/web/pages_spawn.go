@@ -33,7 +33,7 @@ func (s *Server) spawnOwner(c *gin.Context) (string, []string) {
 		s.failPage(c, err)
 		return "", nil
 	}
-	return user, u.Groups
+	return user, u.AllGroups()
 }
 
 // redirectActive sends the spawn page of a server that is already on its
