@@ -14,5 +14,9 @@ type Router interface {
 	// the same address again keeps the route's connections.
 	SetRoute(user, server, host string, port int, dial func(ctx context.Context, network, addr string) (net.Conn, error)) error
 	DeleteRoute(user, server string)
+	// Route is where user's server is routed, if it is.
+	Route(user, server string) (host string, port int, ok bool)
+	// Routed lists the routes as user, server pairs.
+	Routed() [][2]string
 	ServeRoute(w http.ResponseWriter, r *http.Request, user, server string)
 }

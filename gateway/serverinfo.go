@@ -105,6 +105,10 @@ func (h *Hub) RecordActivity(ctx context.Context, user, server string, t time.Ti
 
 // ServeProxy proxies an already authorized request to the user's server.
 func (h *Hub) ServeProxy(w http.ResponseWriter, r *http.Request, user, server string) {
+	if _, _, ok := h.routes.Route(user, server); !ok {
+		// Ready on another replica's watch, or before this one started.
+		h.loadRoute(r.Context(), user, server)
+	}
 	h.routes.ServeRoute(w, r, user, server)
 }
 

@@ -99,6 +99,9 @@ type Options struct {
 	Metrics *gateway.Metrics
 	// Workshops runs the site's workshops (workshop.go); nil: none.
 	Workshops Workshops
+	// Replica says what this hub replica leads, for /hub/health
+	// (gateway.Hub.Replica); nil: not shown.
+	Replica func() gateway.ReplicaStatus
 }
 
 // Server serves the hub's pages and APIs.
@@ -115,6 +118,7 @@ type Server struct {
 	limiter   *loginLimiter
 	metrics   *gateway.Metrics
 	workshops Workshops
+	replica   func() gateway.ReplicaStatus
 	promHTTP  http.Handler
 	pages     map[string]*template.Template
 	static    fs.FS
@@ -164,6 +168,7 @@ func New(o Options) (*Server, error) {
 		now:       o.Now,
 		keepAlive: o.KeepAlive,
 		metrics:   o.Metrics,
+		replica:   o.Replica,
 		workshops: o.Workshops,
 		promHTTP:  metricsHandler(o.Metrics, o.Logger),
 	}
@@ -438,7 +443,8 @@ func (s *Server) cspReport(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// health answers 200 when the database answers.
+// health answers 200 when the database answers, and says which clusters
+// and cron jobs this replica leads (from memory: it stays one ping).
 func (s *Server) health(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
 	defer cancel()
@@ -447,5 +453,9 @@ func (s *Server) health(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "error", "db": "unreachable"})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "db": "ok", "version": s.version})
+	out := gin.H{"status": "ok", "db": "ok", "version": s.version}
+	if s.replica != nil {
+		out["replica"] = s.replica()
+	}
+	c.JSON(http.StatusOK, out)
 }
