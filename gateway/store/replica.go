@@ -76,6 +76,7 @@ type Replica struct {
 	l    *pq.Listener
 	done chan struct{}
 	wg   sync.WaitGroup
+	stop sync.Once
 
 	mu     sync.Mutex
 	conn   *sql.Conn        // holds the locks; nil until the first Lead, or after it was lost
@@ -302,16 +303,18 @@ func discard(c *sql.Conn) {
 	c.Close()
 }
 
-// Close stops listening and gives up every lock.
+// Close stops listening and gives up every lock. Closing twice is harmless.
 func (r *Replica) Close() {
-	close(r.done)
-	r.l.Close()
-	r.wg.Wait()
-	r.mu.Lock()
-	discard(r.conn)
-	r.conn = nil
-	clear(r.held)
-	r.mu.Unlock()
+	r.stop.Do(func() {
+		close(r.done)
+		r.l.Close()
+		r.wg.Wait()
+		r.mu.Lock()
+		discard(r.conn)
+		r.conn = nil
+		clear(r.held)
+		r.mu.Unlock()
+	})
 }
 
 // lockKey is the advisory lock's 64-bit key for name: FNV-1a of the
