@@ -38,6 +38,11 @@ func (h *Hub) StartCron() (*cron.Cron, error) {
 			return nil, fmt.Errorf("cron.%s %q: %w", j.name, j.spec, err)
 		}
 	}
+	// Take the free leads now, so that /hub/health says at once who
+	// runs what; a follower tries again at each turn.
+	for _, j := range h.cronTable() {
+		h.lead(h.ctx, lockCron(j.name))
+	}
 	c.Start()
 	return c, nil
 }
