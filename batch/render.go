@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"path"
@@ -49,4 +50,24 @@ func Script(fsys fs.FS, name string, spec JobSpec, funcs template.FuncMap) ([]by
 		return nil, fmt.Errorf("render job template %s: %w", name, err)
 	}
 	return buf.Bytes(), nil
+}
+
+// PrepareSubmit is what every adapter's Submit does before its scheduler's
+// own command: render spec's script from the job template named name, then
+// create the job's run directory (mode 0700) as spec.User with the
+// system's mkdir. The directory must exist before the job starts: the
+// scheduler opens the job's log there (Slurm, Grid Engine's execd) or
+// copies it there (PBS), and the script writes its address file there; a
+// missing one fails the job with nothing to show for it.
+func PrepareSubmit(ctx context.Context, exec Executor, fsys fs.FS, name string, spec JobSpec, funcs template.FuncMap) ([]byte, error) {
+	script, err := Script(fsys, name, spec, funcs)
+	if err != nil {
+		return nil, err
+	}
+	dir := spec.RunDirOrDefault()
+	mkdir := Command{User: spec.User, Argv: []string{"mkdir", "-p", "-m", "0700", "--", dir}}
+	if _, err := exec.Run(ctx, mkdir); err != nil {
+		return nil, fmt.Errorf("create run directory %s: %w", dir, err)
+	}
+	return script, nil
 }

@@ -97,8 +97,7 @@ func fromSite(exec batch.Executor, site batch.Site) (batch.Scheduler, error) {
 func (s *Scheduler) Kind() string { return "pbs" }
 
 func (s *Scheduler) run(ctx context.Context, user string, stdin []byte, argv ...string) ([]byte, error) {
-	// mkdir is the system's; the rest are PBS's.
-	if s.opts.BinDir != "" && argv[0] != "mkdir" {
+	if s.opts.BinDir != "" {
 		argv[0] = path.Join(s.opts.BinDir, argv[0])
 	}
 	return s.exec.Run(ctx, batch.Command{User: user, Argv: argv, Stdin: stdin})
@@ -115,14 +114,9 @@ func validID(id string) bool { return len(id) <= 255 && reID.MatchString(id) }
 // command line. A held job (spec.Hold) is submitted with -h.
 func (s *Scheduler) Submit(ctx context.Context, spec batch.JobSpec) (string, error) {
 	what := fmt.Sprintf("submit job %s for %s", spec.Name, spec.User)
-	script, err := batch.Script(s.opts.Templates, ScriptTemplate, spec, scriptFuncs)
+	script, err := batch.PrepareSubmit(ctx, s.exec, s.opts.Templates, ScriptTemplate, spec, scriptFuncs)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	// PBS copies the log to RUNDIR when the job ends, and the script writes
-	// its address file there: the directory must exist.
-	if _, err := s.run(ctx, spec.User, nil, "mkdir", "-p", "-m", "0700", "--", spec.RunDirOrDefault()); err != nil {
-		return "", fmt.Errorf("%s: create run directory %s: %w", what, spec.RunDirOrDefault(), err)
 	}
 	argv := []string{"qsub"}
 	if spec.Hold {

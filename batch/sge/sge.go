@@ -179,8 +179,7 @@ func scriptFuncs(o SiteOptions) template.FuncMap {
 func (s *Scheduler) Kind() string { return "sge" }
 
 func (s *Scheduler) run(ctx context.Context, user string, stdin []byte, argv ...string) ([]byte, error) {
-	// mkdir is the system's; the rest are Grid Engine's.
-	if s.opts.BinDir != "" && argv[0] != "mkdir" {
+	if s.opts.BinDir != "" {
 		argv[0] = path.Join(s.opts.BinDir, argv[0])
 	}
 	return s.exec.Run(ctx, batch.Command{User: user, Argv: argv, Stdin: stdin})
@@ -198,14 +197,9 @@ func validID(id string) bool { return reID.MatchString(id) }
 // qsub print the job number alone.
 func (s *Scheduler) Submit(ctx context.Context, spec batch.JobSpec) (string, error) {
 	what := fmt.Sprintf("submit job %s for %s", spec.Name, spec.User)
-	script, err := batch.Script(s.opts.Templates, ScriptTemplate, spec, s.funcs)
+	script, err := batch.PrepareSubmit(ctx, s.exec, s.opts.Templates, ScriptTemplate, spec, s.funcs)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	// The execd opens the log before the script runs; a missing directory
-	// puts the job in an error state (Eqw) with nothing in its log.
-	if _, err := s.run(ctx, spec.User, nil, "mkdir", "-p", "-m", "0700", "--", spec.RunDirOrDefault()); err != nil {
-		return "", fmt.Errorf("%s: create run directory %s: %w", what, spec.RunDirOrDefault(), err)
 	}
 	argv := []string{"qsub", "-terse"}
 	if spec.Hold {

@@ -102,9 +102,7 @@ func (s *Scheduler) bin(name string) string {
 }
 
 func (s *Scheduler) run(ctx context.Context, user string, stdin []byte, argv ...string) ([]byte, error) {
-	if argv[0] != "mkdir" { // the system's; the rest are Slurm's
-		argv[0] = s.bin(argv[0])
-	}
+	argv[0] = s.bin(argv[0])
 	return s.exec.Run(ctx, batch.Command{User: user, Argv: argv, Stdin: stdin})
 }
 
@@ -113,14 +111,9 @@ func (s *Scheduler) run(ctx context.Context, user string, stdin []byte, argv ...
 // command line. A held job (spec.Hold) is submitted with --hold.
 func (s *Scheduler) Submit(ctx context.Context, spec batch.JobSpec) (string, error) {
 	what := fmt.Sprintf("submit job %s for %s", spec.Name, spec.User)
-	script, err := batch.Script(s.opts.Templates, ScriptTemplate, spec, scriptFuncs)
+	script, err := batch.PrepareSubmit(ctx, s.exec, s.opts.Templates, ScriptTemplate, spec, scriptFuncs)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", what, err)
-	}
-	// Slurm opens the log file before the script runs; a missing directory
-	// would fail the job with nothing to show for it.
-	if _, err := s.run(ctx, spec.User, nil, "mkdir", "-p", "-m", "0700", "--", spec.RunDirOrDefault()); err != nil {
-		return "", fmt.Errorf("%s: create run directory %s: %w", what, spec.RunDirOrDefault(), err)
 	}
 	argv := []string{"sbatch", "--parsable"}
 	if spec.Hold {

@@ -161,10 +161,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer sched.Stop()
 
+	svcs, stopServices, err := startServices(cfg, px, log)
+	if err != nil {
+		return err
+	}
+	defer stopServices()
+
 	w, err := web.New(web.Options{
 		Config: cfg, Store: db, Hub: hub, Auth: auth, Logger: log,
 		CookieSecret: secret, Version: version, Templates: tmpl, Metrics: metrics,
-		Workshops: hub, Replica: hub.Replica,
+		Workshops: hub, Services: svcs, Replica: hub.Replica,
 	})
 	if err != nil {
 		return err

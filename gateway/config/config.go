@@ -40,6 +40,8 @@ type Config struct {
 	// Workshops are courses: an attendee group, its sessions, its
 	// reservation and its instructors (workshop.go).
 	Workshops []Workshop `yaml:"workshops"`
+	// Services are JupyterHub services beside the hub (service.go).
+	Services []Service `yaml:"services"`
 	// EventsRetention is how long server events (spawns, stops, failures)
 	// are kept; 0 keeps them forever. Default: 720h.
 	EventsRetention Duration `yaml:"events_retention"`
@@ -312,6 +314,9 @@ func (c *Config) provision() {
 	}
 	for i := range c.Workshops {
 		c.provisionWorkshop(&c.Workshops[i])
+	}
+	for i := range c.Services {
+		c.provisionService(&c.Services[i])
 	}
 }
 

@@ -33,6 +33,7 @@ func (c *Config) Validate() []Problem {
 	}
 	ps.addAll("cron", c.Cron.Validate())
 	ps = append(ps, c.validateWorkshops()...)
+	ps = append(ps, c.validateServices()...)
 	return ps
 }
 

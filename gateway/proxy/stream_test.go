@@ -14,7 +14,7 @@ import (
 func TestStreamingArrivesIncrementally(t *testing.T) {
 	for _, tc := range []struct {
 		name, contentType string
-		knownLength       bool // Content-Length set: only FlushInterval -1 makes this stream
+		knownLength       bool // Content-Length set: only the proxy's flush interval makes this stream
 		chunks            []string
 	}{
 		{

@@ -18,7 +18,10 @@ const (
 // identity is who a request comes from: a browser session (cookie) or an
 // API token.
 type identity struct {
+	// Name is the user's; empty for a service.
 	Name string
+	// Service is the name of the service whose API token was used.
+	Service string
 	// Admin is the user's admin flag: shown in models and checked by
 	// the admin pages, which take only a session (ViaCookie).
 	Admin  bool

@@ -113,7 +113,23 @@ var authzMatrix = map[string][nCallers]int{
 	// The proxy answers 200 (the fake server); the gate lets through
 	// the owner, the admin (admin_access) and the server's own token.
 	"ANY /user/:user/*path": {302, 200, 403, 200, 403, 200, 403},
+	// Services (services.go): the REST models are the admin role's
+	// (list:services, read:services); /services/ is proxied for anyone,
+	// as JupyterHub's proxy does, the service deciding who it serves;
+	// the OAuth confirmation is a form of a logged-in browser's.
+	"GET /hub/api/services":          {403, 403, 403, 200, 403, 403, 403},
+	"GET /hub/api/services/:service": {403, 403, 403, 200, 403, 403, 403},
+	"POST /hub/api/oauth2/authorize": {403, 302, 302, 302, 403, 403, 403},
+	"ANY /services/:service":         {302, 302, 302, 302, 302, 302, 302},
+	"ANY /services/:service/*path":   {200, 200, 200, 200, 200, 200, 200},
 }
+
+// authzService is the matrix's service: whoami, proxied to a handler
+// that answers 200.
+const authzService = `  - name: whoami
+    url: http://127.0.0.1:10101
+    api_token_file: /dev/null
+`
 
 // TestRouteAuthorization sends every route of the router as each caller
 // and checks the status against authzMatrix.
@@ -122,7 +138,7 @@ func TestRouteAuthorization(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range e.srv.engine.Routes() {
 		key := r.Method + " " + r.Path
-		if strings.HasPrefix(r.Path, "/user/") {
+		if strings.HasPrefix(r.Path, "/user/") || strings.HasPrefix(r.Path, "/services/") {
 			key = "ANY " + r.Path
 		}
 		want, ok := authzMatrix[key]
@@ -158,7 +174,9 @@ type authzWorld struct {
 }
 
 func authzEnv(t *testing.T) *authzWorld {
-	e := newEnv(t, withAdminAccess(), withMetrics(gateway.NewMetrics()), withWorkshops(newFakeWorkshops()), withDebugEndpoints())
+	e := newEnv(t, withAdminAccess(), withMetrics(gateway.NewMetrics()), withWorkshops(newFakeWorkshops()), withDebugEndpoints(),
+		withServices(authzService, map[string]ServiceRuntime{"whoami": {Token: "whoami-service-token",
+			Proxy: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "the service") })}}))
 	ctx := context.Background()
 	now := e.clock.Now()
 	e.serverIs(ready("alice", now))
@@ -223,7 +241,7 @@ func (w *authzWorld) call(c int, method, pattern string) (int, string) {
 	tokenID := strconv.FormatInt(target.ID, 10)
 
 	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":token", targetPlain, ":cluster", "local", ":workshop", "course",
-		"*file", "hpcgate.js", "*path", "tree", "*name", "cmdline").Replace(pattern)
+		"*file", "hpcgate.js", "*path", "tree", "*name", "cmdline", ":service", "whoami").Replace(pattern)
 	b := w.browser()
 	h := http.Header{}
 	xsrf := ""
@@ -242,6 +260,12 @@ func (w *authzWorld) call(c int, method, pattern string) (int, string) {
 	}
 	var body io.Reader
 	switch {
+	case pattern == "/hub/api/oauth2/authorize" && method == http.MethodPost:
+		// The confirmation page's form, for the service's client.
+		h.Set("Content-Type", "application/x-www-form-urlencoded")
+		h.Set("Origin", w.ts.URL)
+		body = strings.NewReader(url.Values{"_xsrf": {xsrf}, "client_id": {"service-whoami"},
+			"redirect_uri": {"/services/whoami/oauth_callback"}, "response_type": {"code"}, "state": {"s"}}.Encode())
 	case pattern == "/hub/api/oauth2/authorize":
 		path += "?" + url.Values{"client_id": {"jupyterhub-user-alice"}, "redirect_uri": {"/user/alice/oauth_callback"},
 			"response_type": {"code"}, "state": {"s"}}.Encode()

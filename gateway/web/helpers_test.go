@@ -294,6 +294,16 @@ type siteSettings struct {
 	baseURL     string
 	adminAccess bool
 	debug       bool
+	services    string // a services: section appended to the site file
+}
+
+// withServices adds the site's services (YAML of the services: list) and
+// their runtimes.
+func withServices(yaml string, rts map[string]ServiceRuntime) envOption {
+	return func(o *Options, s *siteSettings) {
+		s.services = yaml
+		o.Services = rts
+	}
 }
 
 // withDebugEndpoints sets hub.debug_endpoints.
@@ -325,7 +335,11 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	for _, f := range opts {
 		f(&o, &site)
 	}
-	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(siteYAML, site.baseURL, site.adminAccess)), schedulers.Kinds...)
+	yaml := fmt.Sprintf(siteYAML, site.baseURL, site.adminAccess)
+	if site.services != "" {
+		yaml += "services:\n" + site.services
+	}
+	cfg, err := config.Parse("test.yaml", []byte(yaml), schedulers.Kinds...)
 	if err != nil {
 		t.Fatalf("parse test site: %v", err)
 	}

@@ -60,6 +60,10 @@ func (s *Server) oauthAuthorize(c *gin.Context) {
 	}
 	q := c.Request.URL.Query()
 	clientID := q.Get("client_id")
+	if sv := s.serviceClients[clientID]; sv != nil {
+		s.serviceAuthorize(c, id, sv, q, false)
+		return
+	}
 	owner, ok := clientOwner(clientID)
 	if !ok {
 		s.errorPage(c, http.StatusBadRequest, "Unknown OAuth client "+clientID+".")
@@ -125,23 +129,32 @@ func (s *Server) oauthToken(c *gin.Context) {
 	if u, p, ok := c.Request.BasicAuth(); ok {
 		clientID, secret = u, p
 	}
-	owner, ok := clientOwner(clientID)
-	if !ok || secret == "" {
-		oauthError(c, http.StatusUnauthorized, "invalid_client", "unknown client or missing client_secret")
-		return
-	}
-	tok, err := s.store.LookupToken(ctx, secret)
-	if err != nil && !isNotFound(err) {
-		s.fail(c, fmt.Errorf("check oauth client secret: %w", err))
-		return
-	}
-	if err == nil && !s.isServerToken(c, tok, owner) {
-		err = gateway.ErrNotFound
-	}
-	if err != nil {
-		s.log.WarnContext(ctx, "oauth: wrong client secret", "client", clientID)
-		oauthError(c, http.StatusUnauthorized, "invalid_client", "client authentication failed")
-		return
+	if sv := s.serviceClients[clientID]; sv != nil {
+		// A service's client: its secret is the service's API token.
+		if secret == "" || s.serviceForToken(secret) != sv {
+			s.log.WarnContext(ctx, "oauth: wrong client secret", "client", clientID)
+			oauthError(c, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+			return
+		}
+	} else {
+		owner, ok := clientOwner(clientID)
+		if !ok || secret == "" {
+			oauthError(c, http.StatusUnauthorized, "invalid_client", "unknown client or missing client_secret")
+			return
+		}
+		tok, err := s.store.LookupToken(ctx, secret)
+		if err != nil && !isNotFound(err) {
+			s.fail(c, fmt.Errorf("check oauth client secret: %w", err))
+			return
+		}
+		if err == nil && !s.isServerToken(c, tok, owner) {
+			err = gateway.ErrNotFound
+		}
+		if err != nil {
+			s.log.WarnContext(ctx, "oauth: wrong client secret", "client", clientID)
+			oauthError(c, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+			return
+		}
 	}
 	code, err := s.store.ConsumeOAuthCode(ctx, c.PostForm("code"))
 	if err != nil {

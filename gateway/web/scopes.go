@@ -55,7 +55,7 @@ var adminScopes = []string{
 // filters are kept so they round-trip but match nothing here: hpcgate
 // does not assign roles to groups.
 type scopeFilter struct {
-	users, servers, groups map[string]bool
+	users, servers, groups, services map[string]bool
 }
 
 func (f *scopeFilter) clone() *scopeFilter {
@@ -72,7 +72,7 @@ func (f *scopeFilter) clone() *scopeFilter {
 		}
 		return out
 	}
-	return &scopeFilter{users: cp(f.users), servers: cp(f.servers), groups: cp(f.groups)}
+	return &scopeFilter{users: cp(f.users), servers: cp(f.servers), groups: cp(f.groups), services: cp(f.services)}
 }
 
 // scopeSet is a parsed set of expanded scopes (scopes.py parse_scopes).
@@ -144,6 +144,8 @@ func (set scopeSet) add(base, filter string) {
 		m = &f.servers
 	case "group":
 		m = &f.groups
+	case "service":
+		m = &f.services
 	default:
 		return
 	}
@@ -182,6 +184,11 @@ func (set scopeSet) intersect(other scopeSet) scopeSet {
 				out.add(base, "group="+g)
 			}
 		}
+		for sv := range a.services {
+			if b.services[sv] {
+				out.add(base, "service="+sv)
+			}
+		}
 		for _, pair := range [][2]*scopeFilter{{a, b}, {b, a}} {
 			for srv := range pair[0].servers {
 				owner, _, _ := strings.Cut(srv, "/")
@@ -215,6 +222,12 @@ func (set scopeSet) allowsServer(base, user, server string) bool {
 	return ok && (f == nil || f.servers[user+"/"+server] || f.users[user])
 }
 
+// allowsService reports whether base is granted on the service called name.
+func (set scopeSet) allowsService(base, name string) bool {
+	f, ok := set[base]
+	return ok && (f == nil || f.services[name])
+}
+
 // strings lists the set as scope strings, sorted, as /hub/api/user
 // reports them.
 func (set scopeSet) strings() []string {
@@ -227,7 +240,7 @@ func (set scopeSet) strings() []string {
 		for _, kv := range []struct {
 			kind string
 			m    map[string]bool
-		}{{"user", f.users}, {"server", f.servers}, {"group", f.groups}} {
+		}{{"user", f.users}, {"server", f.servers}, {"group", f.groups}, {"service", f.services}} {
 			for v := range kv.m {
 				out = append(out, base+"!"+kv.kind+"="+v)
 			}
@@ -248,14 +261,33 @@ func identifyScopes(owner string) []string {
 // admin_access, plus access to the servers of their workshops' attendees
 // for instructors (groups are the user's directory groups).
 func (s *Server) roleScopes(user string, admin bool, groups []string) scopeSet {
+	raw, key := s.roleRaw(user, admin, groups)
+	return s.scopes.get(key, func() scopeSet { return expandScopes(raw, user) })
+}
+
+// roleRaw is the raw scopes of a user's roles and the cache key naming
+// them with their owner.
+func (s *Server) roleRaw(user string, admin bool, groups []string) ([]string, string) {
 	raw := append([]string{"self"}, s.workshopGrantScopes(groups)...)
+	raw = append(raw, s.serviceAccessScopes(groups)...)
 	if admin {
 		raw = append(raw, adminScopes...)
 		if s.admins {
 			raw = append(raw, "access:servers")
 		}
 	}
-	return expandScopes(raw, user)
+	return raw, scopeKey(append([]string{"role", user}, raw...)...)
+}
+
+// gateScopes are what the /user/ gate cookie may do: reach the servers
+// its owner may reach, nothing else.
+func (s *Server) gateScopes(user string, admin bool, groups []string) scopeSet {
+	_, key := s.roleRaw(user, admin, groups)
+	return s.scopes.get("gate\x00"+key, func() scopeSet {
+		set := scopeSet{}
+		set.add("access:servers", "")
+		return set.intersect(s.roleScopes(user, admin, groups))
+	})
 }
 
 // tokenScopes are what a token may do: its stored scopes, with the
@@ -266,15 +298,19 @@ func (s *Server) roleScopes(user string, admin bool, groups []string) scopeSet {
 // by the site's operator (hpcgate token -scopes read:metrics) to a
 // scraper account that need not be an admin.
 func (s *Server) tokenScopes(t *Token, owner string, admin bool, groups []string) scopeSet {
-	role := s.roleScopes(owner, admin, groups)
 	if t.Kind == TokenUser && (len(t.Scopes) == 0 || containsScope(t.Scopes, "inherit")) {
-		return role
+		return s.roleScopes(owner, admin, groups)
 	}
-	set := expandScopes(append(identifyScopes(owner), t.Scopes...), owner).intersect(role)
-	if t.Kind == TokenUser && containsScope(t.Scopes, metricsScope) {
-		set.add(metricsScope, "")
-	}
-	return set
+	_, roleKey := s.roleRaw(owner, admin, groups)
+	key := scopeKey(append([]string{"token", roleKey, t.Kind}, t.Scopes...)...)
+	return s.scopes.get(key, func() scopeSet {
+		role := s.roleScopes(owner, admin, groups)
+		set := expandScopes(append(identifyScopes(owner), t.Scopes...), owner).intersect(role)
+		if t.Kind == TokenUser && containsScope(t.Scopes, metricsScope) {
+			set.add(metricsScope, "")
+		}
+		return set
+	})
 }
 
 func containsScope(scopes []string, want string) bool {

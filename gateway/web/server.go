@@ -99,6 +99,9 @@ type Options struct {
 	Metrics *gateway.Metrics
 	// Workshops runs the site's workshops (workshop.go); nil: none.
 	Workshops Workshops
+	// Services are the runtimes of the site's services (services.go),
+	// by name; a service missing here has no token and no proxy.
+	Services map[string]ServiceRuntime
 	// Replica says what this hub replica leads, for /hub/health
 	// (gateway.Hub.Replica); nil: not shown.
 	Replica func() gateway.ReplicaStatus
@@ -108,6 +111,7 @@ type Options struct {
 type Server struct {
 	cfg       *config.Config
 	store     Store
+	scopes    scopeCache // expanded scope sets by what they came from
 	hub       Hub
 	auth      Authenticator
 	log       *slog.Logger
@@ -137,6 +141,9 @@ type Server struct {
 	limits     config.Limits
 	streams    *userSlots // progress streams per user
 	websockets *userSlots // proxied WebSockets per user
+
+	services       map[string]*service // by name
+	serviceClients map[string]*service // by OAuth client id
 }
 
 // New checks o and builds the router.
@@ -197,6 +204,7 @@ func New(o Options) (*Server, error) {
 	if err := s.applyConfig(); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
+	s.initServices(o.Services)
 	if s.pages, err = parsePages(o.Templates); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
@@ -291,6 +299,7 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/", s.apiRoot)
 	api.GET("/user", s.apiSelf)
 	api.GET("/oauth2/authorize", s.oauthAuthorize)
+	api.POST("/oauth2/authorize", s.requireForm, s.oauthAuthorizeConfirm)
 	api.POST("/oauth2/token", s.oauthToken)
 	// Every API route names the scope it needs (JupyterHub 3.0's), on
 	// the :user of its path; the identity's scopes decide (scopes.go),
@@ -310,6 +319,8 @@ func (s *Server) routes() *gin.Engine {
 	authed.POST("/users/:user/tokens", requireScope("tokens"), s.requireAPIXSRF, s.apiCreateToken)
 	authed.GET("/users/:user/tokens/:id", requireScope("read:tokens"), s.apiToken)
 	authed.DELETE("/users/:user/tokens/:id", requireScope("tokens"), s.requireAPIXSRF, s.apiDeleteToken)
+	authed.GET("/services", s.apiServices)
+	authed.GET("/services/:service", s.apiService)
 	authed.GET("/workshops/:workshop", s.apiWorkshop)
 	authed.GET("/workshops/:workshop/usage", s.apiWorkshopUsage)
 
@@ -335,6 +346,10 @@ func (s *Server) routes() *gin.Engine {
 
 	root.Any("/user/:user", s.identifyUser, s.userProxy)
 	root.Any("/user/:user/*path", s.identifyUser, s.limitWebSockets, s.userProxy)
+	// Services are proxied for anyone, as JupyterHub's proxy does; they
+	// log users in through the hub's OAuth themselves.
+	root.Any("/services/:service", s.serviceProxy)
+	root.Any("/services/:service/*path", s.serviceProxy)
 
 	e.NoRoute(s.notFound)
 	e.NoMethod(s.methodNotAllowed)
@@ -364,7 +379,7 @@ func (s *Server) methodNotAllowed(c *gin.Context) {
 // origins). Proxied responses from /user/ keep the server's headers.
 func (s *Server) commonHeaders(c *gin.Context) {
 	h := c.Writer.Header()
-	if strings.HasPrefix(c.Request.URL.Path, s.base+"user/") {
+	if s.proxied(c.Request.URL.Path) {
 		c.Next()
 		return
 	}
@@ -376,6 +391,12 @@ func (s *Server) commonHeaders(c *gin.Context) {
 	c.Next()
 }
 
+// proxied reports whether path goes to a user's server or a service,
+// whose responses carry their own headers.
+func (s *Server) proxied(path string) bool {
+	return strings.HasPrefix(path, s.base+"user/") || strings.HasPrefix(path, s.base+"services/")
+}
+
 // logRequests writes one log line per request, with the user when known.
 func (s *Server) logRequests(c *gin.Context) {
 	start := time.Now()
@@ -383,7 +404,7 @@ func (s *Server) logRequests(c *gin.Context) {
 	status := c.Writer.Status()
 	level := slog.LevelInfo
 	switch {
-	case strings.HasPrefix(c.Request.URL.Path, s.base+"user/"):
+	case s.proxied(c.Request.URL.Path):
 		// Proxied traffic: every click in a notebook. Its counts are
 		// the proxy's metrics and its failures the proxy's own log
 		// lines; a line per request (and at ERROR for the app's own

@@ -134,9 +134,7 @@ func (s *Server) identifyCookie(c *gin.Context, name string) *identity {
 		Scopes: s.roleScopes(u.Name, u.Admin, u.Groups)}
 	if name == userCookie {
 		// Good for the /user/ gate only: no page, form or API call.
-		who.Scopes = scopeSet{}
-		who.Scopes.add("access:servers", "")
-		who.Scopes = who.Scopes.intersect(s.roleScopes(u.Name, u.Admin, u.Groups))
+		who.Scopes = s.gateScopes(u.Name, u.Admin, u.Groups)
 		return who
 	}
 	who.ViaCookie = true
@@ -145,6 +143,9 @@ func (s *Server) identifyCookie(c *gin.Context, name string) *identity {
 
 // identifyToken returns the identity of a valid API token, or nil.
 func (s *Server) identifyToken(ctx context.Context, plain string) (*identity, error) {
+	if sv := s.serviceForToken(plain); sv != nil {
+		return serviceIdentity(sv), nil
+	}
 	t, err := s.store.LookupToken(ctx, plain)
 	if err != nil {
 		if isNotFound(err) {
