@@ -310,6 +310,13 @@ func (r *Replica) Close() {
 		r.l.Close()
 		r.wg.Wait()
 		r.mu.Lock()
+		if r.conn != nil {
+			// A stopping hub hands its leads over now; the server would
+			// release them anyway once it sees the session end.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			r.conn.ExecContext(ctx, "SELECT pg_advisory_unlock_all()")
+			cancel()
+		}
 		discard(r.conn)
 		r.conn = nil
 		clear(r.held)

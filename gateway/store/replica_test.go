@@ -103,9 +103,7 @@ func TestReplicas(t *testing.T) {
 
 	// Closing a (a hub stopping) hands its leads over.
 	ra.Close()
-	if !rb.Lead(ctx, "poll:local") {
-		t.Error("b could not take the lead after a closed")
-	}
+	within(t, time.Second, "b to take the lead after a closed", func() bool { return rb.Lead(ctx, "poll:local") })
 
 	// b's listener loses its connection: b resyncs, and what changed
 	// behind its back while it could not hear is read again.
