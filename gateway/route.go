@@ -14,8 +14,10 @@ type Router interface {
 	// the same address again keeps the route's connections.
 	SetRoute(user, server, host string, port int, dial func(ctx context.Context, network, addr string) (net.Conn, error)) error
 	DeleteRoute(user, server string)
-	// HasRoute reports whether user's server has a route: the proxy
-	// sends /user/<name>/<server>/… to a named server only while it does.
-	HasRoute(user, server string) bool
+	// Route is where user's server is routed, if it is. The proxy sends
+	// /user/<name>/<server>/… to a named server only while it has one.
+	Route(user, server string) (host string, port int, ok bool)
+	// Routed lists the routes as user, server pairs.
+	Routed() [][2]string
 	ServeRoute(w http.ResponseWriter, r *http.Request, user, server string)
 }

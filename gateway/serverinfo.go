@@ -107,12 +107,22 @@ func (h *Hub) RecordActivity(ctx context.Context, user, server string, t time.Ti
 
 // ServeProxy proxies an already authorized request to the user's server.
 func (h *Hub) ServeProxy(w http.ResponseWriter, r *http.Request, user, server string) {
+	if _, _, ok := h.routes.Route(user, server); !ok {
+		// Ready on another replica's watch, or before this one started.
+		h.loadRoute(r.Context(), user, server)
+	}
 	h.routes.ServeRoute(w, r, user, server)
 }
 
 // HasRoute reports whether the proxy has a route to user's server, in
-// memory: the proxy asks on every request under /user/<name>/.
-func (h *Hub) HasRoute(user, server string) bool { return h.routes.HasRoute(user, server) }
+// memory: the proxy asks on every request under /user/<name>/ whose first
+// segment could name a server, so it must not read the database. Other
+// replicas' named servers are routed here when they become ready (follow)
+// and after the listener reconnects (Resync).
+func (h *Hub) HasRoute(user, server string) bool {
+	_, _, ok := h.routes.Route(user, server)
+	return ok
+}
 
 // info converts a stored server to what pages and APIs show.
 func (h *Hub) info(s *Server) *ServerInfo {

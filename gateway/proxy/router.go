@@ -17,5 +17,11 @@ func (p *Proxy) SetRoute(user, server, host string, port int, dial func(ctx cont
 // DeleteRoute removes user's server's route, closing its connections.
 func (p *Proxy) DeleteRoute(user, server string) { p.routes.Delete(user, server) }
 
-// HasRoute reports whether user's server has a route.
-func (p *Proxy) HasRoute(user, server string) bool { return p.routes.lookup(user, server) != nil }
+// Route is where user's server is routed, if it is.
+func (p *Proxy) Route(user, server string) (host string, port int, ok bool) {
+	t, ok := p.routes.Get(user, server)
+	return t.Host, t.Port, ok
+}
+
+// Routed lists the routes as user, server pairs.
+func (p *Proxy) Routed() [][2]string { return p.routes.keys() }

@@ -107,6 +107,9 @@ type Options struct {
 	// Services are the runtimes of the site's services (services.go),
 	// by name; a service missing here has no token and no proxy.
 	Services map[string]ServiceRuntime
+	// Replica says what this hub replica leads, for /hub/health
+	// (gateway.Hub.Replica); nil: not shown.
+	Replica func() gateway.ReplicaStatus
 }
 
 // Server serves the hub's pages and APIs.
@@ -124,6 +127,7 @@ type Server struct {
 	limiter   *loginLimiter
 	metrics   *gateway.Metrics
 	workshops Workshops
+	replica   func() gateway.ReplicaStatus
 	promHTTP  http.Handler
 	pages     map[string]*template.Template
 	static    fs.FS
@@ -176,6 +180,7 @@ func New(o Options) (*Server, error) {
 		now:       o.Now,
 		keepAlive: o.KeepAlive,
 		metrics:   o.Metrics,
+		replica:   o.Replica,
 		workshops: o.Workshops,
 		promHTTP:  metricsHandler(o.Metrics, o.Logger),
 	}
@@ -486,7 +491,8 @@ func (s *Server) cspReport(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// health answers 200 when the database answers.
+// health answers 200 when the database answers, and says which clusters
+// and cron jobs this replica leads (from memory: it stays one ping).
 func (s *Server) health(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
 	defer cancel()
@@ -495,5 +501,9 @@ func (s *Server) health(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "error", "db": "unreachable"})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "db": "ok", "version": s.version})
+	out := gin.H{"status": "ok", "db": "ok", "version": s.version}
+	if s.replica != nil {
+		out["replica"] = s.replica()
+	}
+	c.JSON(http.StatusOK, out)
 }
