@@ -33,21 +33,10 @@ func (p *Proxy) ServiceHandler(name string, target *url.URL) http.Handler {
 			pr.Out.URL.Host = target.Host
 			pr.Out.URL.RawQuery = pr.In.URL.RawQuery
 			pr.Out.Host = pr.In.Host
-			dropCookies(pr.Out.Header, p.cfg.HubCookie)
-			if p.cfg.TrustForwardedHeaders {
-				pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
-			}
-			pr.SetXForwarded()
-			if p.cfg.TrustForwardedHeaders {
-				for _, h := range []string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
-					if v := pr.In.Header.Get(h); v != "" {
-						pr.Out.Header.Set(h, v)
-					}
-				}
-			}
+			p.forwardHeaders(pr)
 		},
 		Transport:     transport,
-		FlushInterval: -1,
+		FlushInterval: flushInterval, // as for servers (proxy.go)
 		BufferPool:    bufferPool{},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(r.Context().Err(), context.Canceled) {
