@@ -130,6 +130,12 @@ func (s *Server) oauthAuthorize(c *gin.Context) {
 		s.failPage(c, fmt.Errorf("issue oauth code for %s: %w", id.Name, err))
 		return
 	}
+	redirectWithCode(c, redirectURI, code, q)
+}
+
+// redirectWithCode sends the browser back to the client's redirect_uri
+// with the authorization code and the client's state, as RFC 6749 §4.1.2.
+func redirectWithCode(c *gin.Context, redirectURI, code string, q url.Values) {
 	v := url.Values{"code": {code}}
 	if st, ok := q["state"]; ok {
 		v["state"] = st[:1]

@@ -66,16 +66,8 @@ func (s *Server) serviceAuthorize(c *gin.Context, id *identity, sv *service, q u
 		s.failPage(c, fmt.Errorf("issue oauth code for %s to service %s: %w", id.Name, name, err))
 		return
 	}
-	v := url.Values{"code": {code}}
-	if st, ok := q["state"]; ok {
-		v["state"] = st[:1]
-	}
-	sep := "?"
-	if strings.Contains(redirectURI, "?") {
-		sep = "&"
-	}
 	s.log.InfoContext(c.Request.Context(), "oauth: user logged in to a service", "user", id.Name, "service", name)
-	c.Redirect(http.StatusFound, redirectURI+sep+v.Encode())
+	redirectWithCode(c, redirectURI, code, q)
 }
 
 // serviceGrantScopes are the scopes of a token issued to sv for a user:
