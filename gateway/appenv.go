@@ -12,7 +12,7 @@ import (
 // never appears on a command line.
 func appEnv(hubAPIURL, baseURL, user, server, token string) map[string]string {
 	prefix := UserURL(baseURL, user, server)
-	clientID := clientIDFor(user, server)
+	clientID := OAuthClientID(user, server)
 	access, _ := json.Marshal([]string{
 		"access:servers!server=" + user + "/" + server,
 		"access:servers!user=" + user,
@@ -58,9 +58,10 @@ func ProgressURL(baseURL, user, server string) string {
 	return p + "/server/progress"
 }
 
-// clientIDFor is the OAuth client id of a user's server, as JupyterHub
-// names it; it is also the cookie name the single-user server uses.
-func clientIDFor(user, server string) string {
+// OAuthClientID is the OAuth client id of a user's server, as JupyterHub
+// names it (jupyterhub-user-<name>[-<server>]); it is also the cookie name
+// the single-user server uses.
+func OAuthClientID(user, server string) string {
 	id := "jupyterhub-user-" + url.PathEscape(user)
 	if server != "" {
 		id += "-" + url.PathEscape(server)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -15,30 +16,21 @@ import (
 // cull idle servers, expire tokens, sessions and OAuth codes, and prune old
 // events. A job still running when its next turn comes is skipped; a job
 // that panics is logged with its stack and runs again at its next turn.
-// Stop the returned scheduler on exit.
+// With replicas, each job runs on the replica leading it: every replica
+// tries at each turn, and the one holding the job's lock runs it. Stop
+// the returned scheduler on exit.
 func (h *Hub) StartCron() (*cron.Cron, error) {
-	cfg, log := h.cfg, h.log
+	log := h.log
 	logger := cronLogger{log}
 	c := cron.New(cron.WithChain(cron.SkipIfStillRunning(logger), cron.Recover(logger)))
-	jobs := []struct {
-		name, spec string
-		run        func(context.Context) error
-	}{
-		{"reconcile", cfg.Cron.Reconcile, h.Reconcile},
-		{"refresh_rights", RefreshSchedule(time.Duration(cfg.LDAP.RefreshInterval)), h.RefreshRights},
-		{"cull", cfg.Cron.Cull, h.Cull},
-		{"expire_tokens", cfg.Cron.ExpireTokens, h.expire},
-		{"prune_events", cfg.Cron.PruneEvents, h.pruneEvents},
-		{"workshops", cfg.Cron.Workshops, h.WorkshopTick}, // workshop_hub.go
-	}
-	for _, j := range jobs {
-		if j.spec == "" {
-			continue
-		}
+	for _, j := range h.cronTable() {
 		j := j
 		if _, err := c.AddFunc(j.spec, func() {
 			ctx, cancel := context.WithTimeout(h.ctx, 5*time.Minute)
 			defer cancel()
+			if !h.lead(ctx, lockCron(j.name)) {
+				return // another replica runs it
+			}
 			if err := j.run(ctx); err != nil {
 				log.Warn("periodic job failed", "job", j.name, "err", err)
 			}
@@ -46,8 +38,41 @@ func (h *Hub) StartCron() (*cron.Cron, error) {
 			return nil, fmt.Errorf("cron.%s %q: %w", j.name, j.spec, err)
 		}
 	}
+	// Take the free leads now, so that /hub/health says at once who
+	// runs what; a follower tries again at each turn.
+	for _, j := range h.cronTable() {
+		h.lead(h.ctx, lockCron(j.name))
+	}
 	c.Start()
 	return c, nil
+}
+
+type cronJob struct {
+	name, spec string
+	run        func(context.Context) error
+}
+
+// cronTable is the site's periodic jobs, those with a schedule.
+func (h *Hub) cronTable() []cronJob {
+	cfg := h.cfg
+	jobs := []cronJob{
+		{"reconcile", cfg.Cron.Reconcile, h.Reconcile},
+		{"refresh_rights", RefreshSchedule(time.Duration(cfg.LDAP.RefreshInterval)), h.RefreshRights},
+		{"cull", cfg.Cron.Cull, h.Cull},
+		{"expire_tokens", cfg.Cron.ExpireTokens, h.expire},
+		{"prune_events", cfg.Cron.PruneEvents, h.pruneEvents},
+		{"workshops", cfg.Cron.Workshops, h.WorkshopTick}, // workshop_hub.go
+	}
+	return slices.DeleteFunc(jobs, func(j cronJob) bool { return j.spec == "" })
+}
+
+// cronJobs names the site's periodic jobs.
+func (h *Hub) cronJobs() []string {
+	var names []string
+	for _, j := range h.cronTable() {
+		names = append(names, j.name)
+	}
+	return names
 }
 
 // cronLogger sends the cron library's messages to the hub's log: a panic
@@ -119,7 +144,7 @@ func (h *Hub) Cull(ctx context.Context) error {
 	now := h.now()
 	for _, s := range servers {
 		if !cc.CullAdmins {
-			if u, err := h.users.GetUser(ctx, s.User); err == nil && u.Admin {
+			if u, err := h.users.GetUser(ctx, s.User); err == nil && u.IsAdmin() {
 				continue
 			}
 		}

@@ -53,6 +53,10 @@ type Options struct {
 	// secrets of running jobs survive a restart. Default: random, for
 	// this process only.
 	AppKey []byte
+	// Replicas is the group of hubs sharing the database, which chooses
+	// who polls each cluster and runs each cron job; nil: this hub is the
+	// only one and does everything (replicas.go).
+	Replicas Replicas
 }
 
 // Hub runs users' servers: it submits their jobs, follows them with one
@@ -75,17 +79,19 @@ type Hub struct {
 	dir      Directory
 	appKey   []byte
 	ws       workshopState // workshop_hub.go
+	replicas Replicas      // nil: alone
 
 	ctx     context.Context // lives until Close
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
-	pollers map[string]*poller
+	pollers map[string]*poller // one per cluster, made by New and never changed
 
 	mu       sync.Mutex
 	starting map[int64]context.CancelFunc // readiness checks under way, by server id
 	misses   map[int64]int                // consecutive polls a job was missing from
 	inflight map[int64]bool               // submissions under way in this process
 	warned   map[int64]string             // job id whose walltime warning was sent, by server id
+	remove   map[int64]bool               // named servers to delete once their job ends (named.go)
 
 	queues   queueCache
 	activity activityLog
@@ -107,15 +113,16 @@ func New(o Options) *Hub {
 	h := &Hub{appKey: o.AppKey,
 		cfg: o.Config, servers: o.Servers, users: o.Users, tokens: o.Tokens, sessions: o.Sessions, events: o.Events,
 		routes: o.Routes, clusters: o.Clusters, ws: workshopState{store: o.Workshops, members: o.Members},
-		log: o.Logger, metrics: o.Metrics, now: o.Now, broker: newBroker(), dir: o.Directory,
+		log: o.Logger, metrics: o.Metrics, now: o.Now, broker: newBroker(), dir: o.Directory, replicas: o.Replicas,
 		ctx: ctx, cancel: cancel, pollers: map[string]*poller{},
-		starting: map[int64]context.CancelFunc{}, misses: map[int64]int{}, inflight: map[int64]bool{}, warned: map[int64]string{},
+		starting: map[int64]context.CancelFunc{}, misses: map[int64]int{}, inflight: map[int64]bool{}, warned: map[int64]string{}, remove: map[int64]bool{},
 		queues: queueCache{snaps: map[string]QueueSnapshot{}, watched: map[string]time.Time{}},
 	}
 	for _, c := range o.Config.Clusters {
 		if _, ok := o.Clusters[c.Name]; ok {
 			h.order = append(h.order, c.Name)
 			h.metrics.cluster(c.Name)
+			h.pollers[c.Name] = &poller{h: h, c: o.Clusters[c.Name], kickCh: make(chan struct{}, 1)}
 		}
 	}
 	return h
@@ -151,7 +158,8 @@ func (h *Hub) cluster(name string) (*Cluster, error) {
 	return c, nil
 }
 
-// refresh reloads a server and publishes its progress.
+// refresh reloads a server and publishes its progress, here and to the
+// other replicas.
 func (h *Hub) refresh(ctx context.Context, id int64) {
 	srv, err := h.servers.GetServerByID(context.WithoutCancel(ctx), id)
 	if err != nil {
@@ -174,11 +182,13 @@ func (h *Hub) eventData(ctx context.Context, srv *Server, kind, msg string, data
 	}
 }
 
-// kick asks the cluster's poller for an early poll.
+// kick asks the cluster's poller for an early poll, wherever it runs.
 func (h *Hub) kick(cluster string) {
-	if p := h.pollers[cluster]; p != nil {
+	if p := h.pollers[cluster]; p != nil && h.leads(lockPoll(cluster)) {
 		p.kick()
+		return
 	}
+	h.tell(topicKick, cluster)
 }
 
 // schedulerWords is what the scheduler said, for users: the stderr of a

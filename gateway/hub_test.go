@@ -28,6 +28,7 @@ type fakeScheduler struct {
 	calls     map[string]int
 	statusIDs [][]string
 	history   map[string]batch.JobStatus
+	specs     map[string]batch.JobSpec // what each job was submitted with
 }
 
 var (
@@ -37,7 +38,7 @@ var (
 )
 
 func newFake() *fakeScheduler {
-	return &fakeScheduler{jobs: map[string]batch.JobStatus{}, calls: map[string]int{}, history: map[string]batch.JobStatus{}}
+	return &fakeScheduler{jobs: map[string]batch.JobStatus{}, calls: map[string]int{}, history: map[string]batch.JobStatus{}, specs: map[string]batch.JobSpec{}}
 }
 
 func (f *fakeScheduler) Kind() string { return "fake" }
@@ -52,6 +53,7 @@ func (f *fakeScheduler) Submit(_ context.Context, spec batch.JobSpec) (string, e
 	f.next++
 	id := fmt.Sprint(f.next)
 	f.jobs[id] = batch.JobStatus{ID: id, Name: spec.Name, User: spec.User, State: batch.StatePending, RawState: "PENDING", Reason: "Priority"}
+	f.specs[id] = spec
 	return id, nil
 }
 

@@ -18,6 +18,7 @@ type poller struct {
 	c       *Cluster
 	kickCh  chan struct{}
 	fast    bool      // something was starting at the last poll
+	follows bool      // another replica polls this cluster: try to take over every interval
 	lastEst time.Time // last estimated-start query
 	last    time.Time // last poll
 }
@@ -31,9 +32,14 @@ func (p *poller) kick() {
 
 func (p *poller) interval() time.Duration {
 	p.mu.Lock()
-	fast := p.fast
+	fast, follows := p.fast, p.follows
 	p.mu.Unlock()
 	d := time.Duration(p.c.Config.PollInterval)
+	if follows {
+		// Jitter only shortens the wait: a leader's death is followed
+		// by a takeover within one interval.
+		return d - time.Duration(rand.Float64()*0.1*float64(d))
+	}
 	if fast {
 		d = time.Duration(p.c.Config.FastPollInterval)
 	}
@@ -68,11 +74,16 @@ func (p *poller) run(ctx context.Context) {
 }
 
 // poll is one round: one Status call for all tracked jobs of the cluster,
-// a History call only for jobs missing from it, and the decisions.
+// a History call only for jobs missing from it, and the decisions. With
+// replicas, only the one leading the cluster polls; the others try to
+// take the lead each time and otherwise do nothing.
 func (p *poller) poll(ctx context.Context) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h, c := p.h, p.c
+	if p.follows = !h.lead(ctx, lockPoll(c.Config.Name)); p.follows {
+		return
+	}
 	p.last = h.now()
 	servers, err := h.servers.ListServers(ctx, ServerFilter{Cluster: c.Config.Name, States: ActiveStates})
 	if err != nil {
@@ -185,6 +196,13 @@ func (p *poller) estimate(ctx context.Context, servers []*Server, status map[str
 			}
 		}
 	}
+}
+
+// lastPoll is when this replica last polled.
+func (p *poller) lastPoll() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
 }
 
 // stale reports whether the poller has not polled for a whole slow

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -102,6 +103,27 @@ func (b *broker) lastOf(key string) (Progress, bool) {
 	return p, ok
 }
 
+// watched reports whether a stream follows key.
+func (b *broker) watched(key string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.subs[key]) > 0
+}
+
+// keys are the servers with a progress kept or followed.
+func (b *broker) keys() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]string, 0, len(b.last)+len(b.subs))
+	for k := range b.last {
+		out = append(out, k)
+	}
+	for k := range b.subs {
+		out = append(out, k)
+	}
+	return out
+}
+
 func (b *broker) forget(key string) {
 	b.mu.Lock()
 	delete(b.last, key)
@@ -114,15 +136,17 @@ func (h *Hub) Subscribe(user, server string) (<-chan Progress, func()) {
 	key := serverKey(user, server)
 	if _, ok := h.broker.lastOf(key); !ok {
 		if srv, err := h.servers.GetServer(h.ctx, user, server); err == nil {
-			h.publish(srv)
+			h.broker.publish(key, h.progressOf(srv))
 		}
 	}
 	return h.broker.subscribe(key)
 }
 
-// publish tells the watchers of srv its current progress.
+// publish tells the watchers of srv its current progress, and the other
+// replicas that srv changed: a stream on any replica follows it (Hear).
 func (h *Hub) publish(srv *Server) {
 	h.broker.publish(serverKey(srv.User, srv.Name), h.progressOf(srv))
+	h.tell(topicServer, strconv.FormatInt(srv.ID, 10))
 }
 
 // progressOf describes srv for the pending page and the event stream.

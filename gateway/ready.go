@@ -46,6 +46,9 @@ func (h *Hub) readyLoop(ctx context.Context, c *Cluster, id int64) {
 	defer client.CloseIdleConnections()
 	wait := readyFirstWait
 	for {
+		if !h.leads(lockPoll(c.Config.Name)) {
+			return // the new leader's poll starts its own check
+		}
 		srv, err := h.servers.GetServerByID(ctx, id)
 		if err != nil || srv.State != StateStarting {
 			return

@@ -13,7 +13,8 @@ import (
 // new spawn), starting ones resume their readiness checks, a spawn
 // interrupted between sbatch and the database write is found by its job
 // name, and one poll per cluster brings every state up to date. Then the
-// pollers start.
+// pollers start. With replicas, the adoption and the polls are the work of
+// the replica leading each cluster; the others only route.
 func (h *Hub) Start(ctx context.Context) error {
 	servers, err := h.servers.ListServers(ctx, ServerFilter{States: ActiveStates})
 	if err != nil {
@@ -35,15 +36,13 @@ func (h *Hub) Start(ctx context.Context) error {
 				continue
 			}
 			h.route(c, srv)
-		case srv.State == StateSubmitting && srv.JobID == "":
+		case srv.State == StateSubmitting && srv.JobID == "" && h.lead(ctx, lockPoll(srv.Cluster)):
 			h.adopt(ctx, c, srv)
 		}
-		h.publish(srv)
+		h.broker.publish(serverKey(srv.User, srv.Name), h.progressOf(srv))
 	}
 	for _, name := range h.order {
-		c := h.clusters[name]
-		p := &poller{h: h, c: c, kickCh: make(chan struct{}, 1)}
-		h.pollers[name] = p
+		p := h.pollers[name]
 		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		p.poll(pctx)
 		cancel()
@@ -72,6 +71,7 @@ func (h *Hub) adopt(ctx context.Context, c *Cluster, srv *Server) {
 					srv.JobID = j.ID
 					h.transition(ctx, srv, StateQueued, "", StateSubmitting)
 					h.event(ctx, srv, "adopted", "Job "+j.ID+" found by name after a hub restart.")
+					h.refresh(ctx, srv.ID)
 				}
 				return
 			}

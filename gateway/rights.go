@@ -82,12 +82,17 @@ func (h *Hub) applyVerdict(ctx context.Context, name string, v Verdict) error {
 		return err
 	}
 	switch {
+	case u.Admin && !now.Admin && u.HubAdmin:
+		// The refresh sets only the directory's verdict: an admin's grant
+		// through the API stays, and so do the user's admin rights.
+		h.userEvent(ctx, name, "demote", "The directory no longer lists "+name+
+			" in an admin group; they stay an admin by the hub's grant (PATCH /hub/api/users/"+name+" {\"admin\": false} takes it back).")
 	case u.Admin && !now.Admin:
 		h.log.Warn("admin rights removed by the directory", "user", name)
 		h.metrics.revoked("demoted")
 		h.userEvent(ctx, name, "demote", "Admin rights removed: the directory no longer lists "+name+
 			" in an admin group (or admin_users no longer names them).")
-	case !u.Admin && now.Admin:
+	case !u.Admin && now.Admin && !u.HubAdmin:
 		h.log.Info("admin rights granted by the directory", "user", name)
 		h.userEvent(ctx, name, "promote", "Admin rights granted: the directory lists "+name+" in an admin group.")
 	}

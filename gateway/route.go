@@ -14,6 +14,11 @@ type Router interface {
 	// keeps the route's connections.
 	SetRoute(user, server string, t RouteTarget) error
 	DeleteRoute(user, server string)
+	// Route is where user's server is routed, if it is. The proxy sends
+	// /user/<name>/<server>/… to a named server only while it has one.
+	Route(user, server string) (host string, port int, ok bool)
+	// Routed lists the routes as user, server pairs.
+	Routed() [][2]string
 	ServeRoute(w http.ResponseWriter, r *http.Request, user, server string)
 }
 

@@ -53,7 +53,9 @@ func (s *ServerInfo) WalltimeLeft(now time.Time) time.Duration {
 // Server returns a user's server as pages show it.
 func (h *Hub) Server(ctx context.Context, user, server string) (*ServerInfo, error) {
 	srv, err := h.servers.GetServer(ctx, user, server)
-	if errors.Is(err, ErrNotFound) {
+	if errors.Is(err, ErrNotFound) && server != "" {
+		return nil, Errorf(ENOTFOUND, "%s has no server named '%s'", user, server)
+	} else if errors.Is(err, ErrNotFound) {
 		return nil, Errorf(ENOTFOUND, "%s has no server", user)
 	} else if err != nil {
 		return nil, err
@@ -105,7 +107,21 @@ func (h *Hub) RecordActivity(ctx context.Context, user, server string, t time.Ti
 
 // ServeProxy proxies an already authorized request to the user's server.
 func (h *Hub) ServeProxy(w http.ResponseWriter, r *http.Request, user, server string) {
+	if _, _, ok := h.routes.Route(user, server); !ok {
+		// Ready on another replica's watch, or before this one started.
+		h.loadRoute(r.Context(), user, server)
+	}
 	h.routes.ServeRoute(w, r, user, server)
+}
+
+// HasRoute reports whether the proxy has a route to user's server, in
+// memory: the proxy asks on every request under /user/<name>/ whose first
+// segment could name a server, so it must not read the database. Other
+// replicas' named servers are routed here when they become ready (follow)
+// and after the listener reconnects (Resync).
+func (h *Hub) HasRoute(user, server string) bool {
+	_, _, ok := h.routes.Route(user, server)
+	return ok
 }
 
 // info converts a stored server to what pages and APIs show.

@@ -66,8 +66,11 @@ func (h *Hub) Spawn(ctx context.Context, req SpawnRequest) (*ServerInfo, error) 
 		return nil, err
 	}
 	prof, res := plan.Profile, plan.Resources
+	if err := h.checkNamedServer(ctx, req.User, req.Server); err != nil {
+		return nil, err
+	}
 	if cur, err := h.servers.GetServer(ctx, req.User, req.Server); err == nil && cur.State.Active() {
-		return nil, Errorf(ECONFLICT, "%s's server is already %s", req.User, cur.State)
+		return nil, Errorf(ECONFLICT, "%s is already %s", serverLabel(req.User, req.Server), cur.State)
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
@@ -79,7 +82,7 @@ func (h *Hub) Spawn(ctx context.Context, req SpawnRequest) (*ServerInfo, error) 
 		Resources: res, JobName: jobName(req.User, req.Server),
 	})
 	if errors.Is(err, ErrConflict) {
-		return nil, Errorf(ECONFLICT, "%s's server is already starting", req.User)
+		return nil, Errorf(ECONFLICT, "%s is already starting", serverLabel(req.User, req.Server))
 	} else if err != nil {
 		return nil, err
 	}

@@ -10,12 +10,15 @@ import (
 func (h *Hub) Stop(ctx context.Context, user, server, by string) error {
 	srv, err := h.servers.GetServer(ctx, user, server)
 	if errors.Is(err, ErrNotFound) {
+		if server != "" {
+			return Errorf(ENOTFOUND, "%s has no server named '%s'", user, server)
+		}
 		return Errorf(ENOTFOUND, "%s has no server", user)
 	} else if err != nil {
 		return err
 	}
 	if !srv.State.Active() {
-		return Errorf(ECONFLICT, "%s's server is not running", user)
+		return Errorf(ECONFLICT, "%s is not running", serverLabel(user, server))
 	}
 	if srv.State == StateStopping {
 		return nil
@@ -79,4 +82,5 @@ func (h *Hub) finish(ctx context.Context, srv *Server, to ServerState, reason, e
 	h.event(ctx, srv, kind, reason)
 	h.metrics.ended(srv.Cluster, endedBy)
 	h.refresh(ctx, srv.ID)
+	h.removeIfMarked(ctx, srv)
 }

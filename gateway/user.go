@@ -10,9 +10,15 @@ import (
 
 // User is a person who has logged in (or was given a token by an admin).
 type User struct {
-	Name         string
-	Admin        bool
-	Groups       []string // directory groups at the last login
+	Name string
+	// Admin is the directory's verdict (an admin group, admin_users), set
+	// at each login and rights refresh; HubAdmin is an admin's grant
+	// through the API, which neither changes. IsAdmin is either.
+	Admin    bool
+	HubAdmin bool
+	Groups   []string // directory groups (DNs) at the last login or refresh
+	// HubGroups are the names of the hub groups the user is in.
+	HubGroups    []string
 	Created      time.Time
 	LastLogin    time.Time // zero: never logged in
 	LastActivity time.Time // the newest activity of any of their servers

@@ -70,6 +70,9 @@ var diffAllowed = []string{
 	// last activity, which configurable-http-proxy adds too (the reference
 	// hub here runs without it).
 	"+.*.data.hpcgate", "+.*.data.last_activity",
+	// A group says where it comes from (hub or directory) and, for an
+	// LDAP group, its DNs; in a group, a list of groups and a page.
+	"+.*.hpcgate", "+.items.*.hpcgate",
 }
 
 // allowedDiff reports whether a difference is documented. A server's
@@ -266,6 +269,8 @@ func runScript(t *testing.T, tg target) []answer {
 	do("alice", "GET", "/hub/api/users/alice", "")
 	do("alice", "GET", "/hub/api/users/alice?include_stopped_servers", "")
 	do("alice", "DELETE", "/hub/api/users/alice/server", "")
+
+	groupAndUserSteps(do) // jupyterhub_diff_groups_test.go
 
 	// Errors.
 	do("alice", "POST", "/hub/api/users/alice/server", "{not json")

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"hpcgate/batch/schedulers"
@@ -27,6 +28,7 @@ import (
 // The adapters serve the domain's interfaces (the store's guards are in
 // package store; proxy imports nothing of hpcgate, so its adapter and
 // guard are in router.go).
+var _ gateway.Replicas = (*store.Replica)(nil)
 
 func runServe(ctx context.Context, m *Main, args []string) error {
 	fs := m.flags("serve")
@@ -61,11 +63,47 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.Hub.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	db, err := store.Open(ctx, cfg.Hub.DatabaseURL)
+	dbURL, err := cfg.Hub.DatabaseURLWithPassword()
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(ctx, dbURL)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
 	defer db.Close()
+	// SQLite: this is the only hub on the file. PostgreSQL: one replica
+	// of any number, which shares the work through the database.
+	release, err := db.ClaimSQLite()
+	if err != nil {
+		return err
+	}
+	defer release()
+	var replicas gateway.Replicas
+	// The hub hears the other replicas once it exists; what they said
+	// before, Start reads from the database.
+	var heard atomic.Pointer[gateway.Hub]
+	if db.Dialect() == store.Postgres {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		replica, err := db.StartReplica(rctx, store.ReplicaOptions{
+			Hear: func(topic, payload string) {
+				if h := heard.Load(); h != nil {
+					h.Hear(topic, payload)
+				}
+			},
+			Resync: func() {
+				if h := heard.Load(); h != nil {
+					h.Resync()
+				}
+			},
+		})
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer replica.Close()
+		replicas = replica
+	}
 	secret, err := cookieSecret(cfg.Hub.CookieSecretFile)
 	if err != nil {
 		return err
@@ -105,8 +143,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	hub = gateway.New(gateway.Options{Config: cfg, Clusters: clusters,
 		Servers: db, Users: db, Tokens: db, Sessions: db, Events: db, Routes: hubRouter{px}, Logger: log, Metrics: metrics,
 		AppKey:    secret,
-		Directory: rightsDirectory(cfg, auth, log), Workshops: db, Members: workshopDirectory(cfg, auth, log)})
+		Directory: rightsDirectory(cfg, auth, log), Workshops: db, Members: workshopDirectory(cfg, auth, log),
+		Replicas: replicas})
 	defer hub.Close()
+	heard.Store(hub)
 	registerAdapterMetrics(metrics, clusters, px)
 
 	// Re-adopt every job before serving, so the first request already
@@ -120,10 +160,16 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer sched.Stop()
 
+	svcs, stopServices, err := startServices(cfg, px, log)
+	if err != nil {
+		return err
+	}
+	defer stopServices()
+
 	w, err := web.New(web.Options{
 		Config: cfg, Store: db, Hub: hub, Auth: auth, Logger: log,
 		CookieSecret: secret, Version: version, Templates: tmpl, Metrics: metrics,
-		Workshops: hub,
+		Workshops: hub, Services: svcs, Replica: hub.Replica,
 	})
 	if err != nil {
 		return err

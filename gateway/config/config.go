@@ -36,10 +36,14 @@ type Config struct {
 	LDAP     LDAP      `yaml:"ldap"`
 	Clusters []Cluster `yaml:"clusters"`
 	Cull     Cull      `yaml:"cull"`
-	Cron     Cron      `yaml:"cron"`
+	// NamedServers lets a user run several servers at once.
+	NamedServers NamedServers `yaml:"named_servers"`
+	Cron         Cron         `yaml:"cron"`
 	// Workshops are courses: an attendee group, its sessions, its
 	// reservation and its instructors (workshop.go).
 	Workshops []Workshop `yaml:"workshops"`
+	// Services are JupyterHub services beside the hub (service.go).
+	Services []Service `yaml:"services"`
 	// EventsRetention is how long server events (spawns, stops, failures)
 	// are kept; 0 keeps them forever. Default: 720h.
 	EventsRetention Duration `yaml:"events_retention"`
@@ -172,6 +176,27 @@ type Cull struct {
 	MaxAge Duration `yaml:"max_age"`
 	// CullAdmins culls admins' servers too. Default: true.
 	CullAdmins bool `yaml:"cull_admins"`
+}
+
+// NamedServers lets a user run several servers at once, each at
+// /user/<name>/<server>/ beside the default one (JupyterHub's
+// allow_named_servers and named_server_limit_per_user): a GPU notebook
+// and a CPU one, or one per cluster.
+type NamedServers struct {
+	// Enabled allows named servers. Default: false.
+	Enabled bool `yaml:"enabled"`
+	// LimitPerUser is how many named servers a user may have, running or
+	// stopped, until they delete one; 0 is no limit. Default: 0.
+	LimitPerUser int `yaml:"limit_per_user"`
+}
+
+// Validate reports every problem in n, with paths relative to it.
+func (n *NamedServers) Validate() []Problem {
+	var ps problems
+	if n.LimitPerUser < 0 {
+		ps.add("limit_per_user", "%d must be 0 (no limit) or more", n.LimitPerUser)
+	}
+	return ps
 }
 
 // Cron holds the schedules of the hub's periodic work, in robfig/cron
@@ -312,6 +337,9 @@ func (c *Config) provision() {
 	}
 	for i := range c.Workshops {
 		c.provisionWorkshop(&c.Workshops[i])
+	}
+	for i := range c.Services {
+		c.provisionService(&c.Services[i])
 	}
 }
 

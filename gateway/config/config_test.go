@@ -38,6 +38,11 @@ var badConfigs = []struct {
 		`wrong-type.yaml:7:19: ldap.allowed_groups: expected a list, got a single value`,
 		`wrong-type.yaml:13:13: clusters[0].login.port: "twenty-two" is not a whole number`,
 	}},
+	{"named-servers.yaml", []string{
+		`named-servers.yaml:14:12: named_servers.enabled: "yes please" is not true or false`,
+		`named-servers.yaml:15:19: named_servers.limit_per_user: -1 must be 0 (no limit) or more`,
+		`named-servers.yaml:16:3: named_servers.limit: unknown key`,
+	}},
 	{"walltime-words.yaml", []string{
 		`walltime-words.yaml:14:34: clusters[0].profiles[1].walltime.max: "2 hours" is not a duration (use 90m, 2h, 1:30:00 or 2-00:00:00)`,
 	}},
@@ -161,6 +166,20 @@ var badConfigs = []struct {
 		`workshop.yaml:30:12: workshops[1].materials.git: "https://example.org/x.git; rm -rf ~" is not a repository URL`,
 		`workshop.yaml:31:13: workshops[1].materials.into: "../outside" must be a directory relative to the home directory`,
 		`workshop.yaml:32:11: workshops[2].name: "course" is also the name of workshops[1]`,
+	}},
+	{"services.yaml", []string{
+		`services.yaml:8:11: services[0].name: "bad name" must be 1 to 63 letters`,
+		`services.yaml:9:10: services[0].url: "http://127.0.0.1:9000/services/x" must be only scheme, host and port`,
+		// A token is never written in the site file.
+		`services.yaml:10:5: services[0].api_token: unknown key`,
+		`services.yaml:12:10: services[1].url: "ftp://127.0.0.1" must be http://host:port`,
+		`services.yaml:13:5: services[1].environment: is only used for a managed service`,
+		`services.yaml:14:22: services[1].oauth_client_id: "ok-client" must start with "service-"`,
+		`services.yaml:15:14: services[1].scopes[0]: "read users" is not a scope`,
+		`services.yaml:16:11: services[2].name: "ok" is also the name of services[1]`,
+		`services.yaml:17:26: services[2].command[1]: is empty`,
+		`services.yaml:18:10: services[2].cwd: "relative" must be an absolute path`,
+		`services.yaml:19:27: services[2].environment.1BAD: "1BAD" is not an environment variable name`,
 	}},
 	{"syntax.yaml", []string{
 		// Only the syntax error: the defaults' problems would be noise.
@@ -413,7 +432,7 @@ func exampleKeys(t *testing.T, n *yaml.Node, prefix string, out map[string]bool)
 			if n.Style&yaml.FlowStyle == 0 && k.HeadComment == "" && !first {
 				t.Errorf("Example(): %s has no comment", path)
 			}
-			if v.Kind == yaml.MappingNode && v.Style&yaml.FlowStyle != 0 && strings.HasSuffix(path, "env") {
+			if v.Kind == yaml.MappingNode && v.Style&yaml.FlowStyle != 0 && (strings.HasSuffix(path, "env") || strings.HasSuffix(path, ".environment") || strings.HasSuffix(path, ".info")) {
 				continue // a map of names, not keys
 			}
 			exampleKeys(t, v, path, out)

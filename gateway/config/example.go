@@ -19,13 +19,16 @@ func Example() string {
 	pr.setDefaults()
 	var w Workshop
 	w.setDefaults()
+	var sv Service
+	sv.setDefaults()
 	var b strings.Builder
 	err := exampleTemplate.Execute(&b, struct {
 		*Config
 		C Cluster
 		P Profile
 		W Workshop
-	}{Default(), cl, pr, w})
+		S Service
+	}{Default(), cl, pr, w, sv})
 	if err != nil {
 		panic(fmt.Sprintf("config: example template: %v", err)) // a bug, caught by the tests
 	}
@@ -340,7 +343,7 @@ clusters:
         walltime: {min: 10m, max: 8h, default: 1h}
         # Example. Extra scheduler options, each one --option=value.
         extra: [--qos=interactive]
-        # Example. Group DNs that may use this profile; [] lets everyone.
+        # Example. LDAP group DNs or hub group names (/hub/api/groups) that may use this profile; [] lets everyone.
         allowed_groups: []
         # Example. Apps this profile offers, the first is the default. Default: [jupyterhub].
         apps: [jupyterhub, jupyter-server, vscode, desktop]
@@ -364,7 +367,7 @@ clusters:
         walltime: {{walltime .P.Walltime}}
         # Extra scheduler options.
         extra: {{y .P.Extra}}
-        # Group DNs that may use this profile; [] lets everyone.
+        # LDAP group DNs or hub group names (/hub/api/groups) that may use this profile; [] lets everyone.
         allowed_groups: {{y .P.AllowedGroups}}
         # Apps offered; [] offers the cluster's jupyterhub app.
         apps: {{y .P.Apps}}
@@ -377,6 +380,13 @@ cull:
   max_age: {{y .Cull.MaxAge}}
   # Culls admins' servers too.
   cull_admins: {{y .Cull.CullAdmins}}
+
+# Several servers per user at once, each at /user/<name>/<server>/ beside the default one.
+named_servers:
+  # Lets users start named servers.
+  enabled: {{y .NamedServers.Enabled}}
+  # How many named servers a user may have, running or stopped, until they delete one; 0 is no limit.
+  limit_per_user: {{y .NamedServers.LimitPerUser}}
 
 # Schedules of periodic work: "@every 5m", "@hourly", "@daily" or five cron fields.
 cron:
@@ -440,6 +450,41 @@ workshops:
       cores_per_attendee: {{y .W.Limits.CoresPerAttendee}}
       # How many attendees get a server; 0 is no limit.
       max_attendees: {{y .W.Limits.MaxAttendees}}
+
+# JupyterHub services beside the hub: /services/<name>/ is proxied to the url, users log in
+# to them through the hub's OAuth, and their API token uses the hub's REST API. With a command
+# the hub runs the service itself, as the hub's own system user, and restarts it if it exits.
+services:
+  # Required. Example. Names the service: /services/<name>/ and access:services!service=<name>.
+  - name: announcements
+    # Example. http://host:port where it listens; gets the full /services/<name>/ path. "" serves no HTTP.
+    url: http://127.0.0.1:10101
+    # Example. Makes the service managed: the hub runs this argv (no shell) with JUPYTERHUB_* set.
+    command: [/usr/bin/python3, /opt/announcements/app.py]
+    # Example. Working directory of a managed service; "" is the hub's.
+    cwd: /opt/announcements
+    # Example. Added to a managed service's environment.
+    environment: {ANNOUNCEMENT_FILE: /etc/hpcgate/announcement.txt}
+    # Managed services run as the hub's own user; "" or that user's name (no other is allowed).
+    user: {{y .S.User}}
+    # Example. File holding the service's API token; "" generates one per start (managed) or none (external).
+    api_token_file: /etc/hpcgate/announcements.token
+    # Example. Scopes of the service's API token (JupyterHub 3.0 scopes); [] only identifies it.
+    scopes: ["list:users", "read:users:activity"]
+    # OAuth client id, starting with service-; "" is service-<name>.
+    oauth_client_id: {{y .S.OAuthClientID}}
+    # Where the hub sends the browser back after login; "" is <base_url>services/<name>/oauth_callback.
+    oauth_redirect_uri: {{y .S.OAuthRedirectURI}}
+    # Skips the page where users confirm that the service may identify them.
+    oauth_no_confirm: {{y .S.OAuthNoConfirm}}
+    # Scopes tokens issued to the service for a user may carry, if the user holds them; [] only identifies.
+    oauth_client_allowed_scopes: {{y .S.OAuthClientAllowedScopes}}
+    # Group DNs whose members may log in to the service (admins always may); [] lets every user.
+    allowed_groups: {{y .S.AllowedGroups}}
+    # Lists the service on users' home pages.
+    display: {{y .S.Display}}
+    # Example. Free text shown in the service's REST model.
+    info: {contact: hpc-support@example.org}
 
 # How long server events are kept; 0s keeps them forever.
 events_retention: {{y .EventsRetention}}

@@ -52,6 +52,9 @@ func (c *Config) files() []fileRef {
 			fileRef{path + "service_key", &l.ServiceKey, secret},
 		)
 	}
+	for i := range c.Services {
+		refs = append(refs, fileRef{fmt.Sprintf("services[%d].api_token_file", i), &c.Services[i].APITokenFile, secret})
+	}
 	return refs
 }
 

@@ -38,7 +38,11 @@ type Profile struct {
 	Walltime WalltimeRange `yaml:"walltime"`
 	// Extra are further scheduler options, each a single "--opt=value".
 	Extra []string `yaml:"extra"`
-	// AllowedGroups (DNs) may use the profile; empty lets everyone.
+	// AllowedGroups may use the profile; empty lets everyone. An entry
+	// is an LDAP group's DN (cn=gpu-users,ou=groups,dc=example,dc=org) or
+	// the name of a hub group, which admins manage through the REST API
+	// (/hub/api/groups/<name>): a name is never a DN, so the two cannot
+	// be confused.
 	AllowedGroups []string `yaml:"allowed_groups"`
 	// Apps are the names of the cluster's apps this profile offers, the
 	// first being the form's default. Default: [jupyterhub].
@@ -176,9 +180,10 @@ func OrList(words []string) string {
 	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
 }
 
-// AllowedFor reports whether a member of groups (DNs) may use p. DNs are
-// compared as LDAP compares them: case and spacing around separators do
-// not matter.
+// AllowedFor reports whether a member of groups (DNs of directory
+// groups, names of hub groups) may use p. DNs are compared as LDAP
+// compares them: case and spacing around separators do not matter; a hub
+// group's name is compared as it is (a name never parses as a DN).
 func (p *Profile) AllowedFor(groups []string) bool {
 	if len(p.AllowedGroups) == 0 {
 		return true
@@ -216,10 +221,24 @@ func (p *Profile) Validate() []Problem {
 		}
 	}
 	for i, g := range p.AllowedGroups {
-		checkDN(&ps, fmt.Sprintf("allowed_groups[%d]", i), g)
+		switch {
+		case strings.Contains(g, "="):
+			checkDN(&ps, fmt.Sprintf("allowed_groups[%d]", i), g)
+		case !HubGroupName(g):
+			ps.add(fmt.Sprintf("allowed_groups[%d]", i), "%q is neither an LDAP group's distinguished name (like cn=staff,ou=groups,dc=example,dc=org) "+
+				"nor a hub group's name (lower-case letters, digits, '.', '_' and '-')", g)
+		}
 	}
 	return ps
 }
+
+// hubGroupRE is the rule for a hub group's name: lower case (so that
+// AllowedFor's case-insensitive comparison cannot confuse two groups), no
+// "=" or "," (so that it is never a DN), at most 64 characters.
+var hubGroupRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+
+// HubGroupName reports whether name may name a hub group.
+func HubGroupName(name string) bool { return hubGroupRE.MatchString(name) }
 
 // checkDN reports a value that is not a distinguished name.
 func checkDN(ps *problems, path, dn string) {

@@ -170,6 +170,22 @@ func TestAllowedFor(t *testing.T) {
 			t.Errorf("AllowedFor(%q) = %v, want %v", tc.groups, got, tc.want)
 		}
 	}
+	// A hub group's name names only that hub group: not a directory
+	// group whose first RDN reads the same.
+	hub := &Profile{AllowedGroups: []string{"course1", "cn=gpu-users,ou=groups,dc=example,dc=org"}}
+	for _, tc := range []struct {
+		groups []string
+		want   bool
+	}{
+		{[]string{"course1"}, true},
+		{[]string{"cn=course1,ou=groups,dc=example,dc=org"}, false},
+		{[]string{"course10", "course"}, false},
+		{[]string{"cn=gpu-users,ou=groups,dc=example,dc=org", "other"}, true},
+	} {
+		if got := hub.AllowedFor(tc.groups); got != tc.want {
+			t.Errorf("AllowedFor(%q) with a hub group = %v, want %v", tc.groups, got, tc.want)
+		}
+	}
 	if open := (&Profile{}); !open.AllowedFor(nil) {
 		t.Errorf("a profile without allowed_groups refuses a user without groups")
 	}
@@ -190,7 +206,8 @@ func TestProfileValidate(t *testing.T) {
 		{"choice both", func(p *Profile) { p.Partition.Value = "debug" }, []string{"partition.value: give either value (fixed) or choices, not both"}},
 		{"choice twice", func(p *Profile) { p.Partition.Choices = []string{"debug", "debug"} }, []string{`partition.choices[1]: "debug" is listed twice`}},
 		{"default without choices", func(p *Profile) { p.Account = Choice{Default: "proj"} }, []string{"account.default: is only used with choices"}},
-		{"bad group", func(p *Profile) { p.AllowedGroups = []string{"gpu-users"} }, []string{`allowed_groups[0]: "gpu-users" is not a distinguished name`}},
+		{"bad group", func(p *Profile) { p.AllowedGroups = []string{"GPU users"} }, []string{`allowed_groups[0]: "GPU users" is neither an LDAP group's distinguished name`}},
+		{"bad group DN", func(p *Profile) { p.AllowedGroups = []string{"cn=,x"} }, []string{`allowed_groups[0]: "cn=,x" is not a distinguished name`}},
 		{"bad name", func(p *Profile) { p.Name = "1st" }, []string{`name: "1st" must start with a lower-case letter`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,7 +32,9 @@ func (c *Config) Validate() []Problem {
 		}
 	}
 	ps.addAll("cron", c.Cron.Validate())
+	ps.addAll("named_servers", c.NamedServers.Validate())
 	ps = append(ps, c.validateWorkshops()...)
+	ps = append(ps, c.validateServices()...)
 	return ps
 }
 

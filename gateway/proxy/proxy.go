@@ -240,11 +240,19 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	// its redirects from it: keep the browser's. Out is a clone of In so
 	// it already is; said here because SetURL would clear it.
 	pr.Out.Host = pr.In.Host
-	dropCookies(pr.Out.Header, p.cfg.HubCookie)
+	p.forwardHeaders(pr)
+	// An app with its own secret gets it here, after the owner check and
+	// after the hub's cookies are gone.
 	if t.App != nil {
 		t.App.rewrite(pr.Out)
 	}
+}
 
+// forwardHeaders drops the hub's cookies from pr and sets the
+// X-Forwarded-* headers, keeping the client's own only when the site says
+// a proxy it trusts sets them.
+func (p *Proxy) forwardHeaders(pr *httputil.ProxyRequest) {
+	dropCookies(pr.Out.Header, p.cfg.HubCookie)
 	if p.cfg.TrustForwardedHeaders {
 		pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 	}

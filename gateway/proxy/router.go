@@ -6,3 +6,12 @@ package proxy
 
 // DeleteRoute removes user's server's route, closing its connections.
 func (p *Proxy) DeleteRoute(user, server string) { p.routes.Delete(user, server) }
+
+// Route is where user's server is routed, if it is.
+func (p *Proxy) Route(user, server string) (host string, port int, ok bool) {
+	t, ok := p.routes.Get(user, server)
+	return t.Host, t.Port, ok
+}
+
+// Routed lists the routes as user, server pairs.
+func (p *Proxy) Routed() [][2]string { return p.routes.keys() }

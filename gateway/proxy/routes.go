@@ -139,6 +139,16 @@ func (rs *Routes) Clear() {
 	}
 }
 
+func (rs *Routes) keys() [][2]string {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	out := make([][2]string, 0, len(rs.m))
+	for k := range rs.m {
+		out = append(out, [2]string{k.user, k.server})
+	}
+	return out
+}
+
 func (rs *Routes) lookup(user, server string) *route {
 	rs.mu.RLock()
 	defer rs.mu.RUnlock()

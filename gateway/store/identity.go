@@ -2,6 +2,7 @@ package store
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -23,20 +24,26 @@ import (
 // before the query and are dropped if it moved.
 //
 // With a second hub replica on the same PostgreSQL, each replica's cache
-// must also hear the other's revocations. The way to do it: every
-// invalidate also runs `NOTIFY hpcgate_identity, '<kind>:<key>'` in the
-// transaction that revoked (PostgreSQL delivers it only on commit), and
-// each replica holds one connection in `LISTEN hpcgate_identity`
-// (lib/pq's Listener) that calls the same invalidate method for what it
-// hears; when that connection drops, the replica clears everything, since
-// it may have missed notifications. SQLite has a single hub by
-// construction, so this process's calls are all there is.
+// also hears the other's revocations (replica.go): every invalidate calls
+// notify, which runs `NOTIFY hpcgate_identity` after the change committed,
+// and each replica's listener forgets what it hears from the others. While
+// the listener's connection is down the cache is deaf: it stores nothing
+// (every lookup reads the database) and was emptied, since notifications
+// may be missed; it is emptied again when the listener is back. SQLite has
+// a single hub by construction, so this process's calls are all there is.
 type identityCache struct {
 	mu       sync.Mutex
 	gen      uint64                     // moved by every invalidation
 	tokens   map[string]gateway.Token   // by the token's hash
 	sessions map[string]gateway.Session // by the hash of the session id
 	users    map[string]gateway.User    // by name
+	// deaf: another replica's revocation could go unheard, so nothing is
+	// stored (replica.go).
+	deaf bool
+	// notify, when set (PostgreSQL), tells the other replicas what this
+	// process invalidated: "c" (credentials) or "u <name>". It is called
+	// after the change committed, outside the lock.
+	notify func(msg string)
 }
 
 // maxIdentities bounds each map: past it the map is emptied and refills
@@ -64,7 +71,7 @@ func (c *identityCache) token(hash string) (*gateway.Token, bool) {
 func (c *identityCache) putToken(gen uint64, hash string, t *gateway.Token) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
+	if gen != c.gen || c.deaf {
 		return
 	}
 	if c.tokens == nil || len(c.tokens) >= maxIdentities {
@@ -95,7 +102,7 @@ func (c *identityCache) session(key string) (*gateway.Session, bool) {
 func (c *identityCache) putSession(gen uint64, key string, s *gateway.Session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
+	if gen != c.gen || c.deaf {
 		return
 	}
 	if c.sessions == nil || len(c.sessions) >= maxIdentities {
@@ -120,40 +127,75 @@ func (c *identityCache) user(name string) (*gateway.User, bool) {
 	if !ok {
 		return nil, false
 	}
-	u.Groups = slices.Clone(u.Groups)
+	u.Groups, u.HubGroups = slices.Clone(u.Groups), slices.Clone(u.HubGroups)
 	return &u, true
 }
 
 func (c *identityCache) putUser(gen uint64, u *gateway.User) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
+	if gen != c.gen || c.deaf {
 		return
 	}
 	if c.users == nil || len(c.users) >= maxIdentities {
 		c.users = map[string]gateway.User{}
 	}
 	v := *u
-	v.Groups = slices.Clone(u.Groups)
+	v.Groups, v.HubGroups = slices.Clone(u.Groups), slices.Clone(u.HubGroups)
 	c.users[u.Name] = v
 }
 
 // invalidateCredentials forgets every token and session: after a
 // revocation, a logout, a deleted token. Revocations are rare next to
 // requests, so forgetting all (and refilling) is simpler than finding
-// which entries a statement touched — and cannot miss one.
+// which entries a statement touched — and cannot miss one. The other
+// replicas are told to forget theirs.
 func (c *identityCache) invalidateCredentials() {
+	c.forgetCredentials()
+	if c.notify != nil {
+		c.notify("c")
+	}
+}
+
+// invalidateUser forgets a user (their admin flag, groups or activity
+// changed, or they were deleted), here and on the other replicas.
+func (c *identityCache) invalidateUser(name string) {
+	c.forgetUser(name)
+	if c.notify != nil {
+		c.notify("u " + name)
+	}
+}
+
+func (c *identityCache) forgetCredentials() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
 	c.tokens, c.sessions = nil, nil
 }
 
-// invalidateUser forgets a user (their admin flag, groups or activity
-// changed, or they were deleted).
-func (c *identityCache) invalidateUser(name string) {
+func (c *identityCache) forgetUser(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
 	delete(c.users, name)
+}
+
+// heard applies what another replica invalidated (a notify message).
+func (c *identityCache) heard(msg string) {
+	if name, ok := strings.CutPrefix(msg, "u "); ok {
+		c.forgetUser(name)
+	} else {
+		c.forgetCredentials() // "c", or a word of a newer version: forgetting all is safe
+	}
+}
+
+// setDeaf empties the cache and, while deaf, keeps it empty: the
+// listener lost its connection (deaf) or has it back after a gap in
+// which notifications may have been missed (not deaf).
+func (c *identityCache) setDeaf(deaf bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.tokens, c.sessions, c.users = nil, nil, nil
+	c.deaf = deaf
 }

@@ -46,6 +46,10 @@ const busyTimeout = 10 * time.Second
 type Store struct {
 	dialect string
 	path    string // the SQLite file; "" for PostgreSQL
+	url     string // the PostgreSQL URL (the listener connects with it); "" for SQLite
+	// tag tells this process's notifications from the other replicas'
+	// (replica.go).
+	tag string
 	// db takes every write. For SQLite it holds a single connection, so
 	// the hub's own writers queue in Go instead of failing with
 	// SQLITE_BUSY, and its transactions begin IMMEDIATE so that a read
@@ -171,6 +175,11 @@ func (s *Store) openPostgres(ctx context.Context, url string) error {
 		return fmt.Errorf("open database %s: %w", redact(url), err)
 	}
 	s.db, s.rdb = db, db
+	s.url = url
+	s.tag = newTag()
+	// Other replicas (and `hpcgate token`, `hpcgate admin` beside them)
+	// must hear what this process revokes.
+	s.ids.notify = s.notifyIdentity
 	return nil
 }
 

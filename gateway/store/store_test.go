@@ -49,6 +49,8 @@ func TestStore(t *testing.T) {
 		{"events and pruning", testEvents},
 		{"restart survival", testRestart},
 		{"workshop jobs", testWorkshopJobs},
+		{"hub and directory groups", testGroups},
+		{"user management", testUserManagement},
 	}
 	backends := []struct {
 		name  string

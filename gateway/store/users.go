@@ -15,16 +15,17 @@ import (
 type userRow struct {
 	Name         string `db:"name"`
 	Admin        bool   `db:"admin"`
+	HubAdmin     bool   `db:"hub_admin"`
 	Groups       string `db:"user_groups"`
 	Created      tstamp `db:"created_at"`
 	LastLogin    tstamp `db:"last_login"`
 	LastActivity tstamp `db:"last_activity"`
 }
 
-const userCols = "name, admin, user_groups, created_at, last_login, last_activity"
+const userCols = "name, admin, hub_admin, user_groups, created_at, last_login, last_activity"
 
 func (r *userRow) user() (*gateway.User, error) {
-	u := &gateway.User{Name: r.Name, Admin: r.Admin, Created: r.Created.Time(),
+	u := &gateway.User{Name: r.Name, Admin: r.Admin, HubAdmin: r.HubAdmin, Created: r.Created.Time(),
 		LastLogin: r.LastLogin.Time(), LastActivity: r.LastActivity.Time()}
 	if err := json.Unmarshal([]byte(r.Groups), &u.Groups); err != nil {
 		return nil, fmt.Errorf("user %s: groups: %w", r.Name, err)
@@ -69,7 +70,14 @@ func (s *Store) UpsertUser(ctx context.Context, u gateway.User) (*gateway.User, 
 	if err != nil {
 		return nil, fmt.Errorf("upsert user %s: %w", u.Name, err)
 	}
-	return r.user()
+	out, err := r.user()
+	if err != nil {
+		return nil, err
+	}
+	if err := s.attachHubGroups(ctx, []*gateway.User{out}); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // EnsureUser creates a user who has never logged in (for `hpcgate token`)
@@ -106,6 +114,9 @@ func (s *Store) GetUser(ctx context.Context, name string) (*gateway.User, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.attachHubGroups(ctx, []*gateway.User{u}); err != nil {
+		return nil, err
+	}
 	s.ids.putUser(gen, u)
 	return u, nil
 }
@@ -123,6 +134,9 @@ func (s *Store) ListUsers(ctx context.Context) ([]*gateway.User, error) {
 			return nil, err
 		}
 		users = append(users, u)
+	}
+	if err := s.attachHubGroups(ctx, users); err != nil {
+		return nil, err
 	}
 	return users, nil
 }
@@ -182,6 +196,9 @@ func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gate
 			return nil, 0, err
 		}
 		users = append(users, u)
+	}
+	if err := s.attachHubGroups(ctx, users); err != nil {
+		return nil, 0, err
 	}
 	return users, total, nil
 }

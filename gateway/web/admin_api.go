@@ -60,7 +60,7 @@ func (s *Server) apiAdminServers(c *gin.Context) {
 	out := []adminServerModel{}
 	for _, r := range f.apply(all) {
 		m := adminServerModel{
-			User: r.User.Name, Admin: r.User.Admin,
+			User: r.User.Name, Admin: r.User.IsAdmin(),
 			LastLogin: timePtr(r.User.LastLogin), LastActivity: timePtr(r.User.LastActivity),
 		}
 		if info := r.Server; info != nil {

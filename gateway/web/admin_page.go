@@ -154,7 +154,7 @@ func summarize(rows []adminRow) adminSummary {
 func (s *Server) adminRowView(r adminRow, now time.Time) adminRowView {
 	v := adminRowView{
 		User:         r.User.Name,
-		Admin:        r.User.Admin,
+		Admin:        r.User.IsAdmin(),
 		LastActivity: r.User.LastActivity,
 		SpawnURL:     s.hubPrefix + "spawn/" + url.PathEscape(r.User.Name),
 	}

@@ -94,7 +94,7 @@ func (s *Server) apiProxy(c *gin.Context) {
 // expired or revoked token.
 func (s *Server) apiTokenOwner(c *gin.Context) {
 	id := who(c)
-	if id == nil || id.Token == nil {
+	if id == nil || (id.Token == nil && id.Service == "") {
 		jsonError(c, http.StatusForbidden, "This API needs a token")
 		return
 	}

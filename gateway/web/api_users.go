@@ -19,11 +19,7 @@ import (
 func groupNames(groups []string) []string {
 	out := make([]string, 0, len(groups))
 	for _, g := range groups {
-		first, _, _ := strings.Cut(g, ",")
-		if k, v, ok := strings.Cut(first, "="); ok && strings.TrimSpace(k) != "" {
-			g = strings.TrimSpace(v)
-		}
-		out = append(out, g)
+		out = append(out, gateway.GroupName(g))
 	}
 	return out
 }
@@ -34,13 +30,10 @@ func (s *Server) userServers(ctx context.Context, name string) (*gateway.User, [
 	if err != nil {
 		return nil, nil, fmt.Errorf("look up user %s: %w", name, err)
 	}
-	var infos []*gateway.ServerInfo
-	info, err := s.hub.Server(ctx, name, "")
-	switch {
-	case err == nil:
-		infos = append(infos, info)
-	case gateway.ErrorCode(err) != gateway.ENOTFOUND:
-		return nil, nil, err
+	// Every server of the user: the default one and the named ones.
+	infos, err := s.hub.ServersOf(ctx, []string{name})
+	if err != nil {
+		return nil, nil, fmt.Errorf("list the servers of %s: %w", name, err)
 	}
 	return u, infos, nil
 }
@@ -114,6 +107,9 @@ func (s *Server) apiUsers(c *gin.Context) {
 	for _, u := range users {
 		if nameFilter != "" && !strings.Contains(strings.ToLower(u.Name), strings.ToLower(nameFilter)) {
 			continue
+		}
+		if !id.may("list:users", u.Name) {
+			continue // list:users filtered (by user or group) lists only what it covers
 		}
 		servers := byUser[u.Name]
 		active := false

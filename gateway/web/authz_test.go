@@ -58,7 +58,14 @@ var authzMatrix = map[string][nCallers]int{
 	"POST /hub/spawn/:user":                {302, 303, 403, 303, 302, 302, 302},
 	"GET /hub/spawn-pending/:user":         {302, 302, 403, 302, 302, 302, 302},
 	"POST /hub/spawn-pending/:user/cancel": {302, 303, 403, 303, 302, 302, 302},
-	"GET /hub/user/:user/*path":            {302, 302, 403, 302, 302, 302, 302},
+	// A named server's pages: alice's gpu is ready, so its spawn form
+	// and pending page lead to it.
+	"POST /hub/stop/:user/:name":                 {302, 303, 403, 303, 302, 302, 302},
+	"GET /hub/spawn/:user/:name":                 {302, 303, 403, 303, 302, 302, 302},
+	"POST /hub/spawn/:user/:name":                {302, 303, 403, 303, 302, 302, 302},
+	"GET /hub/spawn-pending/:user/:name":         {302, 302, 403, 302, 302, 302, 302},
+	"POST /hub/spawn-pending/:user/:name/cancel": {302, 303, 403, 303, 302, 302, 302},
+	"GET /hub/user/:user/*path":                  {302, 302, 403, 302, 302, 302, 302},
 	// Always the caller's own server: to it, or to the spawn form.
 	"GET /hub/user-redirect/*path": {302, 302, 302, 302, 302, 302, 302},
 	"GET /hub/token":               {302, 200, 200, 200, 302, 302, 302},
@@ -77,15 +84,36 @@ var authzMatrix = map[string][nCallers]int{
 	"GET /hub/api/proxy":                 {403, 403, 403, 200, 403, 403, 403},
 	// Any token may look up a token (JupyterHub's @token_authenticated);
 	// a browser's cookie may not.
-	"GET /hub/api/authorizations/token/:token":   {403, 403, 403, 403, 200, 200, 200},
-	"GET /hub/api/users/:user":                   {403, 200, 404, 200, 403, 403, 403},
-	"POST /hub/api/users/:user/server":           {403, 400, 404, 400, 403, 403, 403},
-	"DELETE /hub/api/users/:user/server":         {403, 202, 404, 202, 403, 403, 403},
-	"GET /hub/api/users/:user/server/progress":   {403, 200, 404, 200, 403, 403, 403},
-	"GET /hub/api/users/:user/tokens":            {403, 200, 404, 200, 403, 403, 403},
-	"POST /hub/api/users/:user/tokens":           {403, 201, 404, 201, 403, 403, 403},
-	"GET /hub/api/users/:user/tokens/:id":        {403, 200, 404, 200, 403, 403, 403},
-	"DELETE /hub/api/users/:user/tokens/:id":     {403, 204, 404, 204, 403, 403, 403},
+	"GET /hub/api/authorizations/token/:token": {403, 403, 403, 403, 200, 200, 200},
+	"GET /hub/api/users/:user":                 {403, 200, 404, 200, 403, 403, 403},
+	"POST /hub/api/users/:user/server":         {403, 400, 404, 400, 403, 403, 403},
+	"DELETE /hub/api/users/:user/server":       {403, 202, 404, 202, 403, 403, 403},
+	"GET /hub/api/users/:user/server/progress": {403, 200, 404, 200, 403, 403, 403},
+	// :name is gpu, alice's ready named server; her default server's
+	// own token has no rights on it.
+	"POST /hub/api/users/:user/servers/:name":         {403, 400, 404, 400, 403, 403, 403},
+	"DELETE /hub/api/users/:user/servers/:name":       {403, 202, 404, 202, 403, 403, 403},
+	"GET /hub/api/users/:user/servers/:name/progress": {403, 200, 404, 200, 403, 403, 403},
+	"GET /hub/api/users/:user/tokens":                 {403, 200, 404, 200, 403, 403, 403},
+	"POST /hub/api/users/:user/tokens":                {403, 201, 404, 201, 403, 403, 403},
+	"GET /hub/api/users/:user/tokens/:id":             {403, 200, 404, 200, 403, 403, 403},
+	"DELETE /hub/api/users/:user/tokens/:id":          {403, 204, 404, 204, 403, 403, 403},
+	// User management and groups: admins only (admin:users,
+	// delete:users, admin:groups). The admin's 400s and 409s are the
+	// handlers' answers to the matrix's bodies ({} or none) and to alice,
+	// who exists and whose server is running; :group = course1, a hub
+	// group of alice's (DELETE gets a fresh group each time).
+	"POST /hub/api/users":                        {403, 403, 403, 400, 403, 403, 403},
+	"POST /hub/api/users/:user":                  {403, 403, 403, 409, 403, 403, 403},
+	"PATCH /hub/api/users/:user":                 {403, 403, 403, 200, 403, 403, 403},
+	"DELETE /hub/api/users/:user":                {403, 403, 403, 400, 403, 403, 403},
+	"GET /hub/api/groups":                        {403, 403, 403, 200, 403, 403, 403},
+	"POST /hub/api/groups":                       {403, 403, 403, 400, 403, 403, 403},
+	"GET /hub/api/groups/:group":                 {403, 403, 403, 200, 403, 403, 403},
+	"POST /hub/api/groups/:group":                {403, 403, 403, 409, 403, 403, 403},
+	"DELETE /hub/api/groups/:group":              {403, 403, 403, 204, 403, 403, 403},
+	"POST /hub/api/groups/:group/users":          {403, 403, 403, 400, 403, 403, 403},
+	"DELETE /hub/api/groups/:group/users":        {403, 403, 403, 400, 403, 403, 403},
 	"GET /hub/admin":                             {302, 403, 403, 200, 403, 403, 403},
 	"POST /hub/admin/start":                      {302, 403, 403, 303, 403, 403, 403},
 	"POST /hub/admin/users/:user/stop":           {302, 403, 403, 303, 403, 403, 403},
@@ -113,7 +141,23 @@ var authzMatrix = map[string][nCallers]int{
 	// The proxy answers 200 (the fake server); the gate lets through
 	// the owner, the admin (admin_access) and the server's own token.
 	"ANY /user/:user/*path": {302, 200, 403, 200, 403, 200, 403},
+	// Services (services.go): the REST models are the admin role's
+	// (list:services, read:services); /services/ is proxied for anyone,
+	// as JupyterHub's proxy does, the service deciding who it serves;
+	// the OAuth confirmation is a form of a logged-in browser's.
+	"GET /hub/api/services":          {403, 403, 403, 200, 403, 403, 403},
+	"GET /hub/api/services/:service": {403, 403, 403, 200, 403, 403, 403},
+	"POST /hub/api/oauth2/authorize": {403, 302, 302, 302, 403, 403, 403},
+	"ANY /services/:service":         {302, 302, 302, 302, 302, 302, 302},
+	"ANY /services/:service/*path":   {200, 200, 200, 200, 200, 200, 200},
 }
+
+// authzService is the matrix's service: whoami, proxied to a handler
+// that answers 200.
+const authzService = `  - name: whoami
+    url: http://127.0.0.1:10101
+    api_token_file: /dev/null
+`
 
 // TestRouteAuthorization sends every route of the router as each caller
 // and checks the status against authzMatrix.
@@ -122,7 +166,7 @@ func TestRouteAuthorization(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range e.srv.engine.Routes() {
 		key := r.Method + " " + r.Path
-		if strings.HasPrefix(r.Path, "/user/") {
+		if strings.HasPrefix(r.Path, "/user/") || strings.HasPrefix(r.Path, "/services/") {
 			key = "ANY " + r.Path
 		}
 		want, ok := authzMatrix[key]
@@ -155,13 +199,16 @@ func TestRouteAuthorization(t *testing.T) {
 type authzWorld struct {
 	*env
 	metricsToken, serverToken, oauthToken string
+	groups                                int // groups made to be deleted
 }
 
 func authzEnv(t *testing.T) *authzWorld {
-	e := newEnv(t, withAdminAccess(), withMetrics(gateway.NewMetrics()), withWorkshops(newFakeWorkshops()), withDebugEndpoints())
+	e := newEnv(t, withAdminAccess(), withMetrics(gateway.NewMetrics()), withWorkshops(newFakeWorkshops()), withDebugEndpoints(), withNamedServers(0),
+		withServices(authzService, map[string]ServiceRuntime{"whoami": {Token: "whoami-service-token",
+			Proxy: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "the service") })}}))
 	ctx := context.Background()
 	now := e.clock.Now()
-	e.serverIs(ready("alice", now))
+	e.serverIs(ready("alice", now), named(ready("alice", now), "gpu"))
 	e.hub.ClustersFn = func() []*config.Cluster {
 		var out []*config.Cluster
 		for i := range e.cfg.Clusters {
@@ -190,6 +237,9 @@ func authzEnv(t *testing.T) *authzWorld {
 			t.Fatal(err)
 		}
 	}
+	if _, err := e.store.CreateGroup(ctx, "course1", []string{"alice"}); err != nil {
+		t.Fatal(err)
+	}
 	w := &authzWorld{env: e}
 	var err error
 	if w.metricsToken, _, err = e.store.NewToken(ctx, gateway.TokenSpec{User: "bob", Kind: gateway.TokenAPI, Scopes: []string{metricsScope}}); err != nil {
@@ -201,7 +251,7 @@ func authzEnv(t *testing.T) *authzWorld {
 		t.Fatal(err)
 	}
 	if w.oauthToken, _, err = e.store.NewToken(ctx, gateway.TokenSpec{User: "bob", Kind: gateway.TokenOAuth,
-		Scopes: grantScopes("bob", "bob"), SessionID: sess, Expires: now.Add(time.Hour)}); err != nil {
+		Scopes: grantScopes("bob", "bob", ""), SessionID: sess, Expires: now.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	return w
@@ -221,9 +271,18 @@ func (w *authzWorld) call(c int, method, pattern string) (int, string) {
 		w.t.Fatal(err)
 	}
 	tokenID := strconv.FormatInt(target.ID, 10)
+	group := "course1"
+	if method == http.MethodDelete && pattern == "/hub/api/groups/:group" {
+		// Deleting course1 would change the cells after this one.
+		w.groups++
+		group = fmt.Sprintf("doomed%d", w.groups)
+		if _, err := w.store.CreateGroup(ctx, group, nil); err != nil {
+			w.t.Fatal(err)
+		}
+	}
 
-	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":token", targetPlain, ":cluster", "local", ":workshop", "course",
-		"*file", "hpcgate.js", "*path", "tree", "*name", "cmdline").Replace(pattern)
+	path := strings.NewReplacer(":user", "alice", ":id", tokenID, ":group", group, ":token", targetPlain, ":cluster", "local", ":workshop", "course", ":name", "gpu",
+		"*file", "hpcgate.js", "*path", "tree", "*name", "cmdline", ":service", "whoami").Replace(pattern)
 	b := w.browser()
 	h := http.Header{}
 	xsrf := ""
@@ -242,6 +301,12 @@ func (w *authzWorld) call(c int, method, pattern string) (int, string) {
 	}
 	var body io.Reader
 	switch {
+	case pattern == "/hub/api/oauth2/authorize" && method == http.MethodPost:
+		// The confirmation page's form, for the service's client.
+		h.Set("Content-Type", "application/x-www-form-urlencoded")
+		h.Set("Origin", w.ts.URL)
+		body = strings.NewReader(url.Values{"_xsrf": {xsrf}, "client_id": {"service-whoami"},
+			"redirect_uri": {"/services/whoami/oauth_callback"}, "response_type": {"code"}, "state": {"s"}}.Encode())
 	case pattern == "/hub/api/oauth2/authorize":
 		path += "?" + url.Values{"client_id": {"jupyterhub-user-alice"}, "redirect_uri": {"/user/alice/oauth_callback"},
 			"response_type": {"code"}, "state": {"s"}}.Encode()

@@ -28,8 +28,12 @@ import (
 
 // fakeHub is a Hub whose methods are the test's functions.
 type fakeHub struct {
-	SpawnFn          func(ctx context.Context, req gateway.SpawnRequest) (*gateway.ServerInfo, error)
-	StopFn           func(ctx context.Context, user, server, by string) error
+	SpawnFn        func(ctx context.Context, req gateway.SpawnRequest) (*gateway.ServerInfo, error)
+	StopFn         func(ctx context.Context, user, server, by string) error
+	RemoveServerFn func(ctx context.Context, user, server, by string) error
+	// Routes are the servers the proxy routes to, "user/server"; nil:
+	// every server that ServerFn reports ready.
+	Routes           map[string]bool
 	ServerFn         func(ctx context.Context, user, server string) (*gateway.ServerInfo, error)
 	ServersFn        func(ctx context.Context) ([]*gateway.ServerInfo, error)
 	SubscribeFn      func(user, server string) (<-chan gateway.Progress, func())
@@ -61,6 +65,21 @@ func (h *fakeHub) Stop(ctx context.Context, user, server, by string) error {
 	return h.StopFn(ctx, user, server, by)
 }
 
+func (h *fakeHub) RemoveServer(ctx context.Context, user, server, by string) error {
+	if h.RemoveServerFn == nil {
+		return errUnexpected
+	}
+	return h.RemoveServerFn(ctx, user, server, by)
+}
+
+func (h *fakeHub) HasRoute(user, server string) bool {
+	if h.Routes != nil {
+		return h.Routes[user+"/"+server]
+	}
+	info, err := h.Server(context.Background(), user, server)
+	return err == nil && info.State == gateway.StateReady
+}
+
 func (h *fakeHub) Server(ctx context.Context, user, server string) (*gateway.ServerInfo, error) {
 	if h.ServerFn == nil {
 		return nil, gateway.Errorf(gateway.ENOTFOUND, "%s has no server", user)
@@ -69,7 +88,24 @@ func (h *fakeHub) Server(ctx context.Context, user, server string) (*gateway.Ser
 }
 
 // ServersOf filters what ServersFn returns, as the hub's query would.
+// Without ServersFn, the users' servers are their default servers as
+// ServerFn tells.
 func (h *fakeHub) ServersOf(ctx context.Context, users []string, states ...gateway.ServerState) ([]*gateway.ServerInfo, error) {
+	if h.ServersFn == nil {
+		var out []*gateway.ServerInfo
+		for _, u := range users {
+			info, err := h.Server(ctx, u, "")
+			if gateway.ErrorCode(err) == gateway.ENOTFOUND {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			if len(states) == 0 || slices.Contains(states, info.State) {
+				out = append(out, info)
+			}
+		}
+		return out, nil
+	}
 	all, err := h.Servers(ctx)
 	if err != nil {
 		return nil, err
@@ -294,6 +330,22 @@ type siteSettings struct {
 	baseURL     string
 	adminAccess bool
 	debug       bool
+	services    string // a services: section appended to the site file
+	named       *config.NamedServers
+}
+
+// withServices adds the site's services (YAML of the services: list) and
+// their runtimes.
+func withServices(yaml string, rts map[string]ServiceRuntime) envOption {
+	return func(o *Options, s *siteSettings) {
+		s.services = yaml
+		o.Services = rts
+	}
+}
+
+// withNamedServers sets named_servers: enabled, with limit_per_user limit.
+func withNamedServers(limit int) envOption {
+	return func(_ *Options, s *siteSettings) { s.named = &config.NamedServers{Enabled: true, LimitPerUser: limit} }
 }
 
 // withDebugEndpoints sets hub.debug_endpoints.
@@ -325,11 +377,18 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	for _, f := range opts {
 		f(&o, &site)
 	}
-	cfg, err := config.Parse("test.yaml", []byte(fmt.Sprintf(siteYAML, site.baseURL, site.adminAccess)), schedulers.Kinds...)
+	yaml := fmt.Sprintf(siteYAML, site.baseURL, site.adminAccess)
+	if site.services != "" {
+		yaml += "services:\n" + site.services
+	}
+	cfg, err := config.Parse("test.yaml", []byte(yaml), schedulers.Kinds...)
 	if err != nil {
 		t.Fatalf("parse test site: %v", err)
 	}
 	cfg.Hub.DebugEndpoints = site.debug
+	if site.named != nil {
+		cfg.NamedServers = *site.named
+	}
 	clk := &clock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	st, err := store.OpenWith(context.Background(), "sqlite://"+t.TempDir()+"/hub.sqlite", store.OpenOptions{Now: clk.Now, Logger: quiet})
@@ -518,6 +577,13 @@ func queued(user string, now time.Time) *gateway.ServerInfo {
 		Submitted: now.Add(-3 * time.Minute), EstimatedStart: now.Add(20 * time.Minute),
 		URL: "/user/" + user + "/",
 	}
+}
+
+// named is info as user's server name.
+func named(info *gateway.ServerInfo, name string) *gateway.ServerInfo {
+	info.Name, info.URL = name, "/user/"+info.User+"/"+name+"/"
+	info.JobName += "-" + name
+	return info
 }
 
 // ready is a running server.

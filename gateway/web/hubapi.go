@@ -38,6 +38,10 @@ func (s *Server) apiSelf(c *gin.Context) {
 		jsonError(c, http.StatusForbidden, "Missing or invalid credentials")
 		return
 	}
+	if id.Service != "" {
+		s.apiSelfService(c, id)
+		return
+	}
 	u, infos, err := s.userServers(c.Request.Context(), id.Name)
 	if err != nil {
 		s.fail(c, err)

@@ -130,15 +130,15 @@ var userAccess = []struct {
 // includeStopped. nil when id may read nothing of u.
 func (s *Server) userModel(id *identity, u *gateway.User, infos []*gateway.ServerInfo, includeStopped bool) gin.H {
 	roles := []string{"user"}
-	if u.Admin {
+	if u.IsAdmin() {
 		roles = append(roles, "admin")
 	}
 	full := gin.H{
 		"kind":          "user",
 		"name":          u.Name,
-		"admin":         u.Admin,
+		"admin":         u.IsAdmin(),
 		"roles":         roles,
-		"groups":        groupNames(u.Groups),
+		"groups":        u.GroupNames(),
 		"server":        nil,
 		"pending":       nil,
 		"created":       timePtr(u.Created),

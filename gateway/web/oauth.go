@@ -39,16 +39,48 @@ func clientOwner(clientID string) (string, bool) {
 }
 
 // callbackPath is the redirect_uri registered for owner's server.
-func (s *Server) callbackPath(owner string) string {
-	return gateway.UserURL(s.base, owner, "") + "oauth_callback"
+func (s *Server) callbackPath(owner, server string) string {
+	return gateway.UserURL(s.base, owner, server) + "oauth_callback"
 }
 
 // redirectURIOK accepts the registered callback as a path (what the
 // single-user server sends when JUPYTERHUB_HOST is empty) or under the
 // hub's public origin.
-func (s *Server) redirectURIOK(owner, uri string) bool {
-	want := s.callbackPath(owner)
+func (s *Server) redirectURIOK(owner, server, uri string) bool {
+	want := s.callbackPath(owner, server)
 	return uri == want || (s.origin != "" && uri == s.origin+want)
+}
+
+// oauthClient returns the server a client_id names
+// (jupyterhub-user-<name>[-<server>]). A user name may hold '-' too, so the
+// id alone can be read two ways: the redirect_uri, which is
+// /user/<name>/[<server>/]oauth_callback, says which, and must name the
+// same client. Without a redirect_uri the id names a default server.
+func (s *Server) oauthClient(clientID, redirectURI string) (owner, server string, ok bool) {
+	if redirectURI == "" {
+		owner, ok = clientOwner(clientID)
+		return owner, "", ok
+	}
+	p := redirectURI
+	if s.origin != "" {
+		p = strings.TrimPrefix(p, s.origin)
+	}
+	rest, ok1 := strings.CutPrefix(p, s.base+"user/")
+	rest, ok2 := strings.CutSuffix(rest, "/oauth_callback")
+	if !ok1 || !ok2 {
+		return "", "", false
+	}
+	escOwner, server, _ := strings.Cut(rest, "/")
+	owner, err := url.PathUnescape(escOwner)
+	switch {
+	case err != nil || owner == "" || strings.Contains(server, "/"):
+		return "", "", false
+	case server != "" && gateway.ValidServerName(server) != nil:
+		return "", "", false
+	case gateway.OAuthClientID(owner, server) != clientID:
+		return "", "", false
+	}
+	return owner, server, true
 }
 
 // oauthAuthorize is GET /hub/api/oauth2/authorize.
@@ -60,12 +92,16 @@ func (s *Server) oauthAuthorize(c *gin.Context) {
 	}
 	q := c.Request.URL.Query()
 	clientID := q.Get("client_id")
-	owner, ok := clientOwner(clientID)
-	if !ok {
-		s.errorPage(c, http.StatusBadRequest, "Unknown OAuth client "+clientID+".")
+	if sv := s.serviceClients[clientID]; sv != nil {
+		s.serviceAuthorize(c, id, sv, q, false)
 		return
 	}
-	if !s.mayAccess(id, owner) {
+	owner, server, ok := s.oauthClient(clientID, q.Get("redirect_uri"))
+	if !ok {
+		s.errorPage(c, http.StatusBadRequest, "Unknown OAuth client "+clientID+", or a redirect_uri not registered for it.")
+		return
+	}
+	if !s.mayAccessServer(id, owner, server) {
 		s.log.WarnContext(c.Request.Context(), "oauth: refused access to another user's server", "user", id.Name, "owner", owner)
 		s.errorPage(c, http.StatusForbidden, "You may not use the server of "+owner+".")
 		return
@@ -76,9 +112,9 @@ func (s *Server) oauthAuthorize(c *gin.Context) {
 	}
 	redirectURI := q.Get("redirect_uri")
 	if redirectURI == "" {
-		redirectURI = s.callbackPath(owner)
+		redirectURI = s.callbackPath(owner, server)
 	}
-	if !s.redirectURIOK(owner, redirectURI) {
+	if !s.redirectURIOK(owner, server, redirectURI) {
 		s.errorPage(c, http.StatusBadRequest, "The redirect_uri is not the one registered for "+clientID+".")
 		return
 	}
@@ -87,13 +123,19 @@ func (s *Server) oauthAuthorize(c *gin.Context) {
 		User:        id.Name,
 		SessionID:   id.SessionID,
 		RedirectURI: redirectURI,
-		Scopes:      grantScopes(id.Name, owner),
+		Scopes:      grantScopes(id.Name, owner, server),
 		Expires:     s.now().Add(oauthCodeLifetime),
 	})
 	if err != nil {
 		s.failPage(c, fmt.Errorf("issue oauth code for %s: %w", id.Name, err))
 		return
 	}
+	redirectWithCode(c, redirectURI, code, q)
+}
+
+// redirectWithCode sends the browser back to the client's redirect_uri
+// with the authorization code and the client's state, as RFC 6749 §4.1.2.
+func redirectWithCode(c *gin.Context, redirectURI, code string, q url.Values) {
 	v := url.Values{"code": {code}}
 	if st, ok := q["state"]; ok {
 		v["state"] = st[:1]
@@ -125,23 +167,31 @@ func (s *Server) oauthToken(c *gin.Context) {
 	if u, p, ok := c.Request.BasicAuth(); ok {
 		clientID, secret = u, p
 	}
-	owner, ok := clientOwner(clientID)
-	if !ok || secret == "" {
-		oauthError(c, http.StatusUnauthorized, "invalid_client", "unknown client or missing client_secret")
-		return
-	}
-	tok, err := s.store.LookupToken(ctx, secret)
-	if err != nil && !isNotFound(err) {
-		s.fail(c, fmt.Errorf("check oauth client secret: %w", err))
-		return
-	}
-	if err == nil && !s.isServerToken(c, tok, owner) {
-		err = gateway.ErrNotFound
-	}
-	if err != nil {
-		s.log.WarnContext(ctx, "oauth: wrong client secret", "client", clientID)
-		oauthError(c, http.StatusUnauthorized, "invalid_client", "client authentication failed")
-		return
+	if sv := s.serviceClients[clientID]; sv != nil {
+		// A service's client: its secret is the service's API token.
+		if secret == "" || s.serviceForToken(secret) != sv {
+			s.log.WarnContext(ctx, "oauth: wrong client secret", "client", clientID)
+			oauthError(c, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+			return
+		}
+	} else {
+		if !strings.HasPrefix(clientID, clientPrefix) || secret == "" {
+			oauthError(c, http.StatusUnauthorized, "invalid_client", "unknown client or missing client_secret")
+			return
+		}
+		tok, err := s.store.LookupToken(ctx, secret)
+		if err != nil && !isNotFound(err) {
+			s.fail(c, fmt.Errorf("check oauth client secret: %w", err))
+			return
+		}
+		if err == nil && !s.isServerToken(c, tok, clientID) {
+			err = gateway.ErrNotFound
+		}
+		if err != nil {
+			s.log.WarnContext(ctx, "oauth: wrong client secret", "client", clientID)
+			oauthError(c, http.StatusUnauthorized, "invalid_client", "client authentication failed")
+			return
+		}
 	}
 	code, err := s.store.ConsumeOAuthCode(ctx, c.PostForm("code"))
 	if err != nil {
@@ -196,10 +246,10 @@ func (s *Server) oauthToken(c *gin.Context) {
 	})
 }
 
-// accessScopes are the access scopes of owner's default server, the ones
-// it lists in JUPYTERHUB_OAUTH_ACCESS_SCOPES.
-func accessScopes(owner string) []string {
-	return []string{"access:servers!server=" + owner + "/", "access:servers!user=" + owner}
+// accessScopes are the access scopes of owner's server, the ones it lists
+// in JUPYTERHUB_OAUTH_ACCESS_SCOPES.
+func accessScopes(owner, server string) []string {
+	return []string{"access:servers!server=" + owner + "/" + server, "access:servers!user=" + owner}
 }
 
 // grantScopes are the scopes of a token issued to owner's server for
@@ -208,25 +258,25 @@ func accessScopes(owner string) []string {
 // gets both; an admin (admin_access) only access:servers!server=owner/,
 // so the token the server keeps opens that one server and nothing of the
 // admin's. Each use intersects them with the user's rights again.
-func grantScopes(user, owner string) []string {
+func grantScopes(user, owner, server string) []string {
 	if user == owner {
-		return accessScopes(owner)
+		return accessScopes(owner, server)
 	}
-	return accessScopes(owner)[:1]
+	return accessScopes(owner, server)[:1]
 }
 
-// isServerToken reports whether tok is the API token of owner's default
-// server: the only valid client_secret of its OAuth client.
-func (s *Server) isServerToken(c *gin.Context, tok *Token, owner string) bool {
-	if tok.Kind != TokenServer || tok.User != owner || tok.ServerID == 0 {
+// isServerToken reports whether tok is the API token of the server whose
+// OAuth client is clientID: the only valid client_secret of that client.
+func (s *Server) isServerToken(c *gin.Context, tok *Token, clientID string) bool {
+	if tok.Kind != TokenServer || tok.ServerID == 0 {
 		return false
 	}
 	srv, err := s.store.GetServerByID(c.Request.Context(), tok.ServerID)
 	if err != nil {
 		if !isNotFound(err) {
-			s.log.ErrorContext(c.Request.Context(), "look up server of token", "user", owner, "err", err)
+			s.log.ErrorContext(c.Request.Context(), "look up server of token", "user", tok.User, "err", err)
 		}
 		return false
 	}
-	return srv.User == owner && srv.Name == ""
+	return srv.User == tok.User && gateway.OAuthClientID(srv.User, srv.Name) == clientID
 }

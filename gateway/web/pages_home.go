@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,7 +15,10 @@ import (
 
 type homeData struct {
 	Servers []*serverView
-	Notice  string
+	// NamedServers offers a field to name and start a new server.
+	NamedServers bool
+	XSRFName     string
+	Notice       string
 	// Workshops are the viewer's launch cards, Teaches the workshops they
 	// teach, Visits the times instructors opened their server.
 	Workshops []workshopCardView
@@ -26,15 +30,17 @@ type homeData struct {
 // time queued, walltime left, last activity and the buttons that apply.
 func (s *Server) home(c *gin.Context) {
 	id := who(c)
-	info, err := s.hub.Server(c.Request.Context(), id.Name, "")
-	var d homeData
-	switch {
-	case gateway.ErrorCode(err) == gateway.ENOTFOUND:
-	case err != nil:
+	// Every server of the viewer: the default one first, then the named
+	// ones (their start/stop/open are on each card).
+	infos, err := s.hub.ServersOf(c.Request.Context(), []string{id.Name})
+	if err != nil {
 		s.failPage(c, fmt.Errorf("home of %s: %w", id.Name, err))
 		return
-	default:
-		d.Servers = append(d.Servers, s.serverView(info, id.Name, s.xsrf(c)))
+	}
+	slices.SortFunc(infos, func(a, b *gateway.ServerInfo) int { return strings.Compare(a.Name, b.Name) })
+	d := homeData{NamedServers: s.cfg.NamedServers.Enabled, XSRFName: s.xsrf(c)}
+	for _, info := range infos {
+		d.Servers = append(d.Servers, s.serverView(info, id.Name, d.XSRFName))
 	}
 	d.Workshops, d.Teaches, d.Visits = s.homeWorkshops(c, id)
 	switch c.Query("notice") {
@@ -65,8 +71,8 @@ func (s *Server) stopForm(c *gin.Context) {
 	if user == "" {
 		return
 	}
-	id := who(c)
-	if err := s.hub.Stop(c.Request.Context(), user, "", id.Name); err != nil && gateway.ErrorCode(err) != gateway.ECONFLICT {
+	id, server := who(c), c.Param("name")
+	if err := s.hub.Stop(c.Request.Context(), user, server, id.Name); err != nil && gateway.ErrorCode(err) != gateway.ECONFLICT && gateway.ErrorCode(err) != gateway.ENOTFOUND {
 		s.failPage(c, fmt.Errorf("stop server of %s: %w", user, err))
 		return
 	}
@@ -75,7 +81,7 @@ func (s *Server) stopForm(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, s.hubPrefix+"home?notice=stopping")
 		return
 	}
-	c.Redirect(http.StatusSeeOther, s.hubPrefix+"spawn-pending/"+url.PathEscape(user))
+	c.Redirect(http.StatusSeeOther, s.pendingURL(user, server))
 }
 
 // spawnPending shows a server's way from submission to ready; the page
@@ -85,10 +91,14 @@ func (s *Server) spawnPending(c *gin.Context) {
 	if user == "" {
 		return
 	}
-	ctx := c.Request.Context()
-	info, err := s.hub.Server(ctx, user, "")
+	ctx, server := c.Request.Context(), c.Param("name")
+	info, err := s.hub.Server(ctx, user, server)
 	if gateway.ErrorCode(err) == gateway.ENOTFOUND {
-		c.Redirect(http.StatusFound, s.spawnURL(who(c).Name, user))
+		target := s.spawnURL(who(c).Name, user)
+		if server != "" {
+			target = s.hubPrefix + "spawn/" + url.PathEscape(user) + "/" + url.PathEscape(server)
+		}
+		c.Redirect(http.StatusFound, target)
 		return
 	}
 	if err != nil {
@@ -107,7 +117,7 @@ func (s *Server) spawnPending(c *gin.Context) {
 	v := s.serverView(info, who(c).Name, s.xsrf(c))
 	v.Next = next
 	if info.State == gateway.StateFailed {
-		if tail, err := s.hub.LogTail(ctx, user, ""); err == nil {
+		if tail, err := s.hub.LogTail(ctx, user, server); err == nil {
 			v.LogTail = tail
 		} else {
 			s.log.WarnContext(ctx, "read job log tail", "user", user, "err", err)

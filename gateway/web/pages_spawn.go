@@ -33,13 +33,13 @@ func (s *Server) spawnOwner(c *gin.Context) (string, []string) {
 		s.failPage(c, err)
 		return "", nil
 	}
-	return user, u.Groups
+	return user, u.AllGroups()
 }
 
 // redirectActive sends the spawn page of a server that is already on its
 // way or running to where it can be followed, and reports whether it did.
 func (s *Server) redirectActive(c *gin.Context, owner string) bool {
-	info, err := s.hub.Server(c.Request.Context(), owner, "")
+	info, err := s.hub.Server(c.Request.Context(), owner, c.Param("name"))
 	if err != nil || !info.Active() {
 		return false
 	}
@@ -54,15 +54,57 @@ func (s *Server) redirectActive(c *gin.Context, owner string) bool {
 		}
 		c.Redirect(http.StatusSeeOther, target)
 	} else {
-		c.Redirect(http.StatusSeeOther, s.withNext(s.hubPrefix+"spawn-pending/"+url.PathEscape(owner), owner, next))
+		c.Redirect(http.StatusSeeOther, s.withNext(s.pendingURL(owner, info.Name), owner, next))
+	}
+	return true
+}
+
+// pendingURL is the spawn-pending page of owner's server.
+func (s *Server) pendingURL(owner, server string) string {
+	u := s.hubPrefix + "spawn-pending/" + url.PathEscape(owner)
+	if server != "" {
+		u += "/" + url.PathEscape(server)
+	}
+	return u
+}
+
+// namedServerPage answers a page for a named server that cannot be one
+// here (named servers off, or a bad name); it reports whether the request
+// goes on.
+func (s *Server) namedServerPage(c *gin.Context) bool {
+	server := c.Param("name")
+	switch {
+	case server == "":
+		return true
+	case !s.cfg.NamedServers.Enabled:
+		s.errorPage(c, http.StatusNotFound, "Named servers are not enabled.")
+		return false
+	case gateway.ValidServerName(server) != nil:
+		s.errorPage(c, http.StatusBadRequest, gateway.ErrorMessage(gateway.ValidServerName(server)))
+		return false
 	}
 	return true
 }
 
 // spawnPage shows the form.
 func (s *Server) spawnPage(c *gin.Context) {
+	if !s.namedServerPage(c) {
+		return
+	}
 	owner, groups := s.spawnOwner(c)
-	if owner == "" || s.redirectActive(c, owner) {
+	if owner == "" {
+		return
+	}
+	if name := c.Query("server_name"); name != "" && c.Param("name") == "" && s.cfg.NamedServers.Enabled {
+		// The home page's "new named server" field: to its own form.
+		if err := gateway.ValidServerName(name); err != nil {
+			s.errorPage(c, http.StatusBadRequest, gateway.ErrorMessage(err))
+			return
+		}
+		c.Redirect(http.StatusFound, s.hubPrefix+"spawn/"+url.PathEscape(owner)+"/"+url.PathEscape(name))
+		return
+	}
+	if s.redirectActive(c, owner) {
 		return
 	}
 	cluster, profile := splitProfile(c.Query("profile"), c.Query("cluster"))
@@ -71,6 +113,7 @@ func (s *Server) spawnPage(c *gin.Context) {
 
 func (s *Server) renderSpawn(c *gin.Context, status int, owner string, groups []string, cluster, profile string, values, fields map[string]string, msg string) {
 	d := spawnFormData{
+		Server:   c.Param("name"),
 		Owner:    owner,
 		Own:      owner == who(c).Name,
 		Action:   s.hubPrefix + "spawn",
@@ -78,8 +121,11 @@ func (s *Server) renderSpawn(c *gin.Context, status int, owner string, groups []
 		Error:    msg,
 		Next:     s.serverNext(owner, c.Request.FormValue("next")),
 	}
-	if !d.Own {
+	if !d.Own || d.Server != "" {
 		d.Action += "/" + url.PathEscape(owner)
+	}
+	if d.Server != "" {
+		d.Action += "/" + url.PathEscape(d.Server)
 	}
 	d.MultiCluster = len(d.Clusters) > 1
 	if len(d.Clusters) == 0 && d.Error == "" {
@@ -101,6 +147,10 @@ func splitProfile(choice, cluster string) (string, string) {
 // against it here, so a refused form comes straight back with a message
 // next to each wrong field, and then by the hub again.
 func (s *Server) spawn(c *gin.Context) {
+	if !s.namedServerPage(c) {
+		return
+	}
+	server := c.Param("name")
 	owner, groups := s.spawnOwner(c)
 	if owner == "" || s.redirectActive(c, owner) {
 		return
@@ -132,7 +182,7 @@ func (s *Server) spawn(c *gin.Context) {
 		return
 	}
 	info, err := s.hub.Spawn(ctx, gateway.SpawnRequest{
-		User: owner, Cluster: plan.Cluster.Name, Profile: plan.Profile.Name, Options: opts, Groups: groups, By: who(c).Name,
+		User: owner, Server: server, Cluster: plan.Cluster.Name, Profile: plan.Profile.Name, Options: opts, Groups: groups, By: who(c).Name,
 	})
 	if err != nil {
 		var ge *gateway.Error
@@ -144,12 +194,12 @@ func (s *Server) spawn(c *gin.Context) {
 			}
 			s.renderSpawn(c, http.StatusBadRequest, owner, groups, plan.Cluster.Name, plan.Profile.Name, opts, ge.Fields, msg)
 		case errors.As(err, &ge) && ge.Code == gateway.ECONFLICT:
-			c.Redirect(http.StatusSeeOther, s.withNext(s.hubPrefix+"spawn-pending/"+url.PathEscape(owner), owner, c.PostForm("next")))
+			c.Redirect(http.StatusSeeOther, s.withNext(s.pendingURL(owner, server), owner, c.PostForm("next")))
 		default:
 			s.failPage(c, fmt.Errorf("spawn for %s: %w", owner, err))
 		}
 		return
 	}
-	s.log.InfoContext(ctx, "spawn requested", "user", who(c).Name, "owner", owner, "site", info.Cluster, "profile", info.Profile)
-	c.Redirect(http.StatusSeeOther, s.withNext(s.hubPrefix+"spawn-pending/"+url.PathEscape(owner), owner, c.PostForm("next")))
+	s.log.InfoContext(ctx, "spawn requested", "user", who(c).Name, "owner", owner, "server", server, "site", info.Cluster, "profile", info.Profile)
+	c.Redirect(http.StatusSeeOther, s.withNext(s.pendingURL(owner, server), owner, c.PostForm("next")))
 }

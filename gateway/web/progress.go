@@ -65,14 +65,18 @@ func (s *Server) event(p gateway.Progress, info *gateway.ServerInfo) progressEve
 	return e
 }
 
-// apiProgress is GET /hub/api/users/<name>/server/progress, JupyterHub's
+// apiProgress is GET /hub/api/users/<name>/server/progress (and
+// …/servers/<server>/progress for a named server), JupyterHub's
 // event stream: "data: {json}\n\n" per event, a keepalive every
 // KeepAlive, and it ends with the ready or failed event. A server that
 // is neither on its way nor just failed has no progress: 400.
 func (s *Server) apiProgress(c *gin.Context) {
-	user := c.Param("user")
+	user, server := c.Param("user"), c.Param("name")
 	ctx := c.Request.Context()
-	info, err := s.hub.Server(ctx, user, "")
+	if !s.namedServerOK(c, server) {
+		return
+	}
+	info, err := s.hub.Server(ctx, user, server)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -92,7 +96,7 @@ func (s *Server) apiProgress(c *gin.Context) {
 		s.send(c, s.event(gateway.Progress{State: info.State, Failed: true, Reason: info.Reason, JobID: info.JobID, Node: info.Node}, info))
 		return
 	case info.Pending() != "spawn":
-		jsonError(c, http.StatusBadRequest, fmt.Sprintf("%s's server is not starting", user))
+		jsonError(c, http.StatusBadRequest, fmt.Sprintf("%s is not starting", logName(user, server)))
 		return
 	}
 
@@ -101,7 +105,7 @@ func (s *Server) apiProgress(c *gin.Context) {
 		return
 	}
 	defer s.streams.give(viewer)
-	events, done := s.hub.Subscribe(user, "")
+	events, done := s.hub.Subscribe(user, server)
 	defer done()
 	s.startStream(c)
 	if !follow && !s.send(c, firstEvent) {

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"maps"
 	"sort"
 	"strings"
 )
@@ -51,11 +52,51 @@ var adminScopes = []string{
 }
 
 // scopeFilter is what one scope is granted on: all when nil, else the
-// listed users and servers ("alice/" for alice's default server). Group
-// filters are kept so they round-trip but match nothing here: hpcgate
-// does not assign roles to groups.
+// listed users and servers ("alice/" for alice's default server), and the
+// groups, whose members' users and servers it covers too (scopes.py
+// _check_user_in_expanded_scope): read:users!group=course1 reads the
+// members of course1, hub or directory group alike.
 type scopeFilter struct {
-	users, servers, groups map[string]bool
+	users, servers, groups, services map[string]bool
+	// groupsOf names a user's groups, to resolve group filters; set by
+	// withGroups on the identity's own copy of a set (it reads the
+	// store). Nil resolves nothing.
+	groupsOf func(user string) []string
+}
+
+// inGroups reports whether user is in one of the filter's groups.
+func (f *scopeFilter) inGroups(user string) bool {
+	if len(f.groups) == 0 || f.groupsOf == nil {
+		return false
+	}
+	for _, g := range f.groupsOf(user) {
+		if f.groups[g] {
+			return true
+		}
+	}
+	return false
+}
+
+// withGroups is set with its group filters able to find users' groups
+// with groupsOf. Sets come shared from the scope cache, so a set with
+// group filters is copied first; one without is returned as it is.
+func (set scopeSet) withGroups(groupsOf func(user string) []string) scopeSet {
+	var out scopeSet
+	for base, f := range set {
+		if f == nil || len(f.groups) == 0 {
+			continue
+		}
+		if out == nil {
+			out = maps.Clone(set)
+		}
+		cp := f.clone()
+		cp.groupsOf = groupsOf
+		out[base] = cp
+	}
+	if out == nil {
+		return set
+	}
+	return out
 }
 
 func (f *scopeFilter) clone() *scopeFilter {
@@ -72,7 +113,7 @@ func (f *scopeFilter) clone() *scopeFilter {
 		}
 		return out
 	}
-	return &scopeFilter{users: cp(f.users), servers: cp(f.servers), groups: cp(f.groups)}
+	return &scopeFilter{users: cp(f.users), servers: cp(f.servers), groups: cp(f.groups), services: cp(f.services), groupsOf: f.groupsOf}
 }
 
 // scopeSet is a parsed set of expanded scopes (scopes.py parse_scopes).
@@ -144,6 +185,8 @@ func (set scopeSet) add(base, filter string) {
 		m = &f.servers
 	case "group":
 		m = &f.groups
+	case "service":
+		m = &f.services
 	default:
 		return
 	}
@@ -182,6 +225,11 @@ func (set scopeSet) intersect(other scopeSet) scopeSet {
 				out.add(base, "group="+g)
 			}
 		}
+		for sv := range a.services {
+			if b.services[sv] {
+				out.add(base, "service="+sv)
+			}
+		}
 		for _, pair := range [][2]*scopeFilter{{a, b}, {b, a}} {
 			for srv := range pair[0].servers {
 				owner, _, _ := strings.Cut(srv, "/")
@@ -204,7 +252,13 @@ func (set scopeSet) allowsAll(base string) bool {
 // allowsUser reports whether base is granted on user's resources.
 func (set scopeSet) allowsUser(base, user string) bool {
 	f, ok := set[base]
-	return ok && (f == nil || f.users[user])
+	return ok && (f == nil || f.users[user] || f.inGroups(user))
+}
+
+// allowsGroup reports whether base is granted on the group named group.
+func (set scopeSet) allowsGroup(base, group string) bool {
+	f, ok := set[base]
+	return ok && (f == nil || f.groups[group])
 }
 
 // allowsServer reports whether base is granted on user's server named
@@ -212,7 +266,13 @@ func (set scopeSet) allowsUser(base, user string) bool {
 // falls back, a filter on its owner.
 func (set scopeSet) allowsServer(base, user, server string) bool {
 	f, ok := set[base]
-	return ok && (f == nil || f.servers[user+"/"+server] || f.users[user])
+	return ok && (f == nil || f.servers[user+"/"+server] || f.users[user] || f.inGroups(user))
+}
+
+// allowsService reports whether base is granted on the service called name.
+func (set scopeSet) allowsService(base, name string) bool {
+	f, ok := set[base]
+	return ok && (f == nil || f.services[name])
 }
 
 // strings lists the set as scope strings, sorted, as /hub/api/user
@@ -227,7 +287,7 @@ func (set scopeSet) strings() []string {
 		for _, kv := range []struct {
 			kind string
 			m    map[string]bool
-		}{{"user", f.users}, {"server", f.servers}, {"group", f.groups}} {
+		}{{"user", f.users}, {"server", f.servers}, {"group", f.groups}, {"service", f.services}} {
 			for v := range kv.m {
 				out = append(out, base+"!"+kv.kind+"="+v)
 			}
@@ -256,6 +316,7 @@ func (s *Server) roleScopes(user string, admin bool, groups []string) scopeSet {
 // them with their owner.
 func (s *Server) roleRaw(user string, admin bool, groups []string) ([]string, string) {
 	raw := append([]string{"self"}, s.workshopGrantScopes(groups)...)
+	raw = append(raw, s.serviceAccessScopes(groups)...)
 	if admin {
 		raw = append(raw, adminScopes...)
 		if s.admins {

@@ -42,6 +42,11 @@ const JupyterHubVersion = "3.0.0"
 type Hub interface {
 	Spawn(ctx context.Context, req gateway.SpawnRequest) (*gateway.ServerInfo, error)
 	Stop(ctx context.Context, user, server, by string) error
+	// RemoveServer deletes a named server: at once if stopped, once its
+	// job has ended if active.
+	RemoveServer(ctx context.Context, user, server, by string) error
+	// HasRoute reports whether the proxy routes to user's server.
+	HasRoute(user, server string) bool
 	Server(ctx context.Context, user, server string) (*gateway.ServerInfo, error)
 	Servers(ctx context.Context) ([]*gateway.ServerInfo, error)
 	ServersOf(ctx context.Context, users []string, states ...gateway.ServerState) ([]*gateway.ServerInfo, error)
@@ -99,6 +104,12 @@ type Options struct {
 	Metrics *gateway.Metrics
 	// Workshops runs the site's workshops (workshop.go); nil: none.
 	Workshops Workshops
+	// Services are the runtimes of the site's services (services.go),
+	// by name; a service missing here has no token and no proxy.
+	Services map[string]ServiceRuntime
+	// Replica says what this hub replica leads, for /hub/health
+	// (gateway.Hub.Replica); nil: not shown.
+	Replica func() gateway.ReplicaStatus
 }
 
 // Server serves the hub's pages and APIs.
@@ -116,6 +127,7 @@ type Server struct {
 	limiter   *loginLimiter
 	metrics   *gateway.Metrics
 	workshops Workshops
+	replica   func() gateway.ReplicaStatus
 	promHTTP  http.Handler
 	pages     map[string]*template.Template
 	static    fs.FS
@@ -134,6 +146,9 @@ type Server struct {
 	limits     config.Limits
 	streams    *userSlots // progress streams per user
 	websockets *userSlots // proxied WebSockets per user
+
+	services       map[string]*service // by name
+	serviceClients map[string]*service // by OAuth client id
 }
 
 // New checks o and builds the router.
@@ -165,6 +180,7 @@ func New(o Options) (*Server, error) {
 		now:       o.Now,
 		keepAlive: o.KeepAlive,
 		metrics:   o.Metrics,
+		replica:   o.Replica,
 		workshops: o.Workshops,
 		promHTTP:  metricsHandler(o.Metrics, o.Logger),
 	}
@@ -193,6 +209,7 @@ func New(o Options) (*Server, error) {
 	if err := s.applyConfig(); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
+	s.initServices(o.Services)
 	if s.pages, err = parsePages(o.Templates); err != nil {
 		return nil, fmt.Errorf("web: %w", err)
 	}
@@ -269,6 +286,12 @@ func (s *Server) routes() *gin.Engine {
 	user.POST("/spawn/:user", s.requireForm, s.spawn)
 	user.GET("/spawn-pending/:user", s.spawnPending)
 	user.POST("/spawn-pending/:user/cancel", s.requireForm, s.stopForm)
+	// A named server's pages (named_servers).
+	user.POST("/stop/:user/:name", s.requireForm, s.stopForm)
+	user.GET("/spawn/:user/:name", s.spawnPage)
+	user.POST("/spawn/:user/:name", s.requireForm, s.spawn)
+	user.GET("/spawn-pending/:user/:name", s.spawnPending)
+	user.POST("/spawn-pending/:user/:name/cancel", s.requireForm, s.stopForm)
 	user.GET("/user/:user/*path", s.userRedirect)
 	user.GET("/user-redirect/*path", s.userRedirectLink)
 	user.GET("/token", s.tokenPage)
@@ -287,6 +310,7 @@ func (s *Server) routes() *gin.Engine {
 	api.GET("/", s.apiRoot)
 	api.GET("/user", s.apiSelf)
 	api.GET("/oauth2/authorize", s.oauthAuthorize)
+	api.POST("/oauth2/authorize", s.requireForm, s.oauthAuthorizeConfirm)
 	api.POST("/oauth2/token", s.oauthToken)
 	// Every API route names the scope it needs (JupyterHub 3.0's), on
 	// the :user of its path; the identity's scopes decide (scopes.go),
@@ -297,15 +321,33 @@ func (s *Server) routes() *gin.Engine {
 	authed.GET("/info", requireScope("read:hub"), s.apiInfo)
 	authed.GET("/proxy", requireScope("proxy"), s.apiProxy)
 	authed.GET("/authorizations/token/:token", s.apiTokenOwner)
-	authed.GET("/users", requireScope("list:users"), s.apiUsers)
+	authed.GET("/users", requireListScope("list:users"), s.apiUsers)
 	authed.GET("/users/:user", requireScope("read:users"), s.apiUser)
+	// User management and groups (api_users_admin.go, api_groups.go).
+	authed.POST("/users", requireScope("admin:users"), s.requireAPIXSRF, s.apiCreateUsers)
+	authed.POST("/users/:user", requireScope("admin:users"), s.requireAPIXSRF, s.apiCreateUser)
+	authed.PATCH("/users/:user", requireScope("admin:users"), s.requireAPIXSRF, s.apiPatchUser)
+	authed.DELETE("/users/:user", requireScope("delete:users"), s.requireAPIXSRF, s.apiDeleteUser)
+	authed.GET("/groups", requireListScope("list:groups"), s.apiGroups)
+	authed.POST("/groups", requireScope("admin:groups"), s.requireAPIXSRF, s.apiCreateGroups)
+	authed.GET("/groups/:group", requireGroupScope("read:groups", "read:groups:name", "read:roles:groups"), s.apiGroup)
+	authed.POST("/groups/:group", requireGroupScope("admin:groups"), s.requireAPIXSRF, s.apiCreateGroup)
+	authed.DELETE("/groups/:group", requireGroupScope("delete:groups"), s.requireAPIXSRF, s.apiDeleteGroup)
+	authed.POST("/groups/:group/users", requireGroupScope("groups"), s.requireAPIXSRF, s.apiAddGroupUsers)
+	authed.DELETE("/groups/:group/users", requireGroupScope("groups"), s.requireAPIXSRF, s.apiRemoveGroupUsers)
 	authed.POST("/users/:user/server", requireServerScope("servers"), s.requireAPIXSRF, s.apiStartServer)
 	authed.DELETE("/users/:user/server", requireServerScope("delete:servers"), s.requireAPIXSRF, s.apiStopServer)
 	authed.GET("/users/:user/server/progress", requireServerScope("read:servers"), s.apiProgress)
+	// Named servers (named_servers): the same handlers, :name the server.
+	authed.POST("/users/:user/servers/:name", requireServerScope("servers"), s.requireAPIXSRF, s.apiStartServer)
+	authed.DELETE("/users/:user/servers/:name", requireServerScope("delete:servers"), s.requireAPIXSRF, s.apiStopServer)
+	authed.GET("/users/:user/servers/:name/progress", requireServerScope("read:servers"), s.apiProgress)
 	authed.GET("/users/:user/tokens", requireScope("read:tokens"), s.apiTokens)
 	authed.POST("/users/:user/tokens", requireScope("tokens"), s.requireAPIXSRF, s.apiCreateToken)
 	authed.GET("/users/:user/tokens/:id", requireScope("read:tokens"), s.apiToken)
 	authed.DELETE("/users/:user/tokens/:id", requireScope("tokens"), s.requireAPIXSRF, s.apiDeleteToken)
+	authed.GET("/services", s.apiServices)
+	authed.GET("/services/:service", s.apiService)
 	authed.GET("/workshops/:workshop", s.apiWorkshop)
 	authed.GET("/workshops/:workshop/usage", s.apiWorkshopUsage)
 
@@ -331,6 +373,10 @@ func (s *Server) routes() *gin.Engine {
 
 	root.Any("/user/:user", s.identifyUser, s.userProxy)
 	root.Any("/user/:user/*path", s.identifyUser, s.limitWebSockets, s.userProxy)
+	// Services are proxied for anyone, as JupyterHub's proxy does; they
+	// log users in through the hub's OAuth themselves.
+	root.Any("/services/:service", s.serviceProxy)
+	root.Any("/services/:service/*path", s.serviceProxy)
 
 	e.NoRoute(s.notFound)
 	e.NoMethod(s.methodNotAllowed)
@@ -360,7 +406,7 @@ func (s *Server) methodNotAllowed(c *gin.Context) {
 // origins). Proxied responses from /user/ keep the server's headers.
 func (s *Server) commonHeaders(c *gin.Context) {
 	h := c.Writer.Header()
-	if strings.HasPrefix(c.Request.URL.Path, s.base+"user/") {
+	if s.proxied(c.Request.URL.Path) {
 		c.Next()
 		return
 	}
@@ -372,6 +418,12 @@ func (s *Server) commonHeaders(c *gin.Context) {
 	c.Next()
 }
 
+// proxied reports whether path goes to a user's server or a service,
+// whose responses carry their own headers.
+func (s *Server) proxied(path string) bool {
+	return strings.HasPrefix(path, s.base+"user/") || strings.HasPrefix(path, s.base+"services/")
+}
+
 // logRequests writes one log line per request, with the user when known.
 func (s *Server) logRequests(c *gin.Context) {
 	start := time.Now()
@@ -379,7 +431,7 @@ func (s *Server) logRequests(c *gin.Context) {
 	status := c.Writer.Status()
 	level := slog.LevelInfo
 	switch {
-	case strings.HasPrefix(c.Request.URL.Path, s.base+"user/"):
+	case s.proxied(c.Request.URL.Path):
 		// Proxied traffic: every click in a notebook. Its counts are
 		// the proxy's metrics and its failures the proxy's own log
 		// lines; a line per request (and at ERROR for the app's own
@@ -439,7 +491,8 @@ func (s *Server) cspReport(c *gin.Context) {
 	c.Status(http.StatusNoContent)
 }
 
-// health answers 200 when the database answers.
+// health answers 200 when the database answers, and says which clusters
+// and cron jobs this replica leads (from memory: it stays one ping).
 func (s *Server) health(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
 	defer cancel()
@@ -448,5 +501,9 @@ func (s *Server) health(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "error", "db": "unreachable"})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "db": "ok", "version": s.version})
+	out := gin.H{"status": "ok", "db": "ok", "version": s.version}
+	if s.replica != nil {
+		out["replica"] = s.replica()
+	}
+	c.JSON(http.StatusOK, out)
 }

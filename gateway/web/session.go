@@ -130,11 +130,11 @@ func (s *Server) identifyCookie(c *gin.Context, name string) *identity {
 		s.log.ErrorContext(ctx, "look up session user", "user", sess.User, "err", err)
 		return nil
 	}
-	who := &identity{Name: u.Name, Admin: u.Admin, Groups: u.Groups, SessionID: id, Expires: sess.Expires,
-		Scopes: s.roleScopes(u.Name, u.Admin, u.Groups)}
+	who := &identity{Name: u.Name, Admin: u.IsAdmin(), Groups: u.AllGroups(), SessionID: id, Expires: sess.Expires,
+		Scopes: s.roleScopes(u.Name, u.IsAdmin(), u.AllGroups())}
 	if name == userCookie {
 		// Good for the /user/ gate only: no page, form or API call.
-		who.Scopes = s.gateScopes(u.Name, u.Admin, u.Groups)
+		who.Scopes = s.gateScopes(u.Name, u.IsAdmin(), u.AllGroups())
 		return who
 	}
 	who.ViaCookie = true
@@ -143,6 +143,9 @@ func (s *Server) identifyCookie(c *gin.Context, name string) *identity {
 
 // identifyToken returns the identity of a valid API token, or nil.
 func (s *Server) identifyToken(ctx context.Context, plain string) (*identity, error) {
+	if sv := s.serviceForToken(plain); sv != nil {
+		return serviceIdentity(sv), nil
+	}
 	t, err := s.store.LookupToken(ctx, plain)
 	if err != nil {
 		if isNotFound(err) {
@@ -169,6 +172,6 @@ func (s *Server) identifyToken(ctx context.Context, plain string) (*identity, er
 		}
 		return nil, err
 	}
-	return &identity{Name: u.Name, Admin: u.Admin, Groups: u.Groups, SessionID: t.SessionID, Token: t,
-		Scopes: s.tokenScopes(t, u.Name, u.Admin, u.Groups)}, nil
+	return &identity{Name: u.Name, Admin: u.IsAdmin(), Groups: u.AllGroups(), SessionID: t.SessionID, Token: t,
+		Scopes: s.tokenScopes(t, u.Name, u.IsAdmin(), u.AllGroups())}, nil
 }

@@ -76,6 +76,7 @@ type clusterView struct {
 
 // spawnFormData is the spawn page's data.
 type spawnFormData struct {
+	Server       string // a named server's name; "" for the default one
 	Owner        string
 	Own          bool
 	Action       string

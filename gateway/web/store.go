@@ -19,6 +19,13 @@ type Store interface {
 	ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gateway.User, int, error)
 	GetServerByID(ctx context.Context, id int64) (*gateway.Server, error)
 
+	// User management and groups (api_users_admin.go, api_groups.go).
+	CreateUsers(ctx context.Context, names []string, hubAdmin bool) ([]*gateway.User, error)
+	SetHubAdmin(ctx context.Context, name string, admin bool) (*gateway.User, error)
+	DeleteUser(ctx context.Context, name string) error
+	RevokeUserAccess(ctx context.Context, user string) (sessions, tokens int64, err error)
+	gateway.GroupStore
+
 	CreateSession(ctx context.Context, user string, expires time.Time) (string, error)
 	GetSession(ctx context.Context, id string) (*gateway.Session, error)
 	RevokeSession(ctx context.Context, id string) error

@@ -12,7 +12,8 @@ import (
 	"hpcgate/gateway"
 )
 
-// userProxy is the first gate in front of /user/<name>/…: the owner (or an
+// userProxy is the first gate in front of /user/<name>/… (a named
+// server's /user/<name>/<server>/… while it runs, proxiedServer): the owner (or an
 // admin, when admin_access is on) goes through to the server; another
 // user gets 403; a browser without a session goes to the login page and
 // comes back; an API client without credentials gets 403 JSON.
@@ -38,7 +39,7 @@ func (s *Server) userProxy(c *gin.Context) {
 		c.Redirect(http.StatusFound, target)
 		return
 	}
-	id := who(c)
+	id, server := who(c), s.proxiedServer(user, c.Param("path"))
 	switch {
 	case id == nil && wantsHTML(c.Request) && c.GetHeader("Authorization") == "":
 		s.redirectToLogin(c)
@@ -46,8 +47,8 @@ func (s *Server) userProxy(c *gin.Context) {
 	case id == nil:
 		jsonError(c, http.StatusForbidden, "Missing or invalid credentials")
 		return
-	case !s.mayAccess(id, user):
-		s.log.WarnContext(c.Request.Context(), "refused access to another user's server", "user", id.Name, "owner", user, "path", c.Request.URL.Path)
+	case !s.mayAccessServer(id, user, server):
+		s.log.WarnContext(c.Request.Context(), "refused access to another user's server", "user", id.Name, "owner", user, "server", server, "path", c.Request.URL.Path)
 		if wantsHTML(c.Request) {
 			s.errorPage(c, http.StatusForbidden, "This server belongs to "+user+"; you may not use it.")
 			return
@@ -67,7 +68,23 @@ func (s *Server) userProxy(c *gin.Context) {
 	h := c.Writer.Header()
 	h.Del("X-JupyterHub-Version")
 	h.Del("Cache-Control")
-	s.hub.ServeProxy(c.Writer, c.Request, user, "")
+	s.hub.ServeProxy(c.Writer, c.Request, user, server)
+}
+
+// proxiedServer is the server a request for /user/<user><path> goes to,
+// as JupyterHub's proxy decides by the longest route prefix: the named
+// server of path's first segment while it has a route (it is running),
+// the default server otherwise. A path of the default server that begins
+// with a name of a stopped named server stays the default server's.
+func (s *Server) proxiedServer(user, path string) string {
+	if !s.cfg.NamedServers.Enabled {
+		return ""
+	}
+	seg, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if seg == "" || gateway.ValidServerName(seg) != nil || !s.hub.HasRoute(user, seg) {
+		return ""
+	}
+	return seg
 }
 
 // dropForeignTokens removes from r the hub tokens that belong to someone

@@ -70,18 +70,22 @@ func (s *Server) serverView(info *gateway.ServerInfo, viewer string, xsrf string
 		LastActivity: info.LastActivity,
 		URL:          s.serverURL(info),
 		ProgressURL:  gateway.ProgressURL(s.base, info.User, info.Name),
-		PendingURL:   s.hubPrefix + "spawn-pending/" + url.PathEscape(info.User),
+		PendingURL:   s.pendingURL(info.User, info.Name),
 		StopURL:      s.hubPrefix + "stop/" + url.PathEscape(info.User),
-		CancelURL:    s.hubPrefix + "spawn-pending/" + url.PathEscape(info.User) + "/cancel",
+		CancelURL:    s.pendingURL(info.User, info.Name) + "/cancel",
 		SpawnURL:     s.hubPrefix + "spawn",
 		XSRF:         xsrf,
 	}
 	if info.Name != "" {
 		v.Title = info.Name
+		v.StopURL += "/" + url.PathEscape(info.Name)
+		v.SpawnURL = s.hubPrefix + "spawn/" + url.PathEscape(info.User) + "/" + url.PathEscape(info.Name)
 	}
 	if !v.Own {
 		v.Title = info.User + " — " + v.Title
-		v.SpawnURL = s.hubPrefix + "spawn/" + url.PathEscape(info.User)
+		if info.Name == "" {
+			v.SpawnURL = s.hubPrefix + "spawn/" + url.PathEscape(info.User)
+		}
 	}
 	if info.State == gateway.StateQueued {
 		v.ReasonText = s.hub.ExplainReason(info.Cluster, info.Reason)
