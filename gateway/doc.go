@@ -6,7 +6,7 @@
 // It declares the domain's types (Server, ServerState, User, Token,
 // Session, Event, Plan) and the small interfaces it needs of the outside
 // world (ServerStore, UserStore, TokenStore, SessionStore, EventStore,
-// Router, Directory), and talks to clusters only through the batch
+// Router, Directory, Replicas), and talks to clusters only through the batch
 // interfaces. It imports no adapter: the subpackages implement its
 // interfaces and import it (store, proxy, ldapauth), web drives it over
 // HTTP, and cmd/hpcgate is the only place that wires concrete types.
@@ -27,5 +27,10 @@
 // cluster), observe.go (what a scheduler report means, as a pure
 // function, and applying it), ready.go (the app answers), progress.go,
 // serverinfo.go (what pages see), queue.go, cron.go, rights.go,
-// duration.go and appenv.go (one way to write a duration, a user's URL).
+// duration.go and appenv.go (one way to write a duration, a user's URL);
+// app.go (an app's secret and route), named.go (named servers), group.go
+// (hub and directory groups), replicas.go (which replica leads each
+// poller and cron job, and following the others), activity.go, addr.go
+// (a job's address, checked), reasons.go, metrics.go, and the workshops in
+// workshop.go, workshop_hub.go and workshop_timeline.go.
 package gateway
