@@ -61,9 +61,27 @@ if [[ ${HPCGATE_APPS_NODE:-} == npm || $(node -p 'process.versions.node.split(".
     rm -rf -- "$prefix/.node"
   fi
   node=$prefix/node/bin/node
+  # npm too: Debian's npm 9 and its node-gyp build native modules that
+  # crash Node 20 on load (seen on a fresh Debian 12). npm from the
+  # registry, run by this node, brings the node-gyp that builds against
+  # this node's headers.
+  npm_version=${HPCGATE_NPM_VERSION:-10.9.2}
+  if [[ ! -f $prefix/npm/package.json || $("$node" -p 'require(process.argv[1]).version' "$prefix/npm/package.json") != "$npm_version" ]]; then
+    echo "apps: installing npm $npm_version from npm into $prefix/npm"
+    rm -rf -- "$prefix/npm" "$prefix/.npm"
+    install -d -m 0755 "$prefix/.npm" "$prefix/npm"
+    (cd "$prefix/.npm" && npm pack --loglevel=error "npm@$npm_version" >/dev/null)
+    tar -xzf "$prefix/.npm/npm-$npm_version.tgz" -C "$prefix/npm" --strip-components=1
+    rm -rf -- "$prefix/.npm"
+  fi
+  for t in npm npx; do
+    printf '#!/bin/bash\nexec %q %q "$@"\n' "$node" "$prefix/npm/bin/$t-cli.js" >"$prefix/node/bin/$t"
+    chmod 0755 "$prefix/node/bin/$t"
+  done
   # npm, node-gyp and the packages' install scripts run on this node and
-  # build against its headers (Debian's npm defaults nodedir to /usr, 18's).
+  # build against its headers.
   export PATH=$prefix/node/bin:$PATH npm_config_nodedir=$prefix/node
+  hash -r
 fi
 node_major=$("$node" -p 'process.versions.node.split(".")[0]')
 if [[ $node_major != 20 && -z ${HPCGATE_CODE_SERVER_VERSION:-} ]]; then
