@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"text/template"
+	"time"
 )
 
 // pickPort is the shared "pick-port" piece of the job templates.
@@ -92,4 +93,29 @@ for p in %d %d %d; do if hpcgate_port_used "$p"; then echo used; else echo free;
 	if want := "used\nused\nfree"; got != want {
 		t.Errorf("ports %d (listening on 127.0.0.2), %d (on ::1), %d (closed): %q, want %q", used, used6, free, got, want)
 	}
+}
+
+// TestPickPortManySockets: a node with thousands of sockets (a busy login
+// node; the two-replica test's load leaves as many in TIME_WAIT) still
+// picks a port in well under a second. Read a line at a time, the
+// kernel's socket table costs bash a system call per byte, each one
+// regenerating the table: 3,500 sockets took 14 s, growing with the square.
+func TestPickPortManySockets(t *testing.T) {
+	for range 3000 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("listen: %v", err)
+		}
+		defer l.Close()
+	}
+	start := time.Now()
+	out := runBash(t, pickPort(t)+"\necho \"$HPCGATE_PORT\"")
+	took := time.Since(start)
+	if _, err := strconv.Atoi(out); err != nil {
+		t.Fatalf("picked %q", out)
+	}
+	if took > 2*time.Second {
+		t.Errorf("picking a port among 3000 sockets took %s, want well under a second", took.Round(time.Millisecond))
+	}
+	t.Logf("picked a port among 3000 sockets in %s", took.Round(time.Millisecond))
 }

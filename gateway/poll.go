@@ -101,8 +101,8 @@ func (p *poller) poll(ctx context.Context) {
 		if s.JobID != "" {
 			ids = append(ids, s.JobID)
 			byJob[s.JobID] = s
-		} else if s.State == StateSubmitting && !h.submitting(s.ID) && h.now().Sub(s.Created) > time.Minute {
-			h.adopt(ctx, c, s) // its submission died with an earlier hub process
+		} else if lostSubmission(s) && !h.submitting(s.ID) && h.now().Sub(s.Created) > adoptAfter {
+			h.adopt(ctx, c, s) // its submission died with an earlier hub process or another replica
 		}
 	}
 	h.metrics.tracked(c.Config.Name, servers)

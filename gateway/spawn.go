@@ -142,7 +142,7 @@ func (h *Hub) appEnvFor(c *config.Cluster, user, server, token string) map[strin
 
 // submit runs sbatch/qsub and records the job id before anything else.
 func (h *Hub) submit(c *Cluster, srv *Server, spec batch.JobSpec) {
-	ctx, cancel := context.WithTimeout(h.ctx, 2*time.Minute)
+	ctx, cancel := context.WithTimeout(h.ctx, submitTimeout)
 	defer cancel()
 	log := h.log.With("user", srv.User, "cluster", srv.Cluster, "job_name", srv.JobName)
 	start := h.now()
@@ -165,8 +165,11 @@ func (h *Hub) submit(c *Cluster, srv *Server, spec batch.JobSpec) {
 	h.event(ctx, srv, "submitted", fmt.Sprintf("Job %s submitted to %s.", id, partitionOf(srv)))
 	moved, err := h.transition(ctx, srv, StateQueued, "", StateSubmitting)
 	if err == nil && !moved {
-		// Stopped while sbatch ran: cancel what was just submitted.
-		if cur, err := h.servers.GetServerByID(ctx, srv.ID); err == nil && cur.State == StateStopping {
+		// Stopped while sbatch ran, or ended by a replica that took the
+		// submission for lost: cancel what was just submitted. Queued or
+		// further on, another replica adopted this very job by name.
+		if cur, err := h.servers.GetServerByID(ctx, srv.ID); err == nil && (cur.State == StateStopping || !cur.State.Active()) {
+			cur.JobID = id
 			h.cancelJob(ctx, c, cur)
 		}
 	}

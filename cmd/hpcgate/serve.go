@@ -160,7 +160,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	defer sched.Stop()
 
-	svcs, stopServices, err := startServices(cfg, px, log)
+	svcs, stopServices, err := startServices(cfg, secret, px, log)
 	if err != nil {
 		return err
 	}

@@ -12,14 +12,15 @@ import (
 	"hpcgate/gateway/web"
 )
 
-// startServices settles the services' tokens, starts the managed ones and
-// builds what the web layer needs of each: token, proxy, pid. The
-// returned stop ends the managed services.
-func startServices(cfg *config.Config, px *proxy.Proxy, log *slog.Logger) (map[string]web.ServiceRuntime, func(), error) {
+// startServices settles the services' tokens (a managed one's derived
+// from the cookie secret, the same on every replica), starts the managed
+// ones and builds what the web layer needs of each: token, proxy, pid.
+// The returned stop ends the managed services.
+func startServices(cfg *config.Config, secret []byte, px *proxy.Proxy, log *slog.Logger) (map[string]web.ServiceRuntime, func(), error) {
 	if len(cfg.Services) == 0 {
 		return nil, func() {}, nil
 	}
-	tokens, err := services.Tokens(cfg.Services)
+	tokens, err := services.Tokens(cfg.Services, secret)
 	if err != nil {
 		return nil, nil, err
 	}

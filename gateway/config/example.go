@@ -467,7 +467,7 @@ services:
     environment: {ANNOUNCEMENT_FILE: /etc/hpcgate/announcement.txt}
     # Managed services run as the hub's own user; "" or that user's name (no other is allowed).
     user: {{y .S.User}}
-    # Example. File holding the service's API token; "" generates one per start (managed) or none (external).
+    # Example. File holding the service's API token; "" derives one from the cookie secret (managed) or none (external).
     api_token_file: /etc/hpcgate/announcements.token
     # Example. Scopes of the service's API token (JupyterHub 3.0 scopes); [] only identifies it.
     scopes: ["list:users", "read:users:activity"]

@@ -38,8 +38,10 @@ type Service struct {
 	// would need root for it).
 	User string `yaml:"user"`
 	// APITokenFile holds the service's API token (first line), never
-	// written in this file. Without it a managed service gets a new
-	// token at each start and an external one has none.
+	// written in this file. Without it a managed service's token is
+	// derived from the cookie secret (the same on every replica, so any
+	// replica accepts any copy's OAuth token exchange) and an external
+	// one has none.
 	APITokenFile string `yaml:"api_token_file"`
 	// Scopes are what the service's API token may do on the hub's API,
 	// JupyterHub 3.0's scopes ("list:users", "read:users!group=x",

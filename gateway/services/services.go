@@ -3,15 +3,16 @@
 // gives a service (services/service.py and spawner.py get_env), its
 // output logged line by line, restarted after a growing pause when it
 // exits, and stopped with the hub. It also settles each service's API
-// token: the api_token_file's, or one generated per start for a managed
-// service.
+// token: the api_token_file's, or one derived from the hub's cookie
+// secret for a managed service.
 //
 // It knows config's Service and nothing of the web layer or the store;
 // cmd wires its tokens and process ids into web.
 package services
 
 import (
-	"crypto/rand"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -22,9 +23,19 @@ import (
 )
 
 // Tokens returns every service's API token by name: read from its
-// api_token_file, generated for a managed service without one, absent
-// for an external service without one.
-func Tokens(svcs []config.Service) (map[string]string, error) {
+// api_token_file, derived from key (the hub's cookie secret) for a
+// managed service without one, absent for an external service without
+// one.
+//
+// Derived, not random: with replicas, each runs its own copy of a managed
+// service, and the service's token is also its OAuth client secret, which
+// the replica that receives the token exchange checks in memory. The
+// cookie secret is the one secret every replica shares already, so every
+// copy holds the same token, and any replica recognises it. A token
+// leaked from a service's environment tells nothing of the cookie secret
+// (HMAC-SHA256); it changes with the cookie secret, or is replaced by an
+// api_token_file.
+func Tokens(svcs []config.Service, key []byte) (map[string]string, error) {
 	out := map[string]string{}
 	for _, s := range svcs {
 		switch {
@@ -38,11 +49,12 @@ func Tokens(svcs []config.Service) (map[string]string, error) {
 			}
 			out[s.Name] = t
 		case s.Managed():
-			b := make([]byte, 32)
-			if _, err := rand.Read(b); err != nil {
-				return nil, fmt.Errorf("service %s: generate api token: %w", s.Name, err)
+			if len(key) < 32 {
+				return nil, fmt.Errorf("service %s: derive api token: the key is %d bytes, want at least 32", s.Name, len(key))
 			}
-			out[s.Name] = hex.EncodeToString(b)
+			m := hmac.New(sha256.New, key)
+			m.Write([]byte("hpcgate service api token\x00" + s.Name))
+			out[s.Name] = hex.EncodeToString(m.Sum(nil))
 		}
 	}
 	return out, nil

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -97,3 +98,52 @@ func TestCheckUsers(t *testing.T) {
 }
 
 var _ io.Writer = (*syncBuffer)(nil)
+
+// TestTokensSameOnEveryReplica: a managed service without api_token_file
+// gets the same token from every replica sharing the cookie secret (its
+// OAuth client secret, checked by whichever replica gets the exchange),
+// another token under another secret or name; a file's token wins, and
+// an external service without one has none.
+func TestTokensSameOnEveryReplica(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "ext.token")
+	if err := os.WriteFile(file, []byte("external-token-1234\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	svcs := []config.Service{
+		{Name: "announce", Command: []string{"/bin/true"}},
+		{Name: "cull", Command: []string{"/bin/true"}},
+		{Name: "ext", URL: "http://127.0.0.1:9", APITokenFile: file},
+		{Name: "bare", URL: "http://127.0.0.1:9"},
+	}
+	secret := []byte(strings.Repeat("s", 32))
+	tokens := func(key []byte) map[string]string {
+		t.Helper()
+		m, err := Tokens(svcs, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	a, b := tokens(secret), tokens(slices.Clone(secret))
+	if a["announce"] == "" || a["announce"] != b["announce"] || a["cull"] != b["cull"] {
+		t.Fatalf("two replicas with one cookie secret disagree: %q / %q", a, b)
+	}
+	if a["announce"] == a["cull"] {
+		t.Error("two services share a token")
+	}
+	if strings.Contains(a["announce"], string(secret)) || len(a["announce"]) != 64 {
+		t.Errorf("derived token %q: want 64 hex characters, not the secret", a["announce"])
+	}
+	if c := tokens([]byte(strings.Repeat("t", 32))); c["announce"] == a["announce"] {
+		t.Error("another cookie secret derived the same token")
+	}
+	if a["ext"] != "external-token-1234" {
+		t.Errorf("api_token_file's token: %q", a["ext"])
+	}
+	if _, ok := a["bare"]; ok {
+		t.Error("an external service without api_token_file got a token")
+	}
+	if _, err := Tokens(svcs, []byte("short")); err == nil {
+		t.Error("a short key derived tokens")
+	}
+}

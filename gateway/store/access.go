@@ -46,13 +46,16 @@ func (s *Store) RevokeUserAccess(ctx context.Context, user string) (sessions, to
 	if err == nil {
 		sessions, err = res.RowsAffected()
 	}
+	f := forget{creds: true, users: []string{user}}
+	if err == nil {
+		err = s.tellIn(ctx, tx, f)
+	}
 	if err == nil {
 		err = tx.Commit()
+		s.ids.forget(f)
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("revoke access of %s: %w", user, err)
 	}
-	s.ids.invalidateCredentials()
-	s.ids.invalidateUser(user)
 	return sessions, tokens, nil
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sort"
 
+	"github.com/jmoiron/sqlx"
+
 	"hpcgate/gateway"
 )
 
@@ -76,10 +78,9 @@ func (s *Store) CreateGroup(ctx context.Context, name string, members []string) 
 			return nil, fmt.Errorf("create group %s: add %s: %w", name, u, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commitForget(ctx, tx, forget{users: members}); err != nil {
 		return nil, fmt.Errorf("create group %s: %w", name, err)
 	}
-	s.forgetUsers(members)
 	return s.hubGroup(ctx, name)
 }
 
@@ -104,10 +105,15 @@ func (s *Store) checkUsers(ctx context.Context, names []string) error {
 	return nil
 }
 
-func (s *Store) forgetUsers(names []string) {
-	for _, n := range names {
-		s.ids.invalidateUser(n)
+// commitForget commits tx, which tells the other replicas f, and forgets
+// f here (forget.go's change, for transactions of their own).
+func (s *Store) commitForget(ctx context.Context, tx *sqlx.Tx, f forget) error {
+	if err := s.tellIn(ctx, tx, f); err != nil {
+		return err
 	}
+	err := tx.Commit()
+	s.ids.forget(f)
+	return err
 }
 
 // hubGroup reads a hub group; ErrNotFound when there is none.
@@ -232,10 +238,10 @@ func (s *Store) DeleteGroup(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, s.q("DELETE FROM hub_groups WHERE name = ?"), name); err != nil {
+	// Its members' rights may change (allowed_groups).
+	if _, err := s.execChange(ctx, forget{users: g.Users}, s.q("DELETE FROM hub_groups WHERE name = ?"), name); err != nil {
 		return fmt.Errorf("delete group %s: %w", name, err)
 	}
-	s.forgetUsers(g.Users)
 	return nil
 }
 
@@ -267,10 +273,9 @@ func (s *Store) changeMembers(ctx context.Context, name string, users []string, 
 			return nil, fmt.Errorf("change members of group %s: %s: %w", name, u, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commitForget(ctx, tx, forget{users: users}); err != nil {
 		return nil, fmt.Errorf("change members of group %s: %w", name, err)
 	}
-	s.forgetUsers(users)
 	return s.hubGroup(ctx, name)
 }
 
@@ -294,12 +299,11 @@ func (s *Store) CreateUsers(ctx context.Context, names []string, hubAdmin bool) 
 			created = append(created, n)
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commitForget(ctx, tx, forget{users: created}); err != nil {
 		return nil, fmt.Errorf("create users: %w", err)
 	}
 	out := make([]*gateway.User, 0, len(created))
 	for _, n := range created {
-		s.ids.invalidateUser(n)
 		u, err := s.GetUser(ctx, n)
 		if err != nil {
 			return nil, err
@@ -312,12 +316,11 @@ func (s *Store) CreateUsers(ctx context.Context, names []string, hubAdmin bool) 
 // SetHubAdmin sets or clears the hub's admin grant of a user; the
 // directory's verdict (Admin) is not touched.
 func (s *Store) SetHubAdmin(ctx context.Context, name string, admin bool) (*gateway.User, error) {
-	res, err := s.db.ExecContext(ctx, s.q("UPDATE users SET hub_admin = ? WHERE name = ?"), admin, name)
-	s.ids.invalidateUser(name)
+	n, err := s.execChange(ctx, forget{users: []string{name}}, s.q("UPDATE users SET hub_admin = ? WHERE name = ?"), admin, name)
 	if err != nil {
 		return nil, fmt.Errorf("set admin grant of %s: %w", name, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return nil, fmt.Errorf("user %q: %w", name, gateway.ErrNotFound)
 	}
 	return s.GetUser(ctx, name)

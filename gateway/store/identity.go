@@ -14,8 +14,8 @@ import (
 // request costs no database round trip once its credential was seen.
 //
 // Correctness rests on one rule: every statement in this package that
-// deletes or changes a token, a session or a user calls one of the
-// invalidate methods after it commits (revocation, logout, token deletion,
+// deletes or changes a token, a session or a user runs through change
+// (forget.go), which forgets what it names after the commit (revocation, logout, token deletion,
 // the directory's rights refresh through RevokeUserAccess and UpsertUser,
 // a deleted user, a server reset deleting its token). Expiry needs no
 // invalidation: every hit checks the expiry time, as the query did. A
@@ -24,9 +24,10 @@ import (
 // before the query and are dropped if it moved.
 //
 // With a second hub replica on the same PostgreSQL, each replica's cache
-// also hears the other's revocations (replica.go): every invalidate calls
-// notify, which runs `NOTIFY hpcgate_identity` after the change committed,
-// and each replica's listener forgets what it hears from the others. While
+// also hears the other's revocations (replica.go): change issues
+// `NOTIFY hpcgate_identity` inside the changing transaction, which
+// PostgreSQL delivers at its commit, and each replica's listener forgets
+// what it hears from the others. While
 // the listener's connection is down the cache is deaf: it stores nothing
 // (every lookup reads the database) and was emptied, since notifications
 // may be missed; it is emptied again when the listener is back. SQLite has
@@ -40,10 +41,6 @@ type identityCache struct {
 	// deaf: another replica's revocation could go unheard, so nothing is
 	// stored (replica.go).
 	deaf bool
-	// notify, when set (PostgreSQL), tells the other replicas what this
-	// process invalidated: "c" (credentials) or "u <name>". It is called
-	// after the change committed, outside the lock.
-	notify func(msg string)
 }
 
 // maxIdentities bounds each map: past it the map is emptied and refills
@@ -145,24 +142,16 @@ func (c *identityCache) putUser(gen uint64, u *gateway.User) {
 	c.users[u.Name] = v
 }
 
-// invalidateCredentials forgets every token and session: after a
-// revocation, a logout, a deleted token. Revocations are rare next to
+// forget applies f here. Credentials are forgotten all at once after a
+// revocation, a logout, a deleted token: revocations are rare next to
 // requests, so forgetting all (and refilling) is simpler than finding
-// which entries a statement touched — and cannot miss one. The other
-// replicas are told to forget theirs.
-func (c *identityCache) invalidateCredentials() {
-	c.forgetCredentials()
-	if c.notify != nil {
-		c.notify("c")
+// which entries a statement touched — and cannot miss one.
+func (c *identityCache) forget(f forget) {
+	if f.creds {
+		c.forgetCredentials()
 	}
-}
-
-// invalidateUser forgets a user (their admin flag, groups or activity
-// changed, or they were deleted), here and on the other replicas.
-func (c *identityCache) invalidateUser(name string) {
-	c.forgetUser(name)
-	if c.notify != nil {
-		c.notify("u " + name)
+	for _, u := range f.users {
+		c.forgetUser(u)
 	}
 }
 
@@ -180,7 +169,7 @@ func (c *identityCache) forgetUser(name string) {
 	delete(c.users, name)
 }
 
-// heard applies what another replica invalidated (a notify message).
+// heard applies what another replica's change told to forget (forget.go).
 func (c *identityCache) heard(msg string) {
 	if name, ok := strings.CutPrefix(msg, "u "); ok {
 		c.forgetUser(name)

@@ -36,8 +36,7 @@ func testIdentityCache(t *testing.T, e *env) {
 		t.Error("a user seen once was read from the database again")
 	}
 	// Any invalidation brings the database's truth back.
-	s.ids.invalidateCredentials()
-	s.ids.invalidateUser("alice")
+	s.ids.forget(forget{creds: true, users: []string{"alice"}})
 	if _, err := s.LookupToken(ctx, plain); err == nil {
 		t.Error("after invalidation, a deleted token still answers")
 	}

@@ -132,10 +132,10 @@ func (s *Store) SetActivity(ctx context.Context, user, name string, t time.Time)
 		WHERE name = ? AND (last_activity IS NULL OR last_activity < ?)`), ts(t), user, ts(t)); err != nil {
 		return false, fmt.Errorf("record activity of %s: %w", user, err)
 	}
-	if err := tx.Commit(); err != nil {
+	// The user's last_activity moved.
+	if err := s.commitForget(ctx, tx, forget{users: []string{user}}); err != nil {
 		return false, fmt.Errorf("record activity of %s/%s: %w", user, name, err)
 	}
-	s.ids.invalidateUser(user) // its last_activity moved
 	return true, nil
 }
 

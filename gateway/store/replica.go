@@ -30,25 +30,13 @@ const (
 	channelHub = "hpcgate_hub"
 )
 
-// notifyTimeout bounds one NOTIFY: a revocation is committed already, and
-// a replica that does not hear it flushes its cache when its listener
-// reconnects.
+// notifyTimeout bounds one Notify.
 const notifyTimeout = 5 * time.Second
 
 func newTag() string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// notifyIdentity tells the other replicas what this process's identity
-// cache forgot.
-func (s *Store) notifyIdentity(msg string) {
-	ctx, cancel := context.WithTimeout(context.Background(), notifyTimeout)
-	defer cancel()
-	if _, err := s.db.ExecContext(ctx, "SELECT pg_notify($1, $2)", channelIdentity, s.tag+" "+msg); err != nil {
-		s.log.Error("tell other replicas of a revocation failed; they forget it when their listener reconnects", "err", err)
-	}
 }
 
 // ReplicaOptions configure StartReplica.

@@ -108,6 +108,7 @@ func (s *Store) startServer(ctx context.Context, sp gateway.NewServer, opts stri
 	}
 	err = tx.GetContext(ctx, &cur, s.q("SELECT id, state FROM servers WHERE username = ? AND name = ?"), sp.User, sp.Name)
 	var r serverRow
+	var reset forget
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		err = tx.GetContext(ctx, &r, s.q(`INSERT INTO servers
@@ -123,6 +124,7 @@ func (s *Store) startServer(ctx context.Context, sp gateway.NewServer, opts stri
 		if _, err := tx.ExecContext(ctx, s.q("DELETE FROM api_tokens WHERE server_id = ?"), cur.ID); err != nil {
 			return nil, err
 		}
+		reset = forget{creds: true} // the old server token is gone
 		// The state guard matters on PostgreSQL, where a concurrent reset
 		// may have committed since the SELECT.
 		err = tx.GetContext(ctx, &r, s.q(`UPDATE servers SET
@@ -140,10 +142,9 @@ func (s *Store) startServer(ctx context.Context, sp gateway.NewServer, opts stri
 	if err != nil {
 		return nil, err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commitForget(ctx, tx, reset); err != nil {
 		return nil, err
 	}
-	s.ids.invalidateCredentials() // a reset deleted the old server token
 	return r.server()
 }
 
@@ -219,13 +220,13 @@ func (s *Store) ListActiveServers(ctx context.Context) ([]*gateway.Server, error
 // DeleteServer removes a stopped or failed server (JupyterHub's
 // DELETE …/servers/<name> with remove); gateway.ErrConflict while it is active.
 func (s *Store) DeleteServer(ctx context.Context, user, name string) error {
-	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM servers WHERE username = ? AND name = ? AND state IN (?, ?)"),
+	// Its tokens go with it (ON DELETE CASCADE).
+	n, err := s.execChange(ctx, forget{creds: true}, s.q("DELETE FROM servers WHERE username = ? AND name = ? AND state IN (?, ?)"),
 		user, name, gateway.StateStopped, gateway.StateFailed)
-	s.ids.invalidateCredentials() // its tokens went with it (ON DELETE CASCADE)
 	if err != nil {
 		return fmt.Errorf("delete server %s/%s: %w", user, name, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		if _, err := s.GetServer(ctx, user, name); err != nil {
 			return err
 		}

@@ -121,10 +121,9 @@ func (s *Store) revoke(ctx context.Context, where string, arg any) (int64, error
 	if err != nil {
 		return 0, err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := s.commitForget(ctx, tx, forget{creds: true}); err != nil {
 		return 0, err
 	}
-	s.ids.invalidateCredentials()
 	return n, nil
 }
 
@@ -132,12 +131,11 @@ func (s *Store) revoke(ctx context.Context, where string, arg any) (int64, error
 // (the missing row refuses their cookie just the same), with whatever was
 // issued under them; it returns how many.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM sessions WHERE expires_at <= ? OR revoked_at IS NOT NULL"), ts(now))
-	s.ids.invalidateCredentials()
+	n, err := s.execChange(ctx, forget{creds: true}, s.q("DELETE FROM sessions WHERE expires_at <= ? OR revoked_at IS NOT NULL"), ts(now))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired sessions: %w", err)
 	}
-	return res.RowsAffected()
+	return n, nil
 }
 
 type codeRow struct {

@@ -176,10 +176,9 @@ func (s *Store) openPostgres(ctx context.Context, url string) error {
 	}
 	s.db, s.rdb = db, db
 	s.url = url
-	s.tag = newTag()
 	// Other replicas (and `hpcgate token`, `hpcgate admin` beside them)
-	// must hear what this process revokes.
-	s.ids.notify = s.notifyIdentity
+	// must hear what this process revokes (forget.go).
+	s.tag = newTag()
 	return nil
 }
 

@@ -131,12 +131,11 @@ func (s *Store) ListTokens(ctx context.Context, user string) ([]*gateway.Token, 
 // DeleteToken deletes token id of user (gateway.ErrNotFound if user has no such
 // token, so one user cannot delete another's by guessing ids).
 func (s *Store) DeleteToken(ctx context.Context, user string, id int64) error {
-	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM api_tokens WHERE id = ? AND username = ?"), id, user)
-	s.ids.invalidateCredentials()
+	n, err := s.execChange(ctx, forget{creds: true}, s.q("DELETE FROM api_tokens WHERE id = ? AND username = ?"), id, user)
 	if err != nil {
 		return fmt.Errorf("delete token %d of %s: %w", id, user, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return fmt.Errorf("token %d of %s: %w", id, user, gateway.ErrNotFound)
 	}
 	return nil
@@ -144,10 +143,9 @@ func (s *Store) DeleteToken(ctx context.Context, user string, id int64) error {
 
 // DeleteExpiredTokens deletes the tokens expired at now and returns how many.
 func (s *Store) DeleteExpiredTokens(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?"), ts(now))
-	s.ids.invalidateCredentials()
+	n, err := s.execChange(ctx, forget{creds: true}, s.q("DELETE FROM api_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?"), ts(now))
 	if err != nil {
 		return 0, fmt.Errorf("delete expired tokens: %w", err)
 	}
-	return res.RowsAffected()
+	return n, nil
 }

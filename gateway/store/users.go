@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"hpcgate/gateway"
 )
 
@@ -55,7 +57,10 @@ func (s *Store) UpsertUser(ctx context.Context, u gateway.User) (*gateway.User, 
 		return nil, fmt.Errorf("upsert user %s: %w", u.Name, err)
 	}
 	var r userRow
-	err = s.db.GetContext(ctx, &r, s.q(`
+	// Admin and groups may have changed (a login, the directory's rights
+	// refresh): the next request sees them, on every replica.
+	err = s.change(ctx, forget{users: []string{u.Name}}, func(tx *sqlx.Tx) error {
+		return tx.GetContext(ctx, &r, s.q(`
 		INSERT INTO users (name, admin, user_groups, created_at, last_login)
 		VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET
@@ -63,10 +68,8 @@ func (s *Store) UpsertUser(ctx context.Context, u gateway.User) (*gateway.User, 
 			user_groups = excluded.user_groups,
 			last_login = COALESCE(excluded.last_login, users.last_login)
 		RETURNING `+userCols),
-		u.Name, u.Admin, groups, ts(s.now()), ts(u.LastLogin))
-	// Admin and groups may have changed (a login, the directory's rights
-	// refresh): the next request sees them.
-	s.ids.invalidateUser(u.Name)
+			u.Name, u.Admin, groups, ts(s.now()), ts(u.LastLogin))
+	})
 	if err != nil {
 		return nil, fmt.Errorf("upsert user %s: %w", u.Name, err)
 	}
@@ -206,13 +209,13 @@ func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gate
 // TouchUserActivity moves the user's last activity forward to t; an older
 // t (reports arrive out of order) changes nothing.
 func (s *Store) TouchUserActivity(ctx context.Context, name string, t time.Time) error {
-	s.ids.invalidateUser(name) // its last_activity moves
-	res, err := s.db.ExecContext(ctx, s.q(`UPDATE users SET last_activity = ?
+	// Its last_activity moves.
+	n, err := s.execChange(ctx, forget{users: []string{name}}, s.q(`UPDATE users SET last_activity = ?
 		WHERE name = ? AND (last_activity IS NULL OR last_activity < ?)`), ts(t), name, ts(t))
 	if err != nil {
 		return fmt.Errorf("record activity of user %s: %w", name, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		if _, err := s.GetUser(ctx, name); err != nil {
 			return err
 		}
@@ -223,14 +226,12 @@ func (s *Store) TouchUserActivity(ctx context.Context, name string, t time.Time)
 // DeleteUser removes a user with their servers, tokens, sessions and codes
 // (their events stay). The caller stops their jobs first.
 func (s *Store) DeleteUser(ctx context.Context, name string) error {
-	res, err := s.db.ExecContext(ctx, s.q("DELETE FROM users WHERE name = ?"), name)
-	// Their tokens and sessions went with them.
-	s.ids.invalidateCredentials()
-	s.ids.invalidateUser(name)
+	// Their tokens and sessions go with them.
+	n, err := s.execChange(ctx, forget{creds: true, users: []string{name}}, s.q("DELETE FROM users WHERE name = ?"), name)
 	if err != nil {
 		return fmt.Errorf("delete user %s: %w", name, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n == 0 {
 		return fmt.Errorf("user %q: %w", name, gateway.ErrNotFound)
 	}
 	return nil

@@ -22,7 +22,8 @@ import (
 // its config.
 type ServiceRuntime struct {
 	// Token is the service's API token in plain text ("" for none):
-	// read from api_token_file, or generated for a managed service.
+	// read from api_token_file, or derived from the cookie secret for a
+	// managed service.
 	Token string
 	// Proxy forwards a request to the service's url (nil without one);
 	// it removes the hub's cookies (proxy.ServiceHandler).
