@@ -233,7 +233,7 @@ func newReplicaHub(t *testing.T, pg, id string, clk *testClock, sched batch.Sche
 	c := &gateway.Cluster{Config: &cfg.Clusters[0], Scheduler: sched, Exec: noExec{},
 		Dial: func(context.Context, string, string) (net.Conn, error) { return nil, errors.New("no tunnel") }}
 	h := gateway.New(gateway.Options{Config: cfg, Clusters: map[string]*gateway.Cluster{"c1": c},
-		Servers: db, Users: db, Tokens: db, Sessions: db, Events: db, Routes: proxy.New(proxy.Config{}),
+		Servers: db, Users: db, Tokens: db, Sessions: db, Events: db, Routes: testRouter{proxy.New(proxy.Config{})},
 		Replicas: rep, Now: clk.Now, Logger: quiet})
 	t.Cleanup(h.Close)
 	return &replicaHub{Hub: h, db: db, rep: rep, poller: h.TestPoller("c1")}
