@@ -25,7 +25,7 @@ test:
 unit:
 	HPCGATE_CLUSTER_ENV=$(HPCGATE_CLUSTER_ENV) \
 	HPCGATE_TEST_POSTGRES_URL=$$(sed -n 's/^POSTGRES_URL=//p' $(CLUSTER_ENV) 2>/dev/null) \
-	$(GO) test -count=1 -timeout 12m ./...
+	$(GO) test -count=1 -timeout 16m ./...
 	python3 -m unittest discover -s testdata/pbs -p 'test_*.py'
 
 lint:
