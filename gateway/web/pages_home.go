@@ -24,6 +24,8 @@ type homeData struct {
 	Workshops []workshopCardView
 	Teaches   []string
 	Visits    []*gateway.Event
+	// Services are the site's services the viewer may open (services.go).
+	Services []serviceLink
 }
 
 // home shows the user's server card: state, cluster, profile, job, node,
@@ -43,6 +45,7 @@ func (s *Server) home(c *gin.Context) {
 		d.Servers = append(d.Servers, s.serverView(info, id.Name, d.XSRFName))
 	}
 	d.Workshops, d.Teaches, d.Visits = s.homeWorkshops(c, id)
+	d.Services = s.homeServices(id)
 	switch c.Query("notice") {
 	case "stopping":
 		d.Notice = "Your server is stopping; the batch job is being cancelled."

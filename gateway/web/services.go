@@ -225,3 +225,21 @@ func (s *Server) serviceProxy(c *gin.Context) {
 	c.Abort()
 	sv.rt.Proxy.ServeHTTP(c.Writer, c.Request)
 }
+
+// serviceLink is a service as the home page lists it.
+type serviceLink struct{ Name, URL string }
+
+// homeServices are the services id may open, as JupyterHub 3.0 lists
+// them in its nav bar (BaseHandler.get_accessible_services): each with a
+// url and display: true, on which id holds access:services, in the
+// site file's order.
+func (s *Server) homeServices(id *identity) []serviceLink {
+	var out []serviceLink
+	for _, c := range s.cfg.Services {
+		if c.URL == "" || !c.Display || !id.Scopes.allowsService("access:services", c.Name) {
+			continue
+		}
+		out = append(out, serviceLink{Name: c.Name, URL: s.cfg.ServicePrefix(c.Name)})
+	}
+	return out
+}
