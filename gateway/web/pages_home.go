@@ -180,7 +180,11 @@ func (s *Server) userRedirect(c *gin.Context) {
 		}
 		q := c.Request.URL.Query()
 		q.Set("redirects", strconv.Itoa(redirects+1))
-		target := strings.TrimSuffix(s.serverURL(info), "/") + strings.TrimPrefix(path, "/"+server)
+		rest := path
+		if server != "" {
+			rest = strings.TrimPrefix(path, "/"+server)
+		}
+		target := strings.TrimSuffix(s.serverURL(info), "/") + rest
 		c.Redirect(http.StatusFound, target+"?"+q.Encode())
 	case info != nil && info.Pending() == "spawn":
 		c.Redirect(http.StatusFound, s.withNext(s.pendingURL(user, server), user, next))
