@@ -1,9 +1,14 @@
 package web
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
 	"regexp"
 	"slices"
+	"sort"
 	"testing"
+	"time"
 )
 
 // TestHomeListsServices: the home page lists the services a user may open
@@ -45,5 +50,36 @@ func TestHomeListsServices(t *testing.T) {
 	b.login("alice", "alice-pass")
 	if _, body := b.get("/hub/home"); regexp.MustCompile(`data-services`).MatchString(body) {
 		t.Error("a site without services shows a Services section")
+	}
+}
+
+// TestAPIProxyServices: the routing table has each service with a url at
+// /services/<name>/, as JupyterHub's proxy does; a service without one
+// (managed, serving no HTTP) has no route.
+func TestAPIProxyServices(t *testing.T) {
+	e := newEnv(t, withServices(testServices+`  - name: cron
+    command: [/bin/true]
+`, map[string]ServiceRuntime{"whoami": {Token: whoamiToken}, "admins": {Token: adminsToken}}))
+	e.serverIs()
+	carol := e.apiToken("carol", TokenUser, 0, time.Time{})
+	resp, body := e.api("GET", "/hub/api/proxy", carol, "")
+	var routes map[string]route
+	if resp.StatusCode != http.StatusOK || json.Unmarshal([]byte(body), &routes) != nil {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	if routes["/"].Data["hub"] != true {
+		t.Errorf("no hub route: %s", body)
+	}
+	delete(routes, "/")
+	var got []string
+	for spec, r := range routes {
+		got = append(got, fmt.Sprintf("%s %s %s %v", spec, r.Routespec, r.Target, r.Data))
+	}
+	sort.Strings(got)
+	want := []string{
+		"/services/admins/ /services/admins/ http://127.0.0.1:10102 map[service:admins]",
+		"/services/whoami/ /services/whoami/ http://127.0.0.1:10101 map[service:whoami]"}
+	if !slices.Equal(got, want) {
+		t.Errorf("routes %q, want %q", got, want)
 	}
 }
