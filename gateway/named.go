@@ -91,6 +91,11 @@ func (h *Hub) RemoveServer(ctx context.Context, user, name, by string) error {
 		h.mu.Lock()
 		h.remove[srv.ID] = true
 		h.mu.Unlock()
+		// The mark is kept in the events table too, so that a hub
+		// restarted before the job ends, or the replica that sees it
+		// end, still deletes the server (removeIfMarked).
+		h.eventData(ctx, srv, eventRemove, "Removal requested by "+orDefault(by, user)+"; the server is deleted once its job has ended.",
+			map[string]any{"server_id": srv.ID})
 		err := h.Stop(ctx, user, name, by)
 		if ErrorCode(err) == ECONFLICT {
 			// It ended between the read and the stop: not active now.
@@ -113,18 +118,56 @@ func (h *Hub) deleteServer(ctx context.Context, srv *Server) error {
 	return nil
 }
 
+// eventRemove is the event recording that a named server is to be
+// deleted once its job ends; its data's server_id is the row's id, which
+// is never handed out again.
+const eventRemove = "remove"
+
 // removeIfMarked deletes srv, which has just ended, when its owner asked
-// for it to be removed.
+// for it to be removed: in this process (memory), or before a restart or
+// on another replica (the events table).
 func (h *Hub) removeIfMarked(ctx context.Context, srv *Server) {
+	if srv.Name == "" {
+		return // the default server is never removed
+	}
 	h.mu.Lock()
 	marked := h.remove[srv.ID]
 	h.mu.Unlock()
+	if !marked {
+		var err error
+		if marked, err = h.removalRecorded(ctx, srv); err != nil {
+			h.log.Error("look up removal of ended server failed", "user", srv.User, "server", srv.Name, "err", err)
+			return
+		}
+	}
 	if !marked {
 		return
 	}
 	if err := h.deleteServer(ctx, srv); err != nil {
 		h.log.Error("delete server after stop failed", "user", srv.User, "server", srv.Name, "err", err)
 	}
+}
+
+// removalRecorded reports whether the events ask for srv to be removed:
+// a remove event for this row, newer than the row's last spawn (a spawn
+// after it means the removal was given up, e.g. the delete failed).
+func (h *Hub) removalRecorded(ctx context.Context, srv *Server) (bool, error) {
+	name := srv.Name
+	evs, err := h.events.ListEvents(context.WithoutCancel(ctx), EventFilter{User: srv.User, Server: &name, Limit: 50})
+	if err != nil {
+		return false, err
+	}
+	for _, e := range evs { // newest first
+		switch e.Kind {
+		case "spawn":
+			return false, nil
+		case eventRemove:
+			if id, ok := e.Data["server_id"].(float64); ok && int64(id) == srv.ID {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }
 
 // serverLabel names a server in messages: "alice's server" for the

@@ -4,9 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"hpcgate/batch"
 	"hpcgate/gateway"
+	"hpcgate/gateway/proxy"
 )
 
 // spawnNamed starts user's server name and waits for the submission.
@@ -157,4 +159,74 @@ func TestNamedServerLimit(t *testing.T) {
 		t.Errorf("%d cancels, want a's two jobs cancelled", n)
 	}
 	spawnNamed(t, h, "alice", "c")
+}
+
+// TestRemoveAfterStopSurvivesRestart: a running named server removed with
+// {"remove": true} is deleted when its job ends even if the hub restarted
+// in between (the mark is in the events table, not only in memory); a
+// server only stopped is kept, as is one started again after a removal.
+func TestRemoveAfterStopSurvivesRestart(t *testing.T) {
+	h, fake, _, _ := newTestHub(t)
+	h.cfg.NamedServers.Enabled = true
+	ctx := context.Background()
+	spawnNamed(t, h, "alice", "gpu")
+	spawnNamed(t, h, "alice", "keep")
+	if err := h.RemoveServer(ctx, "alice", "gpu", "carol"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Stop(ctx, "alice", "keep", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"gpu", "keep"} {
+		if got, err := h.Server(ctx, "alice", name); err != nil || got.State != gateway.StateStopping {
+			t.Fatalf("%s before the restart: %+v %v", name, got, err)
+		}
+	}
+	gpu := "gpu"
+	evs, err := h.store.ListEvents(ctx, gateway.EventFilter{User: "alice", Server: &gpu, Kind: "remove"})
+	if err != nil || len(evs) != 1 || evs[0].Message != "Removal requested by carol; the server is deleted once its job has ended." {
+		t.Fatalf("the removal is not in the events: %+v %v", evs, err)
+	}
+	// The hub stops before either job ended; a new one (nothing in its
+	// memory) adopts the servers and sees the jobs end at its first poll.
+	h.Close()
+	h2 := restartHub(t, h)
+	if err := h2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h2.Server(ctx, "alice", "gpu"); gateway.ErrorCode(err) != gateway.ENOTFOUND {
+		t.Errorf("gpu after its job ended under the restarted hub: %v, want deleted", err)
+	}
+	if got, err := h2.Server(ctx, "alice", "keep"); err != nil || got.State != gateway.StateStopped {
+		t.Errorf("keep, only stopped: %+v %v, want kept as stopped", got, err)
+	}
+
+	// A removal given up (the server started again) is not carried out
+	// when the new job ends.
+	h2.Close()
+	h3 := restartHub(t, h)
+	info := spawnNamed(t, h3, "alice", "keep")
+	srv, err := h.store.GetServer(ctx, "alice", "keep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.store.AddEvent(ctx, gateway.Event{Time: h.clock().Add(-time.Minute), User: "alice", Server: "keep", Kind: "remove",
+		Data: map[string]any{"server_id": srv.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	fake.set(info.JobID, batch.StateCompleted, "COMPLETED", "node1")
+	h3.TestPoller("c1").Poll(ctx)
+	if got, err := h3.Server(ctx, "alice", "keep"); err != nil || got.Active() {
+		t.Errorf("keep after its new job ended: %+v %v, want kept, stopped", got, err)
+	}
+}
+
+// restartHub is a new hub on h's database and scheduler, as after a
+// restart: nothing of h's memory, its pollers not started.
+func restartHub(t *testing.T, h *testHub) *testHub {
+	h2 := gateway.New(gateway.Options{Config: h.cfg, Clusters: map[string]*gateway.Cluster{"c1": h.cluster},
+		Servers: h.store, Users: h.store, Tokens: h.store, Sessions: h.store, Events: h.store, Routes: proxy.New(proxy.Config{}),
+		Now: h.clock})
+	t.Cleanup(h2.Close)
+	return &testHub{Hub: h2, store: h.store, cfg: h.cfg, cluster: h.cluster, clock: h.clock}
 }

@@ -30,13 +30,21 @@ func TestJupyterHubDifferential(t *testing.T) {
 	}
 	c := batchtest.LoadCluster(t)
 	port := freePort(t)
-	h := startHub(t, c, siteFor(t, c, port), port)
+	// Named servers and one external service on both sides
+	// (jupyterhub_diff_named_test.go); nothing listens at its url: the
+	// REST API does not ask it.
+	svcToken, svcURL := diffServiceToken(), fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	tokenFile := filepath.Join(t.TempDir(), "ext.token")
+	if err := os.WriteFile(tokenFile, []byte(svcToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := startHub(t, c, writeSite(t, c, port, fmt.Sprintf(diffSiteExtra, svcURL, tokenFile)), port)
 	// carol's admin flag comes from the directory at her login.
 	newBrowser(t, h.base).login("carol", "carol-pass")
 	carolTok := newToken(t, h.site, "carol") // carol first, as JupyterHub creates its admins first
 	hpc := target{name: "hpcgate", base: h.base,
-		tokens: map[string]string{"alice": newToken(t, h.site, "alice"), "carol": carolTok}}
-	jh := startJupyterHub(t)
+		tokens: map[string]string{"alice": newToken(t, h.site, "alice"), "carol": carolTok, "ext": svcToken}}
+	jh := startJupyterHub(t, svcURL, svcToken)
 
 	want := runScript(t, jh)
 	got := runScript(t, hpc)
@@ -270,6 +278,9 @@ func runScript(t *testing.T, tg target) []answer {
 	do("alice", "GET", "/hub/api/users/alice?include_stopped_servers", "")
 	do("alice", "DELETE", "/hub/api/users/alice/server", "")
 
+	namedServerSteps(t, tg, do, record) // jupyterhub_diff_named_test.go
+	serviceSteps(do)
+
 	groupAndUserSteps(do) // jupyterhub_diff_groups_test.go
 
 	// Errors.
@@ -282,6 +293,12 @@ func runScript(t *testing.T, tg target) []answer {
 // waitServer polls alice's default server until ok.
 func (tg target) waitServer(t *testing.T, ok func(map[string]any) bool, what string) {
 	t.Helper()
+	tg.waitNamed(t, "", ok, what)
+}
+
+// waitNamed polls alice's server name until ok.
+func (tg target) waitNamed(t *testing.T, name string, ok func(map[string]any) bool, what string) {
+	t.Helper()
 	deadline := time.Now().Add(3 * time.Minute)
 	for time.Now().Before(deadline) {
 		_, b := tg.call(t, "alice", "GET", "/hub/api/users/alice", "")
@@ -289,12 +306,12 @@ func (tg target) waitServer(t *testing.T, ok func(map[string]any) bool, what str
 			Servers map[string]map[string]any `json:"servers"`
 		}
 		json.Unmarshal(b, &u)
-		if ok(u.Servers[""]) {
+		if ok(u.Servers[name]) {
 			return
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	t.Fatalf("%s: alice's server never %s", tg.name, what)
+	t.Fatalf("%s: alice's server %q never %s", tg.name, name, what)
 }
 
 // jupyterhubConfig is the reference hub: Debian's JupyterHub 3.0 with
@@ -337,20 +354,23 @@ c.Spawner.notebook_dir = "%[4]s"
 c.Spawner.default_url = "/tree"
 c.Spawner.args = ["--allow-root"] if %[7]v else []
 c.Spawner.start_timeout = 120
+c.JupyterHub.allow_named_servers = True
+c.JupyterHub.named_server_limit_per_user = 1
+c.JupyterHub.services = [{"name": "ext", "url": "%[8]s", "api_token": "%[9]s"}]
 `
 
-func startJupyterHub(t *testing.T) target {
+func startJupyterHub(t *testing.T, svcURL, svcToken string) target {
 	t.Helper()
 	dir := t.TempDir()
 	port := freePort(t)
 	tg := target{name: "jupyterhub", base: fmt.Sprintf("http://127.0.0.1:%d", port),
 		tokens: map[string]string{"alice": "alice-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-differential-token",
-			"carol": "carol-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-differential-token"}}
+			"carol": "carol-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-differential-token", "ext": svcToken}}
 	root := "False"
 	if os.Geteuid() == 0 {
 		root = "True"
 	}
-	cfg := fmt.Sprintf(jupyterhubConfig, 0, port, freePort(t), dir, tg.tokens["alice"], tg.tokens["carol"], root)
+	cfg := fmt.Sprintf(jupyterhubConfig, 0, port, freePort(t), dir, tg.tokens["alice"], tg.tokens["carol"], root, svcURL, svcToken)
 	if err := os.WriteFile(filepath.Join(dir, "jupyterhub_config.py"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

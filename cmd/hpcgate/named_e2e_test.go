@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -120,9 +121,20 @@ func TestNamedServersEndToEnd(t *testing.T) {
 		t.Errorf("bob stopping alice's gpu: %d, want 404", code)
 	}
 
-	// Stop gpu: its job leaves, the default server keeps running.
-	if code, out := api(t, h.base, alice, "DELETE", "/hub/api/users/alice/servers/gpu", nil); code != http.StatusAccepted && code != http.StatusNoContent {
-		t.Fatalf("stop gpu: %d %s", code, out)
+	// The admin page has a row for each server with its job and its own
+	// stop form; carol stops gpu there: its job leaves, the default
+	// server keeps running.
+	carol := newBrowser(t, h.base)
+	carol.login("carol", "carol-pass")
+	_, page, _ := carol.get("/hub/admin?user=alice")
+	for _, w := range []string{`data-user="alice" data-server="gpu" data-state="ready"`, ">" + gpuJob + "<", `action="/hub/admin/users/alice/servers/gpu/stop"`,
+		`data-user="alice" data-server="" data-state="ready"`, ">" + defJob + "<", `action="/hub/admin/users/alice/stop"`} {
+		if !strings.Contains(page, w) {
+			t.Errorf("the admin page lacks %s", w)
+		}
+	}
+	if code, out, _ := carol.postForm("/hub/admin", "/hub/admin/users/alice/servers/gpu/stop", url.Values{}); code != http.StatusSeeOther {
+		t.Fatalf("admin stop of gpu: %d %s", code, out)
 	}
 	waitFor(t, time.Minute, "gpu's job "+gpuJob+" to leave the queue", func() bool {
 		st := squeue(t, c, gpuJob)

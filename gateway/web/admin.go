@@ -296,25 +296,56 @@ func (s *Server) actionError(c *gin.Context, what string, err error) flash {
 }
 
 // adminStop stops a user's server, or cancels its job while it waits in
-// the queue: the same lifecycle call, recorded as done by the admin.
+// the queue: the same lifecycle call, recorded as done by the admin. The
+// server is in the path (…/users/<u>/stop for the default server,
+// …/users/<u>/servers/<name>/stop for a named one), so the action a
+// row's form posts is the row's server and no other.
 func (s *Server) adminStop(c *gin.Context) {
 	ctx := c.Request.Context()
-	admin, user, server := who(c).Name, c.Param("user"), c.PostForm("server")
+	admin, user, server := who(c).Name, c.Param("user"), c.Param("name")
+	if server != "" {
+		if err := gateway.ValidServerName(server); err != nil {
+			s.backToAdmin(c, flash{Error: true, Message: gateway.ErrorMessage(err)})
+			return
+		}
+	}
 	info, err := s.hub.Server(ctx, user, server)
 	if err != nil {
 		s.backToAdmin(c, s.actionError(c, "admin stop: look up server", err))
 		return
 	}
+	label := serverLabel(user, server)
 	if err := s.hub.Stop(ctx, user, server, admin); err != nil {
-		s.backToAdmin(c, s.actionError(c, "admin stop", fmt.Errorf("stop server of %s: %w", user, err)))
+		s.backToAdmin(c, s.actionError(c, "admin stop", fmt.Errorf("stop %s: %w", label, err)))
 		return
 	}
-	s.log.InfoContext(ctx, "admin stop", "user", admin, "owner", user, "site", info.Cluster, "job", info.JobID, "state", info.State)
-	msg := fmt.Sprintf("Stopping %s's server: job %s is being cancelled.", user, orDash(info.JobID))
+	s.log.InfoContext(ctx, "admin stop", "user", admin, "owner", user, "server", server, "site", info.Cluster, "job", info.JobID, "state", info.State)
+	msg := fmt.Sprintf("Stopping %s: job %s is being cancelled.", label, orDash(info.JobID))
 	if stopLabel(info.State) == "Cancel job" {
 		msg = fmt.Sprintf("Cancelling %s's queued job %s.", user, orDash(info.JobID))
+		if server != "" {
+			msg = fmt.Sprintf("Cancelling %s's queued job %s (server %s).", user, orDash(info.JobID), server)
+		}
 	}
 	s.backToAdmin(c, flash{Message: msg})
+}
+
+// serverLabel names a server in the admin's messages: "bob's server", or
+// "bob's server gpu" for a named one (gateway's words for the same).
+func serverLabel(user, server string) string {
+	if server == "" {
+		return user + "'s server"
+	}
+	return user + "'s server " + server
+}
+
+// adminStopURL is the stop action of one server's row.
+func (s *Server) adminStopURL(user, server string) string {
+	u := s.adminPath() + "/users/" + url.PathEscape(user)
+	if server != "" {
+		u += "/servers/" + url.PathEscape(server)
+	}
+	return u + "/stop"
 }
 
 // adminStart starts a server for a user with a profile's default options.

@@ -172,7 +172,10 @@ func (s *Server) adminRowView(r adminRow, now time.Time) adminRowView {
 	v.State, v.StateLabel = string(info.State), adminStateLabel(info)
 	v.Active, v.Stopping = info.Active(), info.State == gateway.StateStopping
 	v.ActionLabel = stopLabel(info.State)
-	v.StopURL = s.adminPath() + "/users/" + url.PathEscape(info.User) + "/stop"
+	v.StopURL = s.adminStopURL(info.User, info.Name)
+	if info.Name != "" {
+		v.SpawnURL += "/" + url.PathEscape(info.Name)
+	}
 	if !info.LastActivity.IsZero() {
 		v.LastActivity = info.LastActivity
 	}

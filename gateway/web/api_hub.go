@@ -64,6 +64,14 @@ func (s *Server) apiProxy(c *gin.Context) {
 		hubTarget = "http://" + l
 	}
 	all := map[string]route{s.base: {Routespec: s.base, Target: hubTarget, Data: map[string]any{"hub": true}}}
+	// Services with a url are routed at /services/<name>/, as
+	// JupyterHub's proxy has them (app.py add_service_routes).
+	for _, sc := range s.cfg.Services {
+		if sc.URL != "" {
+			spec := s.cfg.ServicePrefix(sc.Name)
+			all[spec] = route{Routespec: spec, Target: sc.URL, Data: map[string]any{"service": sc.Name}}
+		}
+	}
 	for _, info := range infos {
 		if info.State != gateway.StateReady || info.Port == 0 {
 			continue

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -130,6 +131,7 @@ func (s *Server) apiCreateUsers(c *gin.Context) {
 	models := make([]gin.H, 0, len(created))
 	for _, u := range created {
 		s.log.InfoContext(ctx, "user created", "user", u.Name, "admin", u.HubAdmin, "by", id.Name)
+		s.userCreatedEvent(ctx, id, u)
 		models = append(models, s.userModel(id, u, nil, false))
 	}
 	c.JSON(http.StatusCreated, models)
@@ -165,6 +167,7 @@ func (s *Server) apiCreateUser(c *gin.Context) {
 		return
 	}
 	s.log.InfoContext(ctx, "user created", "user", name, "admin", created[0].HubAdmin, "by", who(c).Name)
+	s.userCreatedEvent(ctx, who(c), created[0])
 	c.JSON(http.StatusCreated, s.userModel(who(c), created[0], nil, false))
 }
 
@@ -212,6 +215,11 @@ func (s *Server) apiPatchUser(c *gin.Context) {
 			return
 		}
 		s.log.InfoContext(ctx, "admin grant changed", "user", name, "admin", *b.Admin, "by", who(c).Name)
+		kind, msg := "grant-admin", "Admin rights granted by "+actor(who(c))+"."
+		if !*b.Admin {
+			kind, msg = "revoke-admin", "Admin rights (the hub's grant) taken back by "+actor(who(c))+"."
+		}
+		s.userEvent(ctx, name, kind, msg, map[string]any{"by": actor(who(c))})
 	}
 	infos, err := s.hub.ServersOf(ctx, []string{name})
 	if err != nil {
@@ -300,5 +308,34 @@ func (s *Server) apiDeleteUser(c *gin.Context) {
 		return
 	}
 	s.log.InfoContext(ctx, "user deleted", "user", name, "by", id.Name)
+	s.userEvent(ctx, name, "delete-user", "User deleted by "+actor(id)+" (their tokens, sessions and server records with it).",
+		map[string]any{"by": actor(id)})
 	c.Status(http.StatusNoContent)
+}
+
+// actor names who made a request in the audit trail: the user, or the
+// service whose token it was.
+func actor(id *identity) string {
+	if id.Name == "" && id.Service != "" {
+		return "service " + id.Service
+	}
+	return id.Name
+}
+
+func (s *Server) userCreatedEvent(ctx context.Context, id *identity, u *gateway.User) {
+	msg := "User created by " + actor(id) + "."
+	if u.HubAdmin {
+		msg = "User created as an admin by " + actor(id) + "."
+	}
+	s.userEvent(ctx, u.Name, "create-user", msg, map[string]any{"by": actor(id), "admin": u.HubAdmin})
+}
+
+// userEvent records user management in the events table, the admin's
+// audit trail, as the hub records spawns and the directory's changes of
+// rights; a failed write is logged and the action stands.
+func (s *Server) userEvent(ctx context.Context, name, kind, msg string, data map[string]any) {
+	e := gateway.Event{Time: s.now(), User: name, Kind: kind, Message: msg, Data: data}
+	if _, err := s.store.AddEvent(context.WithoutCancel(ctx), e); err != nil {
+		s.log.WarnContext(ctx, "record event", "user", name, "kind", kind, "err", err)
+	}
 }

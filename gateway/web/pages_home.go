@@ -24,6 +24,8 @@ type homeData struct {
 	Workshops []workshopCardView
 	Teaches   []string
 	Visits    []*gateway.Event
+	// Services are the site's services the viewer may open (services.go).
+	Services []serviceLink
 }
 
 // home shows the user's server card: state, cluster, profile, job, node,
@@ -43,6 +45,7 @@ func (s *Server) home(c *gin.Context) {
 		d.Servers = append(d.Servers, s.serverView(info, id.Name, d.XSRFName))
 	}
 	d.Workshops, d.Teaches, d.Visits = s.homeWorkshops(c, id)
+	d.Services = s.homeServices(id)
 	switch c.Query("notice") {
 	case "stopping":
 		d.Notice = "Your server is stopping; the batch job is being cancelled."
@@ -105,7 +108,7 @@ func (s *Server) spawnPending(c *gin.Context) {
 		s.failPage(c, fmt.Errorf("spawn-pending of %s: %w", user, err))
 		return
 	}
-	next := s.serverNext(user, c.Query("next"))
+	next := s.serverNextOf(user, server, c.Query("next"))
 	if info.State == gateway.StateReady && c.Query("stay") == "" {
 		target := next
 		if target == "" {
@@ -136,6 +139,7 @@ func (s *Server) spawnURL(viewer, user string) string {
 type notRunningData struct {
 	Own      bool
 	Owner    string
+	Server   string // a named server's name
 	Reason   string
 	SpawnURL string
 }
@@ -143,7 +147,9 @@ type notRunningData struct {
 // userRedirect is /hub/user/<name>/…, where the proxy sends requests for a
 // server it has no route to: a running server gets the request back
 // (once; a second bounce means the hub cannot reach it), a starting one
-// the progress page, anything else a page offering to start it.
+// the progress page, anything else a page offering to start it. With
+// named servers, a path whose first segment names one of the user's
+// servers is that server's, as in JupyterHub (UserUrlHandler).
 func (s *Server) userRedirect(c *gin.Context) {
 	id := who(c)
 	user := c.Param("user")
@@ -151,10 +157,19 @@ func (s *Server) userRedirect(c *gin.Context) {
 		s.errorPage(c, http.StatusForbidden, "This server belongs to "+user+".")
 		return
 	}
-	info, err := s.hub.Server(c.Request.Context(), user, "")
+	path := c.Param("path")
+	server, info, err := s.pathServer(c, user, path)
 	if err != nil && gateway.ErrorCode(err) != gateway.ENOTFOUND {
 		s.failPage(c, fmt.Errorf("look up server of %s: %w", user, err))
 		return
+	}
+	// Where the request was going, without the bounce count.
+	next := s.base + "user/" + url.PathEscape(user) + path
+	if q := c.Request.URL.Query(); len(q) > 0 {
+		q.Del("redirects")
+		if len(q) > 0 {
+			next += "?" + q.Encode()
+		}
 	}
 	switch {
 	case info != nil && info.State == gateway.StateReady:
@@ -165,20 +180,21 @@ func (s *Server) userRedirect(c *gin.Context) {
 		}
 		q := c.Request.URL.Query()
 		q.Set("redirects", strconv.Itoa(redirects+1))
-		target := strings.TrimSuffix(s.serverURL(info), "/") + c.Param("path")
+		rest := path
+		if server != "" {
+			rest = strings.TrimPrefix(path, "/"+server)
+		}
+		target := strings.TrimSuffix(s.serverURL(info), "/") + rest
 		c.Redirect(http.StatusFound, target+"?"+q.Encode())
 	case info != nil && info.Pending() == "spawn":
-		c.Redirect(http.StatusFound, s.hubPrefix+"spawn-pending/"+url.PathEscape(user))
+		c.Redirect(http.StatusFound, s.withNext(s.pendingURL(user, server), user, next))
 	default:
 		// Offer to start it, then come back to the page asked for.
-		next := s.base + "user/" + url.PathEscape(user) + c.Param("path")
-		if q := c.Request.URL.Query(); len(q) > 0 {
-			q.Del("redirects")
-			if len(q) > 0 {
-				next += "?" + q.Encode()
-			}
+		spawn := s.spawnURL(id.Name, user)
+		if server != "" {
+			spawn = s.hubPrefix + "spawn/" + url.PathEscape(user) + "/" + url.PathEscape(server)
 		}
-		d := notRunningData{Own: user == id.Name, Owner: user, SpawnURL: s.withNext(s.spawnURL(id.Name, user), user, next)}
+		d := notRunningData{Own: user == id.Name, Owner: user, Server: server, SpawnURL: s.withNext(spawn, user, next)}
 		if info != nil && info.State == gateway.StateFailed {
 			d.Reason = info.Reason
 		}
@@ -187,4 +203,26 @@ func (s *Server) userRedirect(c *gin.Context) {
 		}
 		s.render(c, http.StatusServiceUnavailable, "not_running.html", "Server not running", d)
 	}
+}
+
+// pathServer is the server a /hub/user/<user><path> request is for: the
+// named server the path's first segment names, if user has one by that
+// name (in any state) and named servers are on; else the default server.
+// info is nil when that server does not exist.
+func (s *Server) pathServer(c *gin.Context, user, path string) (string, *gateway.ServerInfo, error) {
+	ctx := c.Request.Context()
+	if s.cfg.NamedServers.Enabled {
+		first, _, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+		if first != "" && gateway.ValidServerName(first) == nil {
+			info, err := s.hub.Server(ctx, user, first)
+			if err == nil {
+				return first, info, nil
+			}
+			if gateway.ErrorCode(err) != gateway.ENOTFOUND {
+				return first, nil, err
+			}
+		}
+	}
+	info, err := s.hub.Server(ctx, user, "")
+	return "", info, err
 }

@@ -50,6 +50,17 @@ func (s *Server) serverNext(owner, next string) string {
 	return next
 }
 
+// serverNextOf is serverNext for one server: a named server's pages lead
+// into that server only (/user/<owner>/<server>/…), never to the default
+// server or another one, whose path the query may name.
+func (s *Server) serverNextOf(owner, server, next string) string {
+	next = s.serverNext(owner, next)
+	if server != "" && !strings.HasPrefix(next, s.base+"user/"+url.PathEscape(owner)+"/"+url.PathEscape(server)+"/") {
+		return ""
+	}
+	return next
+}
+
 // withNext appends a safe next to a hub URL.
 func (s *Server) withNext(u, owner, next string) string {
 	if next = s.serverNext(owner, next); next == "" {

@@ -48,7 +48,7 @@ func (s *Server) redirectActive(c *gin.Context, owner string) bool {
 		next = c.PostForm("next")
 	}
 	if info.State == gateway.StateReady {
-		target := s.serverNext(owner, next)
+		target := s.serverNextOf(owner, info.Name, next)
 		if target == "" {
 			target = s.serverURL(info)
 		}
@@ -119,7 +119,7 @@ func (s *Server) renderSpawn(c *gin.Context, status int, owner string, groups []
 		Action:   s.hubPrefix + "spawn",
 		Clusters: s.buildSpawnForm(groups, cluster, profile, values, fields),
 		Error:    msg,
-		Next:     s.serverNext(owner, c.Request.FormValue("next")),
+		Next:     s.serverNextOf(owner, c.Param("name"), c.Request.FormValue("next")),
 	}
 	if !d.Own || d.Server != "" {
 		d.Action += "/" + url.PathEscape(owner)

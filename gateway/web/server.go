@@ -358,6 +358,7 @@ func (s *Server) routes() *gin.Engine {
 	admin.GET("", s.adminPage)
 	admin.POST("/start", s.requireForm, s.adminStart)
 	admin.POST("/users/:user/stop", s.requireForm, s.adminStop)
+	admin.POST("/users/:user/servers/:name/stop", s.requireForm, s.adminStop)
 	admin.GET("/stop-all", s.stopAllPage)
 	admin.POST("/stop-all", s.requireForm, s.stopAll)
 	admin.GET("/queue/:cluster", s.queuePage)

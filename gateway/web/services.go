@@ -71,9 +71,11 @@ func expandServiceScopes(raw []string, name string) scopeSet {
 		}
 		out = append(out, sc)
 	}
-	set := expandScopes(out, "")
-	set.add("read:services:name", "service="+name) // identify_scopes
-	return set
+	// No identify scope here: JupyterHub 3.0 intersects a token's
+	// identify_scopes with its owner's roles, so a service without
+	// scopes cannot read even its own model at /hub/api/services/<name>
+	// (403); only /hub/api/user adds them (apiSelfService).
+	return expandScopes(out, "")
 }
 
 // serviceForToken returns the service whose API token plain is, or nil.
@@ -195,11 +197,18 @@ func (s *Server) apiService(c *gin.Context) {
 // model, as JupyterHub 3.0's SelfAPIHandler answers a service.
 func (s *Server) apiSelfService(c *gin.Context, id *identity) {
 	sv := s.services[id.Service]
+	// The scopes listed are the token's own, without the identify scope
+	// added here to read the service's own model (SelfAPIHandler).
 	scopes := id.Scopes.strings()
 	if scopes == nil {
 		scopes = []string{}
 	}
-	m := s.serviceModel(id, sv)
+	self := scopeSet{}
+	for k, f := range id.Scopes {
+		self[k] = f.clone()
+	}
+	self.add("read:services:name", "service="+sv.cfg.Name) // identify_scopes
+	m := s.serviceModel(&identity{Service: id.Service, Scopes: self}, sv)
 	m["scopes"] = scopes
 	m["session_id"] = nil
 	c.JSON(http.StatusOK, m)
@@ -225,4 +234,22 @@ func (s *Server) serviceProxy(c *gin.Context) {
 	}
 	c.Abort()
 	sv.rt.Proxy.ServeHTTP(c.Writer, c.Request)
+}
+
+// serviceLink is a service as the home page lists it.
+type serviceLink struct{ Name, URL string }
+
+// homeServices are the services id may open, as JupyterHub 3.0 lists
+// them in its nav bar (BaseHandler.get_accessible_services): each with a
+// url and display: true, on which id holds access:services, in the
+// site file's order.
+func (s *Server) homeServices(id *identity) []serviceLink {
+	var out []serviceLink
+	for _, c := range s.cfg.Services {
+		if c.URL == "" || !c.Display || !id.Scopes.allowsService("access:services", c.Name) {
+			continue
+		}
+		out = append(out, serviceLink{Name: c.Name, URL: s.cfg.ServicePrefix(c.Name)})
+	}
+	return out
 }

@@ -25,6 +25,8 @@ type Store interface {
 	DeleteUser(ctx context.Context, name string) error
 	RevokeUserAccess(ctx context.Context, user string) (sessions, tokens int64, err error)
 	gateway.GroupStore
+	// AddEvent records user management in the admin's audit trail.
+	AddEvent(ctx context.Context, e gateway.Event) (int64, error)
 
 	CreateSession(ctx context.Context, user string, expires time.Time) (string, error)
 	GetSession(ctx context.Context, id string) (*gateway.Session, error)

@@ -113,7 +113,7 @@ func TestHubUserRedirect(t *testing.T) {
 	}{
 		{"alice", "/hub/user/alice/tree", http.StatusFound, "/user/alice/tree?redirects=1", ""},
 		{"alice", "/hub/user/alice/tree?redirects=2", http.StatusServiceUnavailable, "", "cannot reach it"},
-		{"bob", "/hub/user/bob/lab", http.StatusFound, "/hub/spawn-pending/bob", ""},
+		{"bob", "/hub/user/bob/lab", http.StatusFound, "/hub/spawn-pending/bob?next=%2Fuser%2Fbob%2Flab", ""},
 		{"carol", "/hub/user/carol/", http.StatusServiceUnavailable, "", "Invalid account"},
 		{"bob", "/hub/user/alice/", http.StatusForbidden, "", "belongs to alice"},
 	}
