@@ -225,7 +225,7 @@ func TestRemoveAfterStopSurvivesRestart(t *testing.T) {
 // restart: nothing of h's memory, its pollers not started.
 func restartHub(t *testing.T, h *testHub) *testHub {
 	h2 := gateway.New(gateway.Options{Config: h.cfg, Clusters: map[string]*gateway.Cluster{"c1": h.cluster},
-		Servers: h.store, Users: h.store, Tokens: h.store, Sessions: h.store, Events: h.store, Routes: proxy.New(proxy.Config{}),
+		Servers: h.store, Users: h.store, Tokens: h.store, Sessions: h.store, Events: h.store, Routes: testRouter{proxy.New(proxy.Config{})},
 		Now: h.clock})
 	t.Cleanup(h2.Close)
 	return &testHub{Hub: h2, store: h.store, cfg: h.cfg, cluster: h.cluster, clock: h.clock}
