@@ -32,5 +32,7 @@
 // (hub and directory groups), replicas.go (which replica leads each
 // poller and cron job, and following the others), activity.go, addr.go
 // (a job's address, checked), reasons.go, metrics.go, and the workshops in
-// workshop.go, workshop_hub.go and workshop_timeline.go.
+// workshop.go, workshop_hub.go (rosters, attendees, instructors),
+// workshop_class.go (starting and stopping a class, the tick) and
+// workshop_timeline.go.
 package gateway
