@@ -130,13 +130,14 @@ func (s *Server) identifyCookie(c *gin.Context, name string) *identity {
 		s.log.ErrorContext(ctx, "look up session user", "user", sess.User, "err", err)
 		return nil
 	}
-	who := &identity{Name: u.Name, Admin: u.IsAdmin(), Groups: u.AllGroups(), SessionID: id, Expires: sess.Expires,
-		Scopes: s.roleScopes(u.Name, u.IsAdmin(), u.AllGroups())}
+	admin, groups := u.IsAdmin(), u.AllGroups()
+	who := &identity{Name: u.Name, Admin: admin, Groups: groups, SessionID: id, Expires: sess.Expires}
 	if name == userCookie {
 		// Good for the /user/ gate only: no page, form or API call.
-		who.Scopes = s.gateScopes(u.Name, u.IsAdmin(), u.AllGroups())
+		who.Scopes = s.gateScopes(u.Name, admin, groups)
 		return who
 	}
+	who.Scopes = s.roleScopes(u.Name, admin, groups)
 	who.ViaCookie = true
 	return who
 }
@@ -172,6 +173,7 @@ func (s *Server) identifyToken(ctx context.Context, plain string) (*identity, er
 		}
 		return nil, err
 	}
-	return &identity{Name: u.Name, Admin: u.IsAdmin(), Groups: u.AllGroups(), SessionID: t.SessionID, Token: t,
-		Scopes: s.tokenScopes(t, u.Name, u.IsAdmin(), u.AllGroups())}, nil
+	admin, groups := u.IsAdmin(), u.AllGroups()
+	return &identity{Name: u.Name, Admin: admin, Groups: groups, SessionID: t.SessionID, Token: t,
+		Scopes: s.tokenScopes(t, u.Name, admin, groups)}, nil
 }
