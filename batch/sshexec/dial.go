@@ -98,10 +98,11 @@ func (p *Pool) handshake(ctx context.Context, login string) (*client, error) {
 	ctx, cancel := context.WithTimeout(ctx, p.cfg.ConnectTimeout)
 	defer cancel()
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", p.cfg.Addr)
+	tc, err := d.DialContext(ctx, "tcp", p.cfg.Addr)
 	if err != nil {
 		return nil, err
 	}
+	nc := newCoalescingConn(tc)
 	// The handshake takes no context: a deadline on the socket bounds it,
 	// and closing the socket aborts it if ctx ends first (pool closed).
 	if dl, ok := ctx.Deadline(); ok {

@@ -11,7 +11,11 @@ import (
 // serveError is ReverseProxy's one ErrorHandler. It runs when no response
 // came from the server (or an upgrade could not be completed).
 func (p *Proxy) serveError(w http.ResponseWriter, r *http.Request, err error) {
-	pr := fromContext(r.Context())
+	p.serveErrorFor(w, r, fromContext(r.Context()), err)
+}
+
+// serveErrorFor answers a request pr's server did not answer.
+func (p *Proxy) serveErrorFor(w http.ResponseWriter, r *http.Request, pr *proxied, err error) {
 	user, server := pr.route.user, pr.route.server
 	log := p.cfg.Logger.With("user", user, "server", server, "method", r.Method, "path", r.URL.Path)
 

@@ -204,9 +204,12 @@ func (p *Proxy) ServeRoute(w http.ResponseWriter, r *http.Request, user, server 
 	defer cancel()
 	stop := context.AfterFunc(rt.ctx, cancel)
 	defer stop()
-	ctx = context.WithValue(ctx, requestKey{}, &proxied{route: rt, client: r.Context()})
-
-	p.rp.ServeHTTP(rec, r.WithContext(ctx))
+	pr := &proxied{route: rt, client: r.Context()}
+	if canForward(r) {
+		p.forward(rec, r, pr, ctx)
+		return
+	}
+	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(ctx, requestKey{}, pr)))
 }
 
 func (p *Proxy) touch(rt *route) {
@@ -228,7 +231,12 @@ func fromContext(ctx context.Context) *proxied {
 }
 
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	t := fromContext(pr.In.Context()).route.target()
+	p.rewriteTo(pr, fromContext(pr.In.Context()).route.target())
+}
+
+// rewriteTo addresses pr.Out to t, with its forwarding headers and the
+// app's secret.
+func (p *Proxy) rewriteTo(pr *httputil.ProxyRequest, t Target) {
 	// SetURL would join paths; the server wants the path unchanged.
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = t.Addr()

@@ -171,6 +171,8 @@ type route struct {
 
 	tr *http.Transport // guarded by mu; made on first use
 
+	pool backends // idle connections for forward
+
 	active   atomic.Int64 // unix nanoseconds of the last traffic
 	reported atomic.Int64 // unix nanoseconds of the last OnActivity call
 }
@@ -244,6 +246,7 @@ func (rt *route) dial(timeout time.Duration, opened *atomic.Uint64) DialFunc {
 // which IdleConnTimeout empties.
 func (rt *route) close() {
 	rt.cancel()
+	rt.closeBackends()
 	rt.mu.Lock()
 	tr := rt.tr
 	rt.mu.Unlock()

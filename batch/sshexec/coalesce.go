@@ -1,0 +1,161 @@
+package sshexec
+
+import (
+	"bufio"
+	"net"
+	"sync"
+	"time"
+)
+
+// coalescingConn is the socket under one SSH connection. x/crypto/ssh
+// writes every packet to it with a system call of its own, holding the
+// connection's write lock for the call: under load every tunnelled request
+// costs the hub a write to the login node, and the login node's sshd a
+// read. OpenSSH writes whatever its channels have queued in one call.
+//
+// Here Write copies the packet into a pending buffer and returns; one
+// goroutine writes the buffer to the socket. While that write is in the
+// kernel, the packets other channels send meanwhile gather behind it and
+// go out together in the next write. An idle connection gains one
+// goroutine wake-up per packet (the request waits for its answer anyway);
+// a busy one saves most of its writes.
+//
+// Write reports an error the writer met on an earlier packet; the
+// connection is then closed, so its reader fails too and x/crypto/ssh
+// ends every channel. Packets are never reordered or dropped while the
+// connection lives.
+type coalescingConn struct {
+	net.Conn
+	r *bufio.Reader // reads ahead: x/crypto/ssh reads in 4 KiB at most
+
+	mu      sync.Mutex
+	room    sync.Cond // signalled when pending shrinks or err is set
+	pending []byte
+	spare   []byte
+	err     error
+
+	wake     chan struct{} // capacity 1: pending became non-empty
+	closing  chan struct{}
+	closeErr error
+	once     sync.Once
+	exited   chan struct{}
+}
+
+// maxPending bounds the bytes waiting for the socket: beyond it Write
+// blocks, so a stalled login node pushes back on its senders as a full
+// socket buffer would.
+const maxPending = 512 << 10
+
+// closeFlushTimeout bounds the final write of what is pending at Close.
+const closeFlushTimeout = time.Second
+
+func newCoalescingConn(c net.Conn) *coalescingConn {
+	cc := &coalescingConn{
+		Conn:    c,
+		wake:    make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		exited:  make(chan struct{}),
+	}
+	cc.r = bufio.NewReaderSize(c, readAhead)
+	cc.room.L = &cc.mu
+	go cc.writer()
+	return cc
+}
+
+// readAhead is the socket read size. x/crypto/ssh reads through a 4 KiB
+// buffer, so a 32 KiB data packet took two or more system calls; with
+// this, up to two whole packets arrive in one.
+const readAhead = 64 << 10
+
+// Read is the reader goroutine's (x/crypto/ssh reads from one goroutine).
+func (c *coalescingConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func (c *coalescingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	for c.err == nil && len(c.pending) > 0 && len(c.pending)+len(p) > maxPending {
+		c.room.Wait()
+	}
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		return 0, err
+	}
+	first := len(c.pending) == 0
+	c.pending = append(c.pending, p...)
+	c.mu.Unlock()
+	if first {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+// writer is the only goroutine writing to the socket.
+func (c *coalescingConn) writer() {
+	defer close(c.exited)
+	for {
+		select {
+		case <-c.wake:
+			if !c.flush() {
+				return
+			}
+		case <-c.closing:
+			c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+			c.flush()
+			return
+		}
+	}
+}
+
+// flush writes everything pending, and what gathers while it writes,
+// until nothing is left. It reports whether the socket is still good.
+func (c *coalescingConn) flush() bool {
+	for {
+		c.mu.Lock()
+		buf := c.pending
+		c.pending = c.spare[:0]
+		c.spare = nil
+		c.mu.Unlock()
+		if len(buf) == 0 {
+			c.mu.Lock()
+			c.spare = buf
+			c.mu.Unlock()
+			return true
+		}
+		_, err := c.Conn.Write(buf)
+		c.mu.Lock()
+		if cap(buf) <= maxPending*2 {
+			c.spare = buf[:0]
+		}
+		if err != nil && c.err == nil {
+			c.err = err
+		}
+		c.room.Broadcast()
+		c.mu.Unlock()
+		if err != nil {
+			// The reader must fail too, or x/crypto/ssh would wait for
+			// packets that answer ones never sent.
+			c.Conn.Close()
+			return false
+		}
+	}
+}
+
+// Close writes what is pending (for at most closeFlushTimeout), then
+// closes the socket.
+func (c *coalescingConn) Close() error {
+	c.once.Do(func() {
+		close(c.closing)
+		<-c.exited
+		c.mu.Lock()
+		if c.err == nil {
+			c.err = net.ErrClosed
+		}
+		c.room.Broadcast()
+		c.mu.Unlock()
+		c.closeErr = c.Conn.Close()
+	})
+	return c.closeErr
+}

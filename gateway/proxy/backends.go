@@ -1,0 +1,132 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// backend is one keep-alive connection to a server (a tunnel channel, or a
+// TCP connection in direct mode) with the reader its responses are parsed
+// from.
+type backend struct {
+	net.Conn
+	br        *bufio.Reader
+	idleSince time.Time
+}
+
+// backends is a route's pool of idle connections for forward. The most
+// recently used is reused first, so under a steady load the same few
+// channels carry every request and the rest age out.
+type backends struct {
+	mu     sync.Mutex
+	idle   []*backend // oldest first
+	timer  *time.Timer
+	closed bool
+}
+
+// get returns an idle connection to rt's server, or dials a new one.
+// reused says the connection carried a request before: the server may
+// have closed it meanwhile.
+func (rt *route) getBackend(ctx context.Context, c *Config, opened *atomic.Uint64) (b *backend, reused bool, err error) {
+	pool := &rt.pool
+	now := time.Now()
+	pool.mu.Lock()
+	for n := len(pool.idle); n > 0; n = len(pool.idle) {
+		b = pool.idle[n-1]
+		pool.idle[n-1] = nil
+		pool.idle = pool.idle[:n-1]
+		if now.Sub(b.idleSince) < c.IdleConnTimeout {
+			pool.mu.Unlock()
+			return b, true, nil
+		}
+		// The newest is stale, so are all the others.
+		stale := append([]*backend{b}, pool.idle...)
+		pool.idle = pool.idle[:0]
+		pool.mu.Unlock()
+		for _, s := range stale {
+			s.Close()
+		}
+		pool.mu.Lock()
+	}
+	pool.mu.Unlock()
+	conn, err := rt.dial(c.DialTimeout, opened)(ctx, "tcp", rt.target().Addr())
+	if err != nil {
+		return nil, false, err
+	}
+	return &backend{Conn: conn, br: bufio.NewReaderSize(conn, 8<<10)}, false, nil
+}
+
+// putBackend keeps b for the next request, unless the pool is full or the
+// route is gone.
+func (rt *route) putBackend(b *backend, c *Config) {
+	pool := &rt.pool
+	b.idleSince = time.Now()
+	pool.mu.Lock()
+	if pool.closed || len(pool.idle) >= c.MaxIdleConnsPerRoute || b.br.Buffered() > 0 {
+		// Bytes after a complete response are not an answer to anything.
+		pool.mu.Unlock()
+		b.Close()
+		return
+	}
+	pool.idle = append(pool.idle, b)
+	if pool.timer == nil {
+		timeout := c.IdleConnTimeout
+		pool.timer = time.AfterFunc(timeout, func() { rt.sweepBackends(timeout) })
+	}
+	pool.mu.Unlock()
+}
+
+// sweepBackends closes connections idle for longer than timeout: each
+// holds a channel on the login node and keeps the user's SSH connection
+// from being closed as unused.
+func (rt *route) sweepBackends(timeout time.Duration) {
+	pool := &rt.pool
+	now := time.Now()
+	pool.mu.Lock()
+	var stale []*backend
+	i := 0
+	for i < len(pool.idle) && now.Sub(pool.idle[i].idleSince) >= timeout {
+		stale = append(stale, pool.idle[i])
+		pool.idle[i] = nil
+		i++
+	}
+	pool.idle = append(pool.idle[:0], pool.idle[i:]...)
+	if len(pool.idle) > 0 && !pool.closed {
+		next := timeout - now.Sub(pool.idle[0].idleSince)
+		pool.timer.Reset(max(next, time.Second))
+	} else {
+		pool.timer = nil
+	}
+	pool.mu.Unlock()
+	for _, b := range stale {
+		b.Close()
+	}
+}
+
+// closeBackends closes the idle connections and refuses new ones.
+func (rt *route) closeBackends() {
+	pool := &rt.pool
+	pool.mu.Lock()
+	idle := pool.idle
+	pool.idle = nil
+	pool.closed = true
+	if pool.timer != nil {
+		pool.timer.Stop()
+		pool.timer = nil
+	}
+	pool.mu.Unlock()
+	for _, b := range idle {
+		b.Close()
+	}
+}
+
+// idleBackends is the number of idle connections (for tests).
+func (rt *route) idleBackends() int {
+	rt.pool.mu.Lock()
+	defer rt.pool.mu.Unlock()
+	return len(rt.pool.idle)
+}
