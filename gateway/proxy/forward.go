@@ -344,6 +344,13 @@ func (c *bodyCopier) copy(body io.Reader, length int64) error {
 			return nil
 		}
 		if rerr != nil {
+			// What came before the break goes out: the browser sees
+			// how far the answer got.
+			c.mu.Lock()
+			if c.writeLocked() == nil {
+				flush(c.w)
+			}
+			c.mu.Unlock()
 			return fmt.Errorf("read response body: %w", rerr)
 		}
 	}
