@@ -3,6 +3,7 @@ package sshexec
 import (
 	"bufio"
 	"net"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -98,6 +99,10 @@ func (c *coalescingConn) writer() {
 	for {
 		select {
 		case <-c.wake:
+			// Let the goroutines that are ready to run send their
+			// packets first: under load they join this write; when
+			// idle this returns at once.
+			runtime.Gosched()
 			if !c.flush() {
 				return
 			}

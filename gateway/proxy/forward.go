@@ -40,11 +40,10 @@ func canForward(r *http.Request) bool {
 }
 
 // forward sends r, which ServeRoute has authorized, to pr's server and
-// copies the answer to w. ctx ends when the client goes or the route is
-// removed.
-func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, pr *proxied, ctx context.Context) {
+// copies the answer to w.
+func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, pr *proxied) {
 	out := p.outRequest(r, pr.route)
-	b, resp, stop, err := p.send(ctx, r, out, pr.route)
+	b, resp, stop, err := p.send(r, out, pr.route)
 	if err != nil {
 		p.serveErrorFor(w, r, pr, err)
 		return
@@ -62,22 +61,30 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, pr *proxied, ctx
 }
 
 // send writes out on a pooled connection and reads the response head.
-// stop detaches the connection from ctx.
-func (p *Proxy) send(ctx context.Context, r, out *http.Request, rt *route) (*backend, *http.Response, func() bool, error) {
+// The exchange ends when the client goes or the route is removed: either
+// closes the connection, which ends any read or write on it. stop detaches
+// the connection from both and reports whether it is still open.
+func (p *Proxy) send(r, out *http.Request, rt *route) (*backend, *http.Response, func() bool, error) {
+	client := r.Context()
 	for attempt := 0; ; attempt++ {
-		b, reused, err := rt.getBackend(ctx, &p.cfg, &p.stats.opened)
+		b, reused, err := rt.getBackend(client, &p.cfg, &p.stats.opened)
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		// Closing the connection ends any read or write on it.
-		stop := context.AfterFunc(ctx, func() { b.Close() })
+		closeB := func() { b.Close() }
+		stopClient := context.AfterFunc(client, closeB)
+		stopRoute := context.AfterFunc(rt.ctx, closeB)
+		stop := func() bool {
+			a, b := stopClient(), stopRoute()
+			return a && b
+		}
 		resp, sent, err := b.roundTrip(out, r.Body)
 		if err == nil {
 			return b, resp, stop, nil
 		}
 		stop()
 		b.Close()
-		if ctx.Err() == nil && reused && attempt == 0 && (!sent || idempotent(out) && r.ContentLength == 0) {
+		if client.Err() == nil && rt.ctx.Err() == nil && reused && attempt == 0 && (!sent || idempotent(out) && r.ContentLength == 0) {
 			// A kept connection the server had closed: nothing of this
 			// request was acted on, so a fresh one may carry it.
 			continue
@@ -245,7 +252,11 @@ func (p *Proxy) copyResponse(w http.ResponseWriter, resp *http.Response, pr *pro
 	removeHopByHop(resp.Header)
 	h := w.Header()
 	for k, vs := range resp.Header {
-		h[k] = append(h[k], vs...)
+		// resp is this request's own: its slices can be shared.
+		if old := h[k]; len(old) > 0 {
+			vs = append(old, vs...)
+		}
+		h[k] = vs
 	}
 	w.WriteHeader(resp.StatusCode)
 

@@ -199,16 +199,16 @@ func (p *Proxy) ServeRoute(w http.ResponseWriter, r *http.Request, user, server 
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 
+	pr := &proxied{route: rt, client: r.Context()}
+	if canForward(r) {
+		p.forward(rec, r, pr)
+		return
+	}
 	// The request ends when the client goes or the route is removed.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(rt.ctx, cancel)
 	defer stop()
-	pr := &proxied{route: rt, client: r.Context()}
-	if canForward(r) {
-		p.forward(rec, r, pr, ctx)
-		return
-	}
 	p.rp.ServeHTTP(rec, r.WithContext(context.WithValue(ctx, requestKey{}, pr)))
 }
 
