@@ -284,7 +284,10 @@ func isEventStream(h http.Header) bool {
 	return strings.EqualFold(strings.TrimSpace(ct), "text/event-stream")
 }
 
-var errClientWrite = errors.New("write to client")
+var (
+	errClientWrite = errors.New("write to client")
+	errCopied      = errors.New("body copied") // nothing more may be written
+)
 
 // bodyCopier copies a body to the client. A streamed answer (no length,
 // or an event stream) is written and flushed after every read. One of
@@ -405,7 +408,7 @@ func (c *bodyCopier) release() {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
-	c.werr = errors.New("body copied")
+	c.werr = errCopied
 	if c.bp != nil {
 		copyBuffers.Put(c.bp)
 		c.bp = nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,7 +31,7 @@ type Target struct {
 }
 
 // Addr is Host:Port, bracketed for IPv6.
-func (t Target) Addr() string { return net.JoinHostPort(t.Host, fmt.Sprint(t.Port)) }
+func (t Target) Addr() string { return net.JoinHostPort(t.Host, strconv.Itoa(t.Port)) }
 
 func (t Target) validate() error {
 	switch {
