@@ -1,9 +1,11 @@
 // Package proxy carries browser traffic for /user/<name>/… (plain HTTP,
 // streamed responses, event streams and WebSockets) to the user's Jupyter
 // server on a compute node, through a tunnel it is given as a dial
-// function. It is net/http/httputil.ReverseProxy with a Rewrite, one
-// http.Transport per route, an error page, and activity and traffic
-// accounting for the hub.
+// function. Plain requests go through its own HTTP/1.1 forwarding on a
+// pool of connections per route (forward.go, backends.go); upgrades and
+// large or unsized uploads through net/http/httputil.ReverseProxy with one
+// http.Transport per route. Both share the Rewrite, the error page, and
+// activity and traffic accounting for the hub.
 //
 // It decides nothing about who may reach which server: the web layer
 // authorizes a request and then hands it to ServeRoute. The hub drives its
