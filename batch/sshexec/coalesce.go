@@ -5,6 +5,7 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,11 +30,13 @@ type coalescingConn struct {
 	net.Conn
 	r *bufio.Reader // reads ahead: x/crypto/ssh reads in 4 KiB at most
 
-	mu      sync.Mutex
-	room    sync.Cond // signalled when pending shrinks or err is set
-	pending []byte
-	spare   []byte
-	err     error
+	mu       sync.Mutex
+	room     sync.Cond // signalled when pending shrinks or err is set
+	pending  []byte
+	spare    []byte
+	err      error
+	flushing bool        // a goroutine is writing to the socket
+	busy     atomic.Bool // packets gathered while the last write was under way
 
 	wake     chan struct{} // capacity 1: pending became non-empty
 	closing  chan struct{}
@@ -93,16 +96,19 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// writer is the only goroutine writing to the socket.
+// writer writes what x/crypto/ssh sends on its own (window adjustments,
+// channel opens and closes, keep-alives) and what no writer flushed
+// itself.
 func (c *coalescingConn) writer() {
 	defer close(c.exited)
 	for {
 		select {
 		case <-c.wake:
-			// Let the goroutines that are ready to run send their
-			// packets first: under load they join this write; when
-			// idle this returns at once.
-			runtime.Gosched()
+			if c.busy.Load() {
+				// Under load, let the goroutines ready to run send
+				// their packets first, to join this write.
+				runtime.Gosched()
+			}
 			if !c.flush() {
 				return
 			}
@@ -114,38 +120,50 @@ func (c *coalescingConn) writer() {
 	}
 }
 
-// flush writes everything pending, and what gathers while it writes,
-// until nothing is left. It reports whether the socket is still good.
-func (c *coalescingConn) flush() bool {
-	for {
+// Flush writes what is pending now, on the caller's goroutine, unless a
+// write is under way: that one writes it next. A tunnel calls it after each
+// write, outside x/crypto/ssh's lock, so a request leaves at once rather
+// than when the writer goroutine is next scheduled.
+func (c *coalescingConn) Flush() error {
+	if !c.flush() {
 		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.err
+	}
+	return nil
+}
+
+// flush writes everything pending, and what gathers while it writes,
+// until nothing is left, unless another goroutine is writing. It reports
+// whether the socket is still good.
+func (c *coalescingConn) flush() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.flushing {
+		return c.err == nil
+	}
+	c.flushing = true
+	defer func() { c.flushing = false }()
+	for batches := 0; len(c.pending) > 0 && c.err == nil; batches++ {
 		buf := c.pending
 		c.pending = c.spare[:0]
 		c.spare = nil
 		c.mu.Unlock()
-		if len(buf) == 0 {
-			c.mu.Lock()
-			c.spare = buf
-			c.mu.Unlock()
-			return true
-		}
 		_, err := c.Conn.Write(buf)
 		c.mu.Lock()
+		c.busy.Store(batches > 0)
 		if cap(buf) <= maxPending*2 {
 			c.spare = buf[:0]
 		}
-		if err != nil && c.err == nil {
-			c.err = err
-		}
-		c.room.Broadcast()
-		c.mu.Unlock()
 		if err != nil {
+			c.err = err
 			// The reader must fail too, or x/crypto/ssh would wait for
 			// packets that answer ones never sent.
 			c.Conn.Close()
-			return false
 		}
+		c.room.Broadcast()
 	}
+	return c.err == nil
 }
 
 // Close writes what is pending (for at most closeFlushTimeout), then

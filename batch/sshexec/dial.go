@@ -14,6 +14,7 @@ import (
 // client is one established SSH connection.
 type client struct {
 	*ssh.Client
+	sock    *coalescingConn
 	p       *Pool
 	keyID   string    // the certificate's key id; "" for a plain key
 	renewAt time.Time // when to replace it with a fresh certificate; zero for a plain key
@@ -103,6 +104,7 @@ func (p *Pool) handshake(ctx context.Context, login string) (*client, error) {
 		return nil, err
 	}
 	nc := newCoalescingConn(tc)
+	cl.sock = nc
 	// The handshake takes no context: a deadline on the socket bounds it,
 	// and closing the socket aborts it if ctx ends first (pool closed).
 	if dl, ok := ctx.Deadline(); ok {

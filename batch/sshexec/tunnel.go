@@ -59,7 +59,7 @@ func (p *Pool) tunnel(ctx context.Context, login, network, addr string) (net.Con
 			if h := p.hooks.opened; h != nil {
 				h(cl, time.Now())
 			}
-			t := &tunnelConn{Conn: nc}
+			t := &tunnelConn{Conn: nc, sock: cl.sock}
 			t.done = func() {
 				c.release(cl)
 				p.putConn(c)
@@ -92,8 +92,19 @@ func (p *Pool) tunnel(ctx context.Context, login, network, addr string) (net.Con
 // connection is not closed as idle while a tunnel uses it.
 type tunnelConn struct {
 	net.Conn
+	sock *coalescingConn // the SSH connection's socket
 	once sync.Once
 	done func()
+}
+
+// Write sends p and flushes the SSH connection's socket, so the data
+// leaves now, on this goroutine.
+func (t *tunnelConn) Write(p []byte) (int, error) {
+	n, err := t.Conn.Write(p)
+	if err == nil && t.sock != nil {
+		err = t.sock.Flush()
+	}
+	return n, err
 }
 
 // CloseWrite half-closes the tunnel, sending EOF to the far end, as
