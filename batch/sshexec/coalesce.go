@@ -121,10 +121,18 @@ func (c *coalescingConn) writer() {
 }
 
 // Flush writes what is pending now, on the caller's goroutine, unless a
-// write is under way: that one writes it next. A tunnel calls it after each
-// write, outside x/crypto/ssh's lock, so a request leaves at once rather
-// than when the writer goroutine is next scheduled.
+// write is under way (that one writes it next) or the connection is busy
+// (the writer goroutine gathers more into each write). A tunnel calls it
+// after each write, outside x/crypto/ssh's lock, so on a quiet connection
+// a request leaves at once rather than when the writer goroutine is next
+// scheduled. Skipping it loses nothing: the writer was woken when the data
+// came.
 func (c *coalescingConn) Flush() error {
+	if c.busy.Load() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.err
+	}
 	if !c.flush() {
 		c.mu.Lock()
 		defer c.mu.Unlock()

@@ -50,8 +50,9 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 
 // TestCoalescingKeepsPacketsWholeAndInOrder writes numbered packets from
 // many goroutines, one at a time as x/crypto/ssh does (under its write
-// lock): every packet arrives whole, in the order written, and they share
-// far fewer socket writes than packets.
+// lock), half of them flushing after each write as a tunnel does: every
+// packet arrives whole, in the order written, and they share far fewer
+// socket writes than packets.
 func TestCoalescingKeepsPacketsWholeAndInOrder(t *testing.T) {
 	raw, peer := tcpPair(t)
 	counted := &countingConn{Conn: raw}
@@ -74,6 +75,10 @@ func TestCoalescingKeepsPacketsWholeAndInOrder(t *testing.T) {
 				order = append(order, id)
 				_, err := c.Write(pkt)
 				lock.Unlock()
+				if err == nil && s%2 == 0 {
+					// As a tunnel does after each write.
+					err = c.Flush()
+				}
 				if err != nil {
 					t.Error(err)
 					return
