@@ -3,6 +3,8 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -14,8 +16,37 @@ import (
 // from.
 type backend struct {
 	net.Conn
+	head      headLimit // bounds a response head: the app is the user's code
 	br        *bufio.Reader
 	idleSince time.Time
+}
+
+// maxResponseHead bounds the bytes read while looking for the end of a
+// response head (http.Transport's own bound is 10 MB). Without it an app
+// could make the hub hold an endless header line in memory.
+const maxResponseHead = 1 << 20
+
+var errHeadTooLarge = errors.New("response head larger than 1 MiB")
+
+// headLimit reads from r; while n >= 0, at most n more bytes.
+type headLimit struct {
+	r io.Reader
+	n int64
+}
+
+func (l *headLimit) Read(p []byte) (int, error) {
+	if l.n < 0 {
+		return l.r.Read(p)
+	}
+	if l.n == 0 {
+		return 0, errHeadTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.r.Read(p)
+	l.n -= int64(n)
+	return n, err
 }
 
 // backends is a route's pool of idle connections for forward. The most
@@ -57,7 +88,9 @@ func (rt *route) getBackend(ctx context.Context, c *Config, opened *atomic.Uint6
 	if err != nil {
 		return nil, false, err
 	}
-	return &backend{Conn: conn, br: bufio.NewReaderSize(conn, 8<<10)}, false, nil
+	b = &backend{Conn: conn, head: headLimit{r: conn, n: -1}}
+	b.br = bufio.NewReaderSize(&b.head, 8<<10)
+	return b, false, nil
 }
 
 // putBackend keeps b for the next request, unless the pool is full or the

@@ -173,6 +173,8 @@ func (b *backend) roundTrip(out *http.Request, body io.Reader) (resp *http.Respo
 			return nil, true, fmt.Errorf("send request body: %w", err)
 		}
 	}
+	b.head.n = maxResponseHead - int64(b.br.Buffered())
+	defer func() { b.head.n = -1 }()
 	for {
 		resp, err = http.ReadResponse(b.br, out)
 		if err != nil {

@@ -244,3 +244,50 @@ func TestForwardCutShort(t *testing.T) {
 		t.Errorf("after a cut answer: %d %q", status, body)
 	}
 }
+
+// TestForwardBoundsResponseHead: an app that sends an endless header line
+// (it runs its user's code) gets a 503 for its own request, and the hub
+// does not hold the line in memory.
+func TestForwardBoundsResponseHead(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	sent := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		bufio.NewReader(c).ReadString('\n')
+		line := bytes.Repeat([]byte("a"), 64<<10)
+		n, _ := c.Write([]byte("HTTP/1.1 200 OK\r\nX-Endless: "))
+		total := int64(n)
+		for total < 64<<20 {
+			n, err := c.Write(line)
+			total += int64(n)
+			if err != nil {
+				break
+			}
+		}
+		sent <- total
+	}()
+	p, fr := front(t, Config{})
+	if err := p.Routes().Set("alice", "", Target{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port}); err != nil {
+		t.Fatal(err)
+	}
+	status, _ := get(t, fr.Client(), fr.URL+"/user/alice/", nil)
+	if status != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", status)
+	}
+	select {
+	case n := <-sent:
+		if n >= 64<<20 {
+			t.Errorf("the hub read all %d bytes of the header line", n)
+		}
+	case <-time.After(hang):
+		t.Fatal("the app's writes never ended: the hub kept reading")
+	}
+}
