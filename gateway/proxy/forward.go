@@ -169,7 +169,10 @@ func (b *backend) roundTrip(out *http.Request, body io.Reader) (resp *http.Respo
 		return nil, false, fmt.Errorf("send request: %w", err)
 	}
 	if n > 0 {
-		if _, err := io.Copy(b.Conn, io.LimitReader(body, n)); err != nil {
+		bp := buffers.Get().(*[32 << 10]byte)
+		_, err := io.CopyBuffer(b.Conn, io.LimitReader(body, n), bp[:])
+		buffers.Put(bp)
+		if err != nil {
 			return nil, true, fmt.Errorf("send request body: %w", err)
 		}
 	}
