@@ -169,15 +169,17 @@ def table(a):
         first = next(iter(by.values()))[0]
         mb = "MBps" in first
         print(f"\n### {sc}: wrk {first['wrk']} (median of {len(next(iter(by.values())))} rounds)\n")
-        print("| target | req/s |" + (" MB/s |" if mb else "") + " p50 ms | p99 ms | proxy CPU s / 10k req | peak RSS MB | non-2xx |")
-        print("|---|---|" + ("---|" if mb else "") + "---|---|---|---|---|")
+        print("| target | req/s |" + (" MB/s |" if mb else "") + " p50 ms | p99 ms | proxy CPU s / 10k req | by process | peak RSS MB | non-2xx |")
+        print("|---|---|" + ("---|" if mb else "") + "---|---|---|---|---|---|")
         for label, rs in by.items():
             kind = label.split("@")[0]
-            c = med(sum(x["cpu_per_10k"].get(p, 0) for p in PROXY.get(kind, [kind])) for x in rs)
+            procs = PROXY.get(kind, [kind])
+            c = med(sum(x["cpu_per_10k"].get(p, 0) for p in procs) for x in rs)
+            each = " + ".join(f"{p} {med(x['cpu_per_10k'].get(p, 0) for x in rs):.2f}" for p in procs)
             rp = RSS.get(kind)
             rss = max(x["rss_peak_kb"].get(rp, 0) for x in rs) / 1024 if rp else 0
             print(f"| {label} | {med(x['rps'] for x in rs):,.0f} |" + (f" {med(x['MBps'] for x in rs):,.0f} |" if mb else "") +
-                  f" {med(x['p50_ms'] for x in rs):.3f} | {med(x['p99_ms'] for x in rs):.2f} | {c:.2f} | "
+                  f" {med(x['p50_ms'] for x in rs):.3f} | {med(x['p99_ms'] for x in rs):.2f} | {c:.2f} | {each} | "
                   f"{rss:.0f} | {sum(x['non2xx'] for x in rs)} |")
 
 
