@@ -181,7 +181,11 @@ func (s *Store) ListServers(ctx context.Context, f gateway.ServerFilter) ([]*gat
 		if len(f.Users) == 0 {
 			return nil, nil
 		}
-		where, args = append(where, "username IN (?)"), append(args, f.Users)
+		list, err := s.listArg(f.Users)
+		if err != nil {
+			return nil, fmt.Errorf("list servers: %w", err)
+		}
+		where, args = append(where, s.anyOf("username")), append(args, list)
 	}
 	if f.Cluster != "" {
 		where, args = append(where, "cluster = ?"), append(args, f.Cluster)
@@ -198,7 +202,8 @@ func (s *Store) ListServers(ctx context.Context, f gateway.ServerFilter) ([]*gat
 		return nil, fmt.Errorf("list servers: %w", err)
 	}
 	var rows []serverRow
-	if err := s.rdb.SelectContext(ctx, &rows, query, args...); err != nil {
+	// One text per combination of filters: prepared once.
+	if err := s.selectPrepared(ctx, &rows, query, args...); err != nil {
 		return nil, fmt.Errorf("list servers: %w", err)
 	}
 	out := make([]*gateway.Server, 0, len(rows))

@@ -64,6 +64,7 @@ type Store struct {
 	migrations []Migration
 	uses       useLog
 	ids        identityCache
+	stmts      stmtCache
 }
 
 // OpenOptions adjust OpenWith.
@@ -185,7 +186,7 @@ func (s *Store) openPostgres(ctx context.Context, url string) error {
 // Close closes the database.
 func (s *Store) Close() error {
 	s.stopFlusher()
-	err := s.db.Close()
+	err := errors.Join(s.closeStmts(), s.db.Close())
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())
 	}

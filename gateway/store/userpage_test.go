@@ -69,8 +69,9 @@ func testUsersPage(t *testing.T, e *env) {
 	}
 }
 
-// BenchmarkListUsersPage: one page of 200 out of 10,000 users, the first
-// and the last page (the REST API's list). Run with
+// BenchmarkListUsersPage: one page of 200 out of 10,000 users with their
+// hub groups, and the page's servers (the REST API's list reads both),
+// the first and the last page. Run with
 // `go test -run '^$' -bench ListUsersPage ./gateway/store`.
 func BenchmarkListUsersPage(b *testing.B) {
 	ctx := context.Background()
@@ -86,11 +87,29 @@ func BenchmarkListUsersPage(b *testing.B) {
 	if err := tx.Commit(); err != nil {
 		b.Fatal(err)
 	}
+	if _, err := s.CreateGroup(ctx, "course", []string{"u00003", "u09850"}); err != nil {
+		b.Fatal(err)
+	}
+	for _, u := range []string{"u00001", "u09900"} {
+		if _, err := s.StartServer(ctx, gateway.NewServer{User: u, Cluster: "c", Profile: "p", JobName: "j-" + u}); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for _, offset := range []int{0, 9800} {
 		b.Run(fmt.Sprint("offset=", offset), func(b *testing.B) {
+			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, err := s.ListUsersPage(ctx, gateway.UserQuery{Offset: offset, Limit: 200}); err != nil {
+				users, _, err := s.ListUsersPage(ctx, gateway.UserQuery{Offset: offset, Limit: 200})
+				if err != nil {
 					b.Fatal(err)
+				}
+				names := make([]string, len(users))
+				for i, u := range users {
+					names[i] = u.Name
+				}
+				servers, err := s.ListServers(ctx, gateway.ServerFilter{Users: names})
+				if err != nil || len(servers) != 1 {
+					b.Fatalf("%d servers, %v", len(servers), err)
 				}
 			}
 		})

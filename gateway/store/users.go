@@ -181,7 +181,7 @@ func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gate
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
 	var rows []userRow
-	if err := s.rdb.SelectContext(ctx, &rows, query, qargs...); err != nil {
+	if err := s.selectPrepared(ctx, &rows, query, qargs...); err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
 	query, qargs, err = s.in("SELECT COUNT(*) FROM users"+filter, args...)
@@ -189,7 +189,7 @@ func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gate
 		return nil, 0, fmt.Errorf("count users: %w", err)
 	}
 	var total int
-	if err := s.rdb.GetContext(ctx, &total, query, qargs...); err != nil {
+	if err := s.getPrepared(ctx, &total, query, qargs...); err != nil {
 		return nil, 0, fmt.Errorf("count users: %w", err)
 	}
 	users := make([]*gateway.User, 0, len(rows))
