@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"sync"
@@ -75,6 +76,18 @@ func (s *Store) getPrepared(ctx context.Context, dest any, query string, args ..
 		return s.rdb.GetContext(ctx, dest, query, args...)
 	}
 	return st.GetContext(ctx, dest, args...)
+}
+
+// queryPrepared is rdb.QueryContext through the statement cache.
+func (s *Store) queryPrepared(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		return s.rdb.QueryContext(ctx, query, args...)
+	}
+	return st.QueryContext(ctx, args...)
 }
 
 // closeStmts releases the prepared statements (Close).

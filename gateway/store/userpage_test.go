@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"hpcgate/gateway"
 )
@@ -66,6 +68,59 @@ func testUsersPage(t *testing.T, e *env) {
 	}
 	if _, _, err := s.ListUsersPage(ctx, gateway.UserQuery{Activity: "busy", Limit: 1}); err == nil {
 		t.Error("an unknown activity filter was accepted")
+	}
+
+	// Pages are answered from the users cache once read: every write
+	// shows in the next page all the same.
+	page := func() map[string]*gateway.User {
+		t.Helper()
+		users, _, err := s.ListUsersPage(ctx, gateway.UserQuery{Limit: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]*gateway.User{}
+		for _, u := range users {
+			out[u.Name] = u
+		}
+		return out
+	}
+	before := page() // alice, u000…u003, now cached
+	if u := before["u000"]; u == nil || len(u.HubGroups) != 0 || u.HubAdmin || !u.LastActivity.IsZero() {
+		t.Fatalf("u000 before: %+v", u)
+	}
+	if _, err := s.CreateGroup(ctx, "course", []string{"u000"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetHubAdmin(ctx, "u001", true); err != nil {
+		t.Fatal(err)
+	}
+	at := e.clock.Now().Add(time.Minute).UTC().Truncate(time.Microsecond)
+	if err := s.TouchUserActivity(ctx, "u000", at); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpsertUser(ctx, gateway.User{Name: "alice", Groups: []string{"cn=x,dc=org"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, "u002"); err != nil {
+		t.Fatal(err)
+	}
+	after := page()
+	if u := after["u000"]; u == nil || !slices.Equal(u.HubGroups, []string{"course"}) || !u.LastActivity.Equal(at) {
+		t.Errorf("u000 after joining a group and being active: %+v", u)
+	}
+	if u := after["u001"]; u == nil || !u.HubAdmin {
+		t.Errorf("u001 after the admin grant: %+v", u)
+	}
+	if u := after["alice"]; u == nil || !slices.Equal(u.Groups, []string{"cn=x,dc=org"}) {
+		t.Errorf("alice after a login with new groups: %+v", u)
+	}
+	if _, ok := after["u002"]; ok || len(after) != 5 {
+		t.Errorf("after deleting u002: %v", slices.Sorted(maps.Keys(after)))
+	}
+	// A user changed in the page must not change the cache's copy.
+	after["u000"].HubGroups[0] = "changed"
+	if u := page()["u000"]; u.HubGroups[0] != "course" {
+		t.Errorf("a page's user shares its groups with the cache: %v", u.HubGroups)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,9 +27,19 @@ type userRow struct {
 
 const userCols = "name, admin, hub_admin, user_groups, created_at, last_login, last_activity"
 
+// dest is r's fields in the order of userCols, for rows.Scan: a page of
+// users is scanned without sqlx's reflection.
+func (r *userRow) dest() []any {
+	return []any{&r.Name, &r.Admin, &r.HubAdmin, &r.Groups, &r.Created, &r.LastLogin, &r.LastActivity}
+}
+
 func (r *userRow) user() (*gateway.User, error) {
 	u := &gateway.User{Name: r.Name, Admin: r.Admin, HubAdmin: r.HubAdmin, Created: r.Created.Time(),
 		LastLogin: r.LastLogin.Time(), LastActivity: r.LastActivity.Time()}
+	if r.Groups == "[]" { // most users in a list: no directory groups
+		u.Groups = []string{}
+		return u, nil
+	}
 	if err := json.Unmarshal([]byte(r.Groups), &u.Groups); err != nil {
 		return nil, fmt.Errorf("user %s: groups: %w", r.Name, err)
 	}
@@ -175,13 +186,18 @@ func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gate
 	if len(where) > 0 {
 		filter = " WHERE " + strings.Join(where, " AND ")
 	}
-	query, qargs, err := s.in("SELECT "+userCols+" FROM users"+filter+" ORDER BY created_at, name LIMIT ? OFFSET ?",
+	gen := s.ids.generation()
+	query, qargs, err := s.in("SELECT name FROM users"+filter+" ORDER BY created_at, name LIMIT ? OFFSET ?",
 		append(append([]any{}, args...), q.Limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
-	var rows []userRow
-	if err := s.selectPrepared(ctx, &rows, query, qargs...); err != nil {
+	names, err := s.scanNames(ctx, query, qargs...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list users: %w", err)
+	}
+	users, err := s.usersNamed(ctx, gen, names)
+	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
 	query, qargs, err = s.in("SELECT COUNT(*) FROM users"+filter, args...)
@@ -192,18 +208,91 @@ func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gate
 	if err := s.getPrepared(ctx, &total, query, qargs...); err != nil {
 		return nil, 0, fmt.Errorf("count users: %w", err)
 	}
-	users := make([]*gateway.User, 0, len(rows))
-	for i := range rows {
-		u, err := rows[i].user()
+	return users, total, nil
+}
+
+// scanNames runs query (prepared), which selects one text column.
+func (s *Store) scanNames(ctx context.Context, query string, args ...any) ([]string, error) {
+	rows, err := s.queryPrepared(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	return names, rows.Err()
+}
+
+// usersNamed returns the users named, in that order, leaving out any
+// deleted since the names were read. The names of a page come from the
+// users_created index alone; the users from the cache GetUser answers
+// from, which every write to a user or their hub groups forgets
+// (identity.go), so it is as fresh as GetUser; the users it does not hold
+// are read in one query, with their hub groups, and put in it. Reading
+// whole rows for every page was most of a user list's cost.
+func (s *Store) usersNamed(ctx context.Context, gen uint64, names []string) ([]*gateway.User, error) {
+	users := make([]*gateway.User, len(names))
+	var missing []string
+	for i, name := range names {
+		if u, ok := s.ids.user(name); ok {
+			users[i] = u
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		list, err := s.listArg(missing)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
+		}
+		read, err := s.scanUsers(ctx, s.q("SELECT "+userCols+" FROM users WHERE "+s.anyOf("name")), list)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.attachHubGroups(ctx, read); err != nil {
+			return nil, err
+		}
+		byName := make(map[string]*gateway.User, len(read))
+		for _, u := range read {
+			byName[u.Name] = u
+			s.ids.putUser(gen, u)
+		}
+		for i, name := range names {
+			if users[i] == nil {
+				users[i] = byName[name]
+			}
+		}
+	}
+	return slices.DeleteFunc(users, func(u *gateway.User) bool { return u == nil }), nil
+}
+
+// scanUsers runs query (prepared) and reads its users.
+func (s *Store) scanUsers(ctx context.Context, query string, args ...any) ([]*gateway.User, error) {
+	rows, err := s.queryPrepared(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	users := []*gateway.User{}
+	var r userRow
+	dest := r.dest()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		u, err := r.user()
+		if err != nil {
+			return nil, err
 		}
 		users = append(users, u)
 	}
-	if err := s.attachHubGroups(ctx, users); err != nil {
-		return nil, 0, err
-	}
-	return users, total, nil
+	return users, rows.Err()
 }
 
 // TouchUserActivity moves the user's last activity forward to t; an older
