@@ -66,18 +66,6 @@ func (s *Store) selectPrepared(ctx context.Context, dest any, query string, args
 	return st.SelectContext(ctx, dest, args...)
 }
 
-// getPrepared is rdb.GetContext through the statement cache.
-func (s *Store) getPrepared(ctx context.Context, dest any, query string, args ...any) error {
-	st, err := s.stmt(ctx, query)
-	if err != nil {
-		return err
-	}
-	if st == nil {
-		return s.rdb.GetContext(ctx, dest, query, args...)
-	}
-	return st.GetContext(ctx, dest, args...)
-}
-
 // queryPrepared is rdb.QueryContext through the statement cache.
 func (s *Store) queryPrepared(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	st, err := s.stmt(ctx, query)
@@ -89,6 +77,25 @@ func (s *Store) queryPrepared(ctx context.Context, query string, args ...any) (*
 	}
 	return st.QueryContext(ctx, args...)
 }
+
+// queryRowPrepared is rdb.QueryRowContext through the statement cache.
+func (s *Store) queryRowPrepared(ctx context.Context, query string, args ...any) rowScanner {
+	st, err := s.stmt(ctx, query)
+	if err != nil {
+		return errRow{err}
+	}
+	if st == nil {
+		return s.rdb.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+type rowScanner interface{ Scan(dest ...any) error }
+
+// errRow is a row whose Scan fails with the error met before the query.
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
 
 // closeStmts releases the prepared statements (Close).
 func (s *Store) closeStmts() error {
@@ -112,6 +119,15 @@ func (s *Store) anyOf(col string) string {
 		return col + " = ANY(?)"
 	}
 	return col + " IN (SELECT value FROM json_each(?))"
+}
+
+// jsonAgg aggregates expr (which may end in ORDER BY) into a JSON array:
+// NULL over no rows on PostgreSQL, [] on SQLite.
+func (s *Store) jsonAgg(expr string) string {
+	if s.dialect == Postgres {
+		return "json_agg(" + expr + ")"
+	}
+	return "json_group_array(" + expr + ")"
 }
 
 // listArg is values as the one argument of anyOf: a PostgreSQL text

@@ -156,9 +156,11 @@ func (s *Store) ListUsers(ctx context.Context) ([]*gateway.User, error) {
 }
 
 // ListUsersPage reads one page of users in the order they were created
-// (LIMIT/OFFSET along the users_created index) and counts the users matching q, so the cost follows the page, not
-// the table: a count walks the index without decoding rows, where a
-// window count (COUNT(*) OVER ()) would build every matching row first.
+// and counts the users matching q, in one statement, so the cost follows
+// the page, not the table: the page's names along the users_created index
+// (LIMIT/OFFSET), the count walking an index without decoding rows (a
+// window count, COUNT(*) OVER (), would build every matching row first).
+// The users themselves come from usersNamed.
 func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gateway.User, int, error) {
 	var where []string
 	var args []any
@@ -186,47 +188,32 @@ func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gate
 	if len(where) > 0 {
 		filter = " WHERE " + strings.Join(where, " AND ")
 	}
+	// The page's names come back as one JSON array beside the count, in
+	// one row: a row per name cost more in the driver than reading it.
 	gen := s.ids.generation()
-	query, qargs, err := s.in("SELECT name FROM users"+filter+" ORDER BY created_at, name LIMIT ? OFFSET ?",
-		append(append([]any{}, args...), q.Limit, q.Offset)...)
+	query, qargs, err := s.in(`SELECT (SELECT COUNT(*) FROM users`+filter+`),
+		(SELECT `+s.jsonAgg("name ORDER BY created_at, name")+` FROM
+			(SELECT name, created_at FROM users`+filter+` ORDER BY created_at, name LIMIT ? OFFSET ?) page)`,
+		append(append(append([]any{}, args...), args...), q.Limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
-	names, err := s.scanNames(ctx, query, qargs...)
-	if err != nil {
+	var total int
+	var list sql.NullString
+	if err := s.queryRowPrepared(ctx, query, qargs...).Scan(&total, &list); err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
+	}
+	var names []string
+	if list.Valid { // NULL: PostgreSQL's aggregate of no rows
+		if err := json.Unmarshal([]byte(list.String), &names); err != nil {
+			return nil, 0, fmt.Errorf("list users: the page's names: %w", err)
+		}
 	}
 	users, err := s.usersNamed(ctx, gen, names)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
-	query, qargs, err = s.in("SELECT COUNT(*) FROM users"+filter, args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("count users: %w", err)
-	}
-	var total int
-	if err := s.getPrepared(ctx, &total, query, qargs...); err != nil {
-		return nil, 0, fmt.Errorf("count users: %w", err)
-	}
 	return users, total, nil
-}
-
-// scanNames runs query (prepared), which selects one text column.
-func (s *Store) scanNames(ctx context.Context, query string, args ...any) ([]string, error) {
-	rows, err := s.queryPrepared(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var names []string
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			return nil, err
-		}
-		names = append(names, n)
-	}
-	return names, rows.Err()
 }
 
 // usersNamed returns the users named, in that order, leaving out any
