@@ -121,15 +121,6 @@ func (s *Store) anyOf(col string) string {
 	return col + " IN (SELECT value FROM json_each(?))"
 }
 
-// jsonAgg aggregates expr (which may end in ORDER BY) into a JSON array:
-// NULL over no rows on PostgreSQL, [] on SQLite.
-func (s *Store) jsonAgg(expr string) string {
-	if s.dialect == Postgres {
-		return "json_agg(" + expr + ")"
-	}
-	return "json_group_array(" + expr + ")"
-}
-
 // listArg is values as the one argument of anyOf: a PostgreSQL text
 // array, or a JSON array for SQLite's json_each.
 func (s *Store) listArg(values []string) (any, error) {

@@ -170,3 +170,22 @@ func BenchmarkListUsersPage(b *testing.B) {
 		})
 	}
 }
+
+// decodeNames reads what encoding/json reads, and refuses what it
+// refuses: PostgreSQL's and SQLite's arrays, escapes, odd spacing.
+func TestDecodeNames(t *testing.T) {
+	for _, in := range []string{
+		`[]`, ` [ ] `, `["a"]`, `["a","b"]`, `["a", "b"]`, "[\n \"a\" ,\t\"b\" ]", `["a\"b", "c"]`, `["\u00e9"]`,
+		"[\"\u00e9\"]", `["a\\b"]`, `[""]`, "[\"\xff\"]",
+		`["a""b"]`, `[,"a"]`, `["a",]`, `[`, `"a"`, `["a"] x`, `["a"`, `["a]`, `[1]`, `{}`, `["a",,"b"]`,
+	} {
+		want, werr := slowNames(in)
+		got, err := decodeNames(in)
+		if (err != nil) != (werr != nil) || !slices.Equal(got, want) {
+			t.Errorf("%q: %q, %v; encoding/json: %q, %v", in, got, err, want, werr)
+		}
+	}
+	if got, err := decodeNames(""); got != nil || err != nil {
+		t.Errorf(`"" (NULL): %q, %v`, got, err)
+	}
+}
