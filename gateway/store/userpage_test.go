@@ -32,6 +32,32 @@ func testUsersPage(t *testing.T, e *env) {
 			t.Fatal(err)
 		}
 	}
+	// The servers of a page come in one query, by user and name, each
+	// once however often its user is named.
+	if _, err := s.StartServer(ctx, gateway.NewServer{User: "u001", Name: "gpu", Cluster: "c", Profile: "p", JobName: "j-u001-gpu"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		users  []string
+		states []gateway.ServerState
+		want   []string
+	}{
+		{[]string{"u003", "u001", "u002", "u001", "alice"}, nil, []string{"u001/", "u001/gpu", "u002/", "u003/"}},
+		{[]string{"u003", "u001", "u002"}, []gateway.ServerState{gateway.StateReady, gateway.StateQueued}, []string{"u001/", "u002/"}},
+		{[]string{"u000", "nobody"}, nil, nil},
+	} {
+		servers, err := s.ListServers(ctx, gateway.ServerFilter{Users: tc.users, States: tc.states})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, sv := range servers {
+			got = append(got, sv.User+"/"+sv.Name)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("servers of %v in %v: %v, want %v", tc.users, tc.states, got, tc.want)
+		}
+	}
 	names := func(us []*gateway.User) []string {
 		var out []string
 		for _, u := range us {

@@ -263,6 +263,9 @@ func writeJSON(c *gin.Context, code int, contentType, prefix string, v jsonAppen
 	b := append((*bp)[:0], prefix...)
 	b = v.appendJSON(b)
 	b = append(b, suffix...)
+	// With its length known, net/http writes the body as it is, not
+	// in chunks.
+	c.Header("Content-Length", strconv.Itoa(len(b)))
 	c.Data(code, contentType, b)
 	if cap(b) <= 1<<20 { // a huge page's buffer is not kept
 		*bp = b
