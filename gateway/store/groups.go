@@ -32,8 +32,7 @@ func (s *Store) attachHubGroups(ctx context.Context, users []*gateway.User) erro
 		names = append(names, u.Name)
 		u.HubGroups = []string{}
 	}
-	query, args, err := s.in(`SELECT m.username, m.group_name FROM hub_group_members m
-		JOIN hub_groups g ON g.name = m.group_name WHERE m.username IN (?) ORDER BY g.id`, names)
+	list, err := s.listArg(names)
 	if err != nil {
 		return fmt.Errorf("read hub groups of users: %w", err)
 	}
@@ -41,7 +40,8 @@ func (s *Store) attachHubGroups(ctx context.Context, users []*gateway.User) erro
 		User  string `db:"username"`
 		Group string `db:"group_name"`
 	}
-	if err := s.rdb.SelectContext(ctx, &rows, query, args...); err != nil {
+	if err := s.selectPrepared(ctx, &rows, s.q(`SELECT m.username, m.group_name FROM hub_group_members m
+		JOIN hub_groups g ON g.name = m.group_name WHERE `+s.anyOf("m.username")+` ORDER BY g.id`), list); err != nil {
 		return fmt.Errorf("read hub groups of users: %w", err)
 	}
 	for _, r := range rows {

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 
@@ -26,9 +28,19 @@ type userRow struct {
 
 const userCols = "name, admin, hub_admin, user_groups, created_at, last_login, last_activity"
 
+// dest is r's fields in the order of userCols, for rows.Scan: a page of
+// users is scanned without sqlx's reflection.
+func (r *userRow) dest() []any {
+	return []any{&r.Name, &r.Admin, &r.HubAdmin, &r.Groups, &r.Created, &r.LastLogin, &r.LastActivity}
+}
+
 func (r *userRow) user() (*gateway.User, error) {
 	u := &gateway.User{Name: r.Name, Admin: r.Admin, HubAdmin: r.HubAdmin, Created: r.Created.Time(),
 		LastLogin: r.LastLogin.Time(), LastActivity: r.LastActivity.Time()}
+	if r.Groups == "[]" { // most users in a list: no directory groups
+		u.Groups = []string{}
+		return u, nil
+	}
 	if err := json.Unmarshal([]byte(r.Groups), &u.Groups); err != nil {
 		return nil, fmt.Errorf("user %s: groups: %w", r.Name, err)
 	}
@@ -145,9 +157,11 @@ func (s *Store) ListUsers(ctx context.Context) ([]*gateway.User, error) {
 }
 
 // ListUsersPage reads one page of users in the order they were created
-// (LIMIT/OFFSET along the users_created index) and counts the users matching q, so the cost follows the page, not
-// the table: a count walks the index without decoding rows, where a
-// window count (COUNT(*) OVER ()) would build every matching row first.
+// and counts the users matching q, in one statement, so the cost follows
+// the page, not the table: the page's names along the users_created index
+// (LIMIT/OFFSET), the count walking an index without decoding rows (a
+// window count, COUNT(*) OVER (), would build every matching row first).
+// The users themselves come from usersNamed.
 func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gateway.User, int, error) {
 	var where []string
 	var args []any
@@ -175,35 +189,188 @@ func (s *Store) ListUsersPage(ctx context.Context, q gateway.UserQuery) ([]*gate
 	if len(where) > 0 {
 		filter = " WHERE " + strings.Join(where, " AND ")
 	}
-	query, qargs, err := s.in("SELECT "+userCols+" FROM users"+filter+" ORDER BY created_at, name LIMIT ? OFFSET ?",
-		append(append([]any{}, args...), q.Limit, q.Offset)...)
+	// The page's names come back as one JSON array beside the count, in
+	// one row: a row per name cost more in the driver than reading it.
+	gen := s.ids.generation()
+	query, qargs, err := s.in(`SELECT (SELECT COUNT(*) FROM users`+filter+`),
+		(SELECT `+s.pageNames()+` FROM
+			(SELECT name, created_at FROM users`+filter+` ORDER BY created_at, name LIMIT ? OFFSET ?) page)`,
+		append(append(append([]any{}, args...), args...), q.Limit, q.Offset)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list users: %w", err)
-	}
-	var rows []userRow
-	if err := s.rdb.SelectContext(ctx, &rows, query, qargs...); err != nil {
-		return nil, 0, fmt.Errorf("list users: %w", err)
-	}
-	query, qargs, err = s.in("SELECT COUNT(*) FROM users"+filter, args...)
-	if err != nil {
-		return nil, 0, fmt.Errorf("count users: %w", err)
 	}
 	var total int
-	if err := s.rdb.GetContext(ctx, &total, query, qargs...); err != nil {
-		return nil, 0, fmt.Errorf("count users: %w", err)
+	var list sql.NullString
+	if err := s.queryRowPrepared(ctx, query, qargs...).Scan(&total, &list); err != nil {
+		return nil, 0, fmt.Errorf("list users: %w", err)
 	}
-	users := make([]*gateway.User, 0, len(rows))
-	for i := range rows {
-		u, err := rows[i].user()
+	names, err := decodeNames(list.String) // NULL: PostgreSQL's aggregate of no rows
+	if err != nil {
+		return nil, 0, fmt.Errorf("list users: the page's names: %w", err)
+	}
+	users, err := s.usersNamed(ctx, gen, names)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list users: %w", err)
+	}
+	if s.dialect == SQLite {
+		// The order pageNames does not promise: SQLite's, created_at as
+		// fixed-width UTC text and names as bytes (BINARY), which Go's
+		// comparisons are. Already in order, in practice.
+		slices.SortStableFunc(users, func(a, b *gateway.User) int {
+			if c := a.Created.Compare(b.Created); c != 0 {
+				return c
+			}
+			return strings.Compare(a.Name, b.Name)
+		})
+	}
+	return users, total, nil
+}
+
+// pageNames aggregates the names of a page (a subquery "page" ordered
+// by created_at, name) into a JSON array. PostgreSQL is told the order;
+// SQLite's aggregate takes its subquery's rows in order, but an ORDER BY
+// inside it builds a sorter, which tripled the query's cost, so the
+// caller sorts what SQLite returns.
+func (s *Store) pageNames() string {
+	if s.dialect == Postgres {
+		return "json_agg(name ORDER BY created_at, name)"
+	}
+	return "json_group_array(name)"
+}
+
+// decodeNames reads a JSON array of strings ("" reads as none). Names
+// without escapes, which user names are, are cut out of the text;
+// anything else goes to encoding/json, which was a tenth of a user
+// list's CPU when it read every page.
+func decodeNames(list string) ([]string, error) {
+	if list == "" {
+		return nil, nil
+	}
+	i := 0
+	ws := func() {
+		for i < len(list) && (list[i] == ' ' || list[i] == '\n' || list[i] == '\t' || list[i] == '\r') {
+			i++
+		}
+	}
+	// want consumes c (after white space) or reports that it is not next.
+	want := func(c byte) bool {
+		ws()
+		if i < len(list) && list[i] == c {
+			i++
+			return true
+		}
+		return false
+	}
+	if !want('[') {
+		return slowNames(list)
+	}
+	names := []string{}
+	if want(']') {
+		ws()
+		if i != len(list) {
+			return slowNames(list)
+		}
+		return names, nil
+	}
+	for {
+		if !want('"') {
+			return slowNames(list)
+		}
+		end := strings.IndexByte(list[i:], '"')
+		if end < 0 {
+			return slowNames(list)
+		}
+		name := list[i : i+end]
+		for j := 0; j < len(name); j++ {
+			if c := name[j]; c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+				return slowNames(list) // escapes, and what encoding/json would check
+			}
+		}
+		names = append(names, name)
+		i += end + 1
+		if want(']') {
+			ws()
+			if i != len(list) {
+				return slowNames(list)
+			}
+			return names, nil
+		}
+		if !want(',') {
+			return slowNames(list)
+		}
+	}
+}
+
+func slowNames(list string) ([]string, error) {
+	var names []string
+	err := json.Unmarshal([]byte(list), &names)
+	return names, err
+}
+
+// usersNamed returns the users named, in that order, leaving out any
+// deleted since the names were read. The names of a page come from the
+// users_created index alone; the users from the cache GetUser answers
+// from, which every write to a user or their hub groups forgets
+// (identity.go), so it is as fresh as GetUser; the users it does not hold
+// are read in one query, with their hub groups, and put in it. Reading
+// whole rows for every page was most of a user list's cost.
+func (s *Store) usersNamed(ctx context.Context, gen uint64, names []string) ([]*gateway.User, error) {
+	users := make([]*gateway.User, len(names))
+	var missing []string
+	for i, name := range names {
+		if u, ok := s.ids.user(name); ok {
+			users[i] = u
+		} else {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		list, err := s.listArg(missing)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
+		}
+		read, err := s.scanUsers(ctx, s.q("SELECT "+userCols+" FROM users WHERE "+s.anyOf("name")), list)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.attachHubGroups(ctx, read); err != nil {
+			return nil, err
+		}
+		byName := make(map[string]*gateway.User, len(read))
+		for _, u := range read {
+			byName[u.Name] = u
+			s.ids.putUser(gen, u)
+		}
+		for i, name := range names {
+			if users[i] == nil {
+				users[i] = byName[name]
+			}
+		}
+	}
+	return slices.DeleteFunc(users, func(u *gateway.User) bool { return u == nil }), nil
+}
+
+// scanUsers runs query (prepared) and reads its users.
+func (s *Store) scanUsers(ctx context.Context, query string, args ...any) ([]*gateway.User, error) {
+	rows, err := s.queryPrepared(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	users := []*gateway.User{}
+	var r userRow
+	dest := r.dest()
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		u, err := r.user()
+		if err != nil {
+			return nil, err
 		}
 		users = append(users, u)
 	}
-	if err := s.attachHubGroups(ctx, users); err != nil {
-		return nil, 0, err
-	}
-	return users, total, nil
+	return users, rows.Err()
 }
 
 // TouchUserActivity moves the user's last activity forward to t; an older

@@ -69,11 +69,8 @@ func (s *Server) apiUsers(c *gin.Context) {
 		return
 	}
 	ctx := c.Request.Context()
-	if id := who(c); slices.ContainsFunc(userAccess, func(a struct {
-		scope string
-		keys  []string
-	}) bool {
-		return id != nil && id.Scopes.allowsAll(a.scope)
+	if id := who(c); id != nil && slices.ContainsFunc(userAccess, func(a userAccessRow) bool {
+		return id.Scopes.allowsAll(a.scope)
 	}) {
 		// The caller sees every user (an admin): the page comes from the
 		// database, and its cost follows the page, not the table.
@@ -103,7 +100,7 @@ func (s *Server) apiUsers(c *gin.Context) {
 	sort.SliceStable(users, func(i, j int) bool { return users[i].Created.Before(users[j].Created) })
 	nameFilter := c.Query("name_filter")
 	id, stopped := who(c), includeStopped(c)
-	var models []gin.H
+	var models userList
 	for _, u := range users {
 		if nameFilter != "" && !strings.Contains(strings.ToLower(u.Name), strings.ToLower(nameFilter)) {
 			continue
@@ -126,11 +123,7 @@ func (s *Server) apiUsers(c *gin.Context) {
 	}
 	total := len(models)
 	from, to := p.bounds(total)
-	page := models[from:to]
-	if page == nil {
-		page = []gin.H{}
-	}
-	p.write(c, page, total)
+	p.write(c, models[from:to], total)
 }
 
 // apiUsersPage is apiUsers for a caller who may see every user: one page
@@ -167,7 +160,7 @@ func (s *Server) apiUsersPage(c *gin.Context, id *identity, state string, p list
 		byUser[info.User] = append(byUser[info.User], info)
 	}
 	stopped := includeStopped(c)
-	page := make([]gin.H, 0, len(users))
+	page := make(userList, 0, len(users))
 	for _, u := range users {
 		page = append(page, s.userModel(id, u, byUser[u.Name], stopped))
 	}

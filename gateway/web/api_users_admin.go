@@ -128,7 +128,7 @@ func (s *Server) apiCreateUsers(c *gin.Context) {
 		return
 	}
 	id := who(c)
-	models := make([]gin.H, 0, len(created))
+	models := make(userList, 0, len(created))
 	for _, u := range created {
 		s.log.InfoContext(ctx, "user created", "user", u.Name, "admin", u.HubAdmin, "by", id.Name)
 		s.userCreatedEvent(ctx, id, u)
@@ -227,7 +227,7 @@ func (s *Server) apiPatchUser(c *gin.Context) {
 		return
 	}
 	m := s.userModel(who(c), u, infos, false)
-	m["auth_state"] = nil // JupyterHub's PATCH answers with it, always
+	m.keys |= keyAuthState // JupyterHub's PATCH answers with it, always
 	c.JSON(http.StatusOK, m)
 }
 

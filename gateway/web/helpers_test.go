@@ -88,7 +88,7 @@ func (c *clock) Add(d time.Duration) {
 // env is one test's hub: the web server on a loopback port with a real
 // SQLite store, the fake hub and the fake directory.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *Server
 	ts     *httptest.Server
 	store  *store.Store
@@ -145,7 +145,7 @@ func withLogger(l *slog.Logger) envOption {
 	return func(o *Options, _ *siteSettings) { o.Logger = l }
 }
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	site := siteSettings{baseURL: "/"}
 	o := Options{}

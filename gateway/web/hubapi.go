@@ -54,8 +54,7 @@ func (s *Server) apiSelf(c *gin.Context) {
 		scopes = []string{}
 	}
 	m := s.userModel(withIdentifyScopes(id), u, infos, includeStopped(c))
-	m["scopes"] = scopes
-	m["session_id"] = strPtr(id.SessionID)
+	m.self = &selfKeys{Scopes: scopes, SessionID: strPtr(id.SessionID)}
 	c.JSON(http.StatusOK, m)
 }
 

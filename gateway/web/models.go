@@ -1,6 +1,8 @@
 package web
 
 import (
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -110,78 +112,132 @@ func (s *Server) serverModel(info *gateway.ServerInfo, state bool) *serverModel 
 	return m
 }
 
+// userKeys is a set of the user model's keys, one bit each, in the order
+// the model is written.
+type userKeys uint16
+
+const (
+	keyKind userKeys = 1 << iota
+	keyName
+	keyAdmin
+	keyRoles
+	keyGroups
+	keyServer
+	keyPending
+	keyCreated
+	keyLastActivity
+	keyAuthState
+	keyServers
+)
+
 // userAccess is JupyterHub's access_map of the user model: which keys
 // each scope lets a caller read.
-var userAccess = []struct {
+var userAccess = []userAccessRow{
+	{"read:users", keyKind | keyName | keyAdmin | keyRoles | keyGroups | keyServer | keyPending | keyCreated | keyLastActivity},
+	{"read:users:name", keyKind | keyName | keyAdmin},
+	{"read:users:groups", keyKind | keyName | keyGroups},
+	{"read:users:activity", keyKind | keyName | keyLastActivity},
+	{"read:servers", keyKind | keyName | keyServers},
+	{"read:roles:users", keyKind | keyName | keyRoles | keyAdmin},
+	{"admin:auth_state", keyKind | keyName | keyAuthState},
+}
+
+type userAccessRow struct {
 	scope string
-	keys  []string
-}{
-	{"read:users", []string{"kind", "name", "admin", "roles", "groups", "server", "pending", "created", "last_activity"}},
-	{"read:users:name", []string{"kind", "name", "admin"}},
-	{"read:users:groups", []string{"kind", "name", "groups"}},
-	{"read:users:activity", []string{"kind", "name", "last_activity"}},
-	{"read:servers", []string{"kind", "name", "servers"}},
-	{"read:roles:users", []string{"kind", "name", "roles", "admin"}},
-	{"admin:auth_state", []string{"kind", "name", "auth_state"}},
+	keys  userKeys
+}
+
+// userModel is JupyterHub's user model: the keys in keys are written
+// (modeljson.go), the others left out, as JupyterHub drops the keys a
+// caller's scopes may not read. A struct rather than a map, so that a
+// list of 200 users is written without sorting keys or reflecting over
+// interface values.
+type userModel struct {
+	keys         userKeys
+	Name         string
+	Admin        bool
+	Groups       []string
+	Server       *string // the default server's URL when it is ready
+	Pending      *string
+	Created      *time.Time
+	LastActivity *time.Time
+	// Servers are sorted by name (a JSON object's keys, as encoding/json
+	// writes a map's); each name once.
+	Servers []*serverModel
+	// self holds /hub/api/user's own keys; nil elsewhere.
+	self *selfKeys
+}
+
+// selfKeys are what GET /hub/api/user adds to its caller's model.
+type selfKeys struct {
+	Scopes    []string
+	SessionID *string
 }
 
 // userModel is u as id may see it, with the servers in infos (the
 // user's, any state): active ones, and stopped ones too with
 // includeStopped. nil when id may read nothing of u.
-func (s *Server) userModel(id *identity, u *gateway.User, infos []*gateway.ServerInfo, includeStopped bool) gin.H {
-	roles := []string{"user"}
-	if u.IsAdmin() {
-		roles = append(roles, "admin")
-	}
-	full := gin.H{
-		"kind":          "user",
-		"name":          u.Name,
-		"admin":         u.IsAdmin(),
-		"roles":         roles,
-		"groups":        u.GroupNames(),
-		"server":        nil,
-		"pending":       nil,
-		"created":       timePtr(u.Created),
-		"last_activity": timePtr(u.LastActivity),
-		"auth_state":    nil, // hpcgate keeps no auth state
-	}
-	out := gin.H{}
+func (s *Server) userModel(id *identity, u *gateway.User, infos []*gateway.ServerInfo, includeStopped bool) *userModel {
+	var keys userKeys
 	for _, a := range userAccess {
-		if id.may(a.scope, u.Name) {
-			for _, k := range a.keys {
-				out[k] = full[k]
-			}
+		if keys&a.keys != a.keys && id.may(a.scope, u.Name) {
+			keys |= a.keys
 		}
 	}
-	if len(out) == 0 {
+	if keys == 0 {
 		return nil
 	}
-	servers := map[string]*serverModel{}
-	var newest *time.Time
+	m := &userModel{keys: keys, Name: u.Name, Admin: u.IsAdmin()}
+	if keys&keyGroups != 0 {
+		m.Groups = u.GroupNames()
+	}
+	if keys&keyCreated != 0 {
+		m.Created = timePtr(u.Created)
+	}
+	if keys&keyLastActivity != 0 {
+		m.LastActivity = timePtr(u.LastActivity)
+	}
+	var newest time.Time
 	for _, info := range infos {
 		if info.Name == "" {
-			if _, ok := out["pending"]; ok {
-				out["pending"] = strPtr(info.Pending())
+			if keys&keyPending != 0 {
+				m.Pending = strPtr(info.Pending())
 			}
-			if _, ok := out["server"]; ok && info.State == gateway.StateReady {
-				out["server"] = s.serverURL(info)
+			if keys&keyServer != 0 && info.State == gateway.StateReady {
+				url := s.serverURL(info)
+				m.Server = &url
 			}
 		}
-		if la := timePtr(info.LastActivity); la != nil && (newest == nil || la.After(*newest)) {
+		if la := info.LastActivity; !la.IsZero() && la.After(newest) {
 			newest = la
 		}
 		if (!info.Active() && !includeStopped) || !id.Scopes.allowsServer("read:servers", u.Name, info.Name) {
 			continue
 		}
-		servers[info.Name] = s.serverModel(info, id.Scopes.allowsServer("admin:server_state", u.Name, info.Name))
+		m.Servers = append(m.Servers, s.serverModel(info, id.Scopes.allowsServer("admin:server_state", u.Name, info.Name)))
 	}
-	if la, ok := out["last_activity"]; ok && newest != nil {
-		if cur, _ := la.(*time.Time); cur == nil || newest.After(*cur) {
-			out["last_activity"] = newest
+	if keys&keyLastActivity != 0 && !newest.IsZero() && (m.LastActivity == nil || newest.After(*m.LastActivity)) {
+		m.LastActivity = timePtr(newest)
+	}
+	if len(m.Servers) > 0 {
+		// A server readable on its own shows even where the user's
+		// servers key is not granted, as in JupyterHub.
+		m.keys |= keyServers
+		m.Servers = byServerName(m.Servers)
+	}
+	return m
+}
+
+// byServerName sorts servers by name, keeping the last of any name given
+// twice (as a map would).
+func byServerName(servers []*serverModel) []*serverModel {
+	slices.SortStableFunc(servers, func(a, b *serverModel) int { return strings.Compare(a.Name, b.Name) })
+	out := servers[:0]
+	for i, sv := range servers {
+		if i+1 < len(servers) && servers[i+1].Name == sv.Name {
+			continue
 		}
-	}
-	if _, ok := out["servers"]; ok || len(servers) > 0 {
-		out["servers"] = servers
+		out = append(out, sv)
 	}
 	return out
 }

@@ -75,7 +75,12 @@ func (p listPage) bounds(total int) (int, int) {
 
 // write answers with items (one page, a list or a map) out of total.
 func (p listPage) write(c *gin.Context, items any, total int) {
+	a, fast := items.(jsonAppender)
 	if !p.paginated {
+		if fast {
+			writeJSON(c, http.StatusOK, jsonContentType, "", a, nil)
+			return
+		}
 		c.JSON(http.StatusOK, items)
 		return
 	}
@@ -88,9 +93,20 @@ func (p listPage) write(c *gin.Context, items any, total int) {
 		u.RawQuery = q.Encode()
 		next = gin.H{"offset": p.offset + p.limit, "limit": p.limit, "url": u.RequestURI()}
 	}
+	pagination := gin.H{"offset": p.offset, "limit": p.limit, "total": total, "next": next}
+	if fast {
+		// The same bytes as the map below: "_pagination" sorts first.
+		head, err := json.Marshal(pagination)
+		if err != nil {
+			jsonError(c, http.StatusInternalServerError, "encode page: "+err.Error())
+			return
+		}
+		writeJSON(c, http.StatusOK, paginationType, `{"_pagination":`+string(head)+`,"items":`, a, []byte{'}'})
+		return
+	}
 	body, err := json.Marshal(gin.H{
 		"items":       items,
-		"_pagination": gin.H{"offset": p.offset, "limit": p.limit, "total": total, "next": next},
+		"_pagination": pagination,
 	})
 	if err != nil {
 		jsonError(c, http.StatusInternalServerError, "encode page: "+err.Error())
@@ -98,3 +114,6 @@ func (p listPage) write(c *gin.Context, items any, total int) {
 	}
 	c.Data(http.StatusOK, paginationType, body)
 }
+
+// jsonContentType is gin's for c.JSON.
+const jsonContentType = "application/json; charset=utf-8"
