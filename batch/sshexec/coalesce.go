@@ -15,12 +15,14 @@ import (
 // costs the hub a write to the login node, and the login node's sshd a
 // read. OpenSSH writes whatever its channels have queued in one call.
 //
-// Here Write copies the packet into a pending buffer and returns; one
-// goroutine writes the buffer to the socket. While that write is in the
-// kernel, the packets other channels send meanwhile gather behind it and
-// go out together in the next write. An idle connection gains one
-// goroutine wake-up per packet (the request waits for its answer anyway);
-// a busy one saves most of its writes.
+// Here Write copies the packet into a pending buffer and returns. On a
+// quiet connection the tunnel that wrote it flushes the buffer itself,
+// outside x/crypto/ssh's lock (Flush); on a busy one a writer goroutine
+// does, and while a write is in the kernel the packets other channels send
+// meanwhile gather behind it and go out together in the next. The writer
+// goroutine also sends what x/crypto/ssh writes on its own. A busy
+// connection saves most of its writes (at 32 connections, 0.33 per
+// request instead of one).
 //
 // Write reports an error the writer met on an earlier packet; the
 // connection is then closed, so its reader fails too and x/crypto/ssh
