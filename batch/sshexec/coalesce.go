@@ -111,12 +111,18 @@ func (c *coalescingConn) writer() {
 				// their packets first, to join this write.
 				runtime.Gosched()
 			}
-			if !c.flush() {
+			if !c.flush(0) {
 				return
 			}
 		case <-c.closing:
-			c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
-			c.flush()
+			// Close has set a write deadline: wait for a tunnel's
+			// write under way, then send what is left.
+			c.mu.Lock()
+			for c.flushing {
+				c.room.Wait()
+			}
+			c.mu.Unlock()
+			c.flush(0)
 			return
 		}
 	}
@@ -128,14 +134,10 @@ func (c *coalescingConn) writer() {
 // after each write, outside x/crypto/ssh's lock, so on a quiet connection
 // a request leaves at once rather than when the writer goroutine is next
 // scheduled. Skipping it loses nothing: the writer was woken when the data
-// came.
+// came. It writes one batch at most: a request does not carry other
+// channels' traffic.
 func (c *coalescingConn) Flush() error {
-	if c.busy.Load() {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return c.err
-	}
-	if !c.flush() {
+	if c.busy.Load() || !c.flush(1) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return c.err
@@ -143,26 +145,38 @@ func (c *coalescingConn) Flush() error {
 	return nil
 }
 
-// flush writes everything pending, and what gathers while it writes,
-// until nothing is left, unless another goroutine is writing. It reports
-// whether the socket is still good.
-func (c *coalescingConn) flush() bool {
+// flush writes what is pending, and what gathers while it writes, until
+// nothing is left or it has written limit batches (0: no limit), unless
+// another goroutine is writing. It reports whether the socket is still
+// good.
+func (c *coalescingConn) flush(limit int) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.flushing {
 		return c.err == nil
 	}
 	c.flushing = true
-	defer func() { c.flushing = false }()
-	for batches := 0; len(c.pending) > 0 && c.err == nil; batches++ {
+	batches := 0
+	for len(c.pending) > 0 && c.err == nil {
+		if limit > 0 && batches == limit {
+			// What gathered meanwhile is the writer's. Its wake-up may
+			// have been spent while this write was under way.
+			select {
+			case c.wake <- struct{}{}:
+			default:
+			}
+			break
+		}
 		buf := c.pending
 		c.pending = c.spare[:0]
 		c.spare = nil
 		c.mu.Unlock()
 		_, err := c.Conn.Write(buf)
 		c.mu.Lock()
-		c.busy.Store(batches > 0)
-		if cap(buf) <= maxPending*2 {
+		// Packets gathered during the write: the connection is busy.
+		c.busy.Store(len(c.pending) > 0)
+		batches++
+		if cap(buf) <= keptBuffer {
 			c.spare = buf[:0]
 		}
 		if err != nil {
@@ -173,13 +187,21 @@ func (c *coalescingConn) flush() bool {
 		}
 		c.room.Broadcast()
 	}
+	c.flushing = false
+	c.room.Broadcast()
 	return c.err == nil
 }
 
+// keptBuffer is the largest write buffer kept for reuse: a burst's
+// buffer is not held for the connection's life.
+const keptBuffer = 64 << 10
+
 // Close writes what is pending (for at most closeFlushTimeout), then
-// closes the socket.
+// closes the socket. A write already under way gets the same deadline, so
+// a login node that stopped reading cannot hold Close.
 func (c *coalescingConn) Close() error {
 	c.once.Do(func() {
+		c.Conn.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
 		close(c.closing)
 		<-c.exited
 		c.mu.Lock()

@@ -203,3 +203,32 @@ func TestCoalescingCloseSendsPending(t *testing.T) {
 		t.Fatalf("peer got %d bytes, want %d", len(got), len(want))
 	}
 }
+
+// TestCoalescingCloseWhileWriteStuck: the login node stopped reading and a
+// write is stuck in the kernel. Close still returns (within
+// closeFlushTimeout), so the connection's channels fail instead of hanging:
+// x/crypto/ssh calls Close when the keep-alive gives up.
+func TestCoalescingCloseWhileWriteStuck(t *testing.T) {
+	raw, _ := tcpPair(t) // the peer never reads
+	c := newCoalescingConn(raw)
+	big := bytes.Repeat([]byte{1}, 256<<10)
+	for blocked := false; !blocked; {
+		done := make(chan struct{})
+		go func() { c.Write(big); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(500 * time.Millisecond):
+			blocked = true // the socket buffers are full
+		}
+	}
+	closed := make(chan struct{})
+	go func() { c.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(closeFlushTimeout + 5*time.Second):
+		t.Fatal("Close hangs while a socket write is stuck")
+	}
+	if _, err := c.Write([]byte("x")); err == nil {
+		t.Error("Write after Close succeeded")
+	}
+}

@@ -16,9 +16,10 @@ import (
 // from.
 type backend struct {
 	net.Conn
-	head      headLimit // bounds a response head: the app is the user's code
-	br        *bufio.Reader
-	idleSince time.Time
+	reusedAfter time.Duration // how long it was idle before this request
+	head        headLimit     // bounds a response head: the app is the user's code
+	br          *bufio.Reader
+	idleSince   time.Time
 }
 
 // maxResponseHead bounds the bytes read while looking for the end of a
@@ -53,6 +54,10 @@ func (l *headLimit) Read(p []byte) (int, error) {
 // recently used is reused first, so under a steady load the same few
 // channels carry every request and the rest age out.
 type backends struct {
+	// closesAfter is the shortest idle time after which a kept
+	// connection was found closed by the app (nanoseconds; 0: never).
+	closesAfter atomic.Int64
+
 	mu     sync.Mutex
 	idle   []*backend // oldest first
 	timer  *time.Timer
@@ -62,16 +67,23 @@ type backends struct {
 // get returns an idle connection to rt's server, or dials a new one.
 // reused says the connection carried a request before: the server may
 // have closed it meanwhile.
-func (rt *route) getBackend(ctx context.Context, c *Config, opened *atomic.Uint64) (b *backend, reused bool, err error) {
+//
+// Only a connection idle for less than maxIdle is taken; older ones stay
+// for requests that may be retried.
+func (rt *route) getBackend(ctx context.Context, c *Config, opened *atomic.Uint64, maxIdle time.Duration) (b *backend, reused bool, err error) {
 	pool := &rt.pool
 	now := time.Now()
 	pool.mu.Lock()
 	for n := len(pool.idle); n > 0; n = len(pool.idle) {
 		b = pool.idle[n-1]
+		if age := now.Sub(b.idleSince); age >= maxIdle && age < c.IdleConnTimeout {
+			break
+		}
 		pool.idle[n-1] = nil
 		pool.idle = pool.idle[:n-1]
 		if now.Sub(b.idleSince) < c.IdleConnTimeout {
 			pool.mu.Unlock()
+			b.reusedAfter = now.Sub(b.idleSince)
 			return b, true, nil
 		}
 		// The newest is stale, so are all the others.
@@ -162,4 +174,14 @@ func (rt *route) idleBackends() int {
 	rt.pool.mu.Lock()
 	defer rt.pool.mu.Unlock()
 	return len(rt.pool.idle)
+}
+
+// closedAfter notes that the app closed a connection idle for d.
+func (pool *backends) closedAfter(d time.Duration) {
+	for {
+		old := pool.closesAfter.Load()
+		if old != 0 && old <= int64(d) || pool.closesAfter.CompareAndSwap(old, int64(d)) {
+			return
+		}
+	}
 }

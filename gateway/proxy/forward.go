@@ -44,6 +44,11 @@ func canForward(r *http.Request) bool {
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, pr *proxied) {
 	out := p.outRequest(r, pr.route)
 	b, resp, stop, err := p.send(r, out, pr.route)
+	if errors.Is(err, errClientBody) && pr.client.Err() == nil {
+		// The browser's body broke off: nobody's server failed.
+		writeMessage(w, r, http.StatusBadRequest, "The request body could not be read")
+		return
+	}
 	if err != nil {
 		p.serveErrorFor(w, r, pr, err)
 		return
@@ -66,8 +71,26 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, pr *proxied) {
 // the connection from both and reports whether it is still open.
 func (p *Proxy) send(r, out *http.Request, rt *route) (*backend, *http.Response, func() bool, error) {
 	client := r.Context()
+	wr, err := prepare(out, r.Body)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	defer wr.release()
+	// A request that must not be sent twice takes a kept connection only
+	// if it was used a moment ago: an app closes idle connections after a
+	// few seconds (Node after 5), and a request written into one that is
+	// closing can be neither answered nor retried.
+	// An app seen closing connections sooner lowers that bound for its
+	// route.
+	maxIdle := p.cfg.IdleConnTimeout
+	if !idempotent(out) || out.ContentLength > 0 {
+		maxIdle = min(maxIdle, freshIdle)
+		if d := time.Duration(rt.pool.closesAfter.Load()); d > 0 {
+			maxIdle = min(maxIdle, d/2)
+		}
+	}
 	for attempt := 0; ; attempt++ {
-		b, reused, err := rt.getBackend(client, &p.cfg, &p.stats.opened)
+		b, reused, err := rt.getBackend(client, &p.cfg, &p.stats.opened, maxIdle)
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -78,20 +101,30 @@ func (p *Proxy) send(r, out *http.Request, rt *route) (*backend, *http.Response,
 			a, b := stopClient(), stopRoute()
 			return a && b
 		}
-		resp, sent, err := b.roundTrip(out, r.Body)
+		resp, sent, err := b.roundTrip(wr)
 		if err == nil {
 			return b, resp, stop, nil
 		}
 		stop()
 		b.Close()
-		if client.Err() == nil && rt.ctx.Err() == nil && reused && attempt == 0 && (!sent || idempotent(out) && r.ContentLength == 0) {
+		if reused && client.Err() == nil && rt.ctx.Err() == nil && !errors.Is(err, errClientBody) {
+			rt.pool.closedAfter(b.reusedAfter)
+		}
+		if client.Err() == nil && rt.ctx.Err() == nil && reused && attempt == 0 &&
+			!errors.Is(err, errClientBody) && (!sent || idempotent(out) && out.ContentLength == 0) {
 			// A kept connection the server had closed: nothing of this
-			// request was acted on, so a fresh one may carry it.
+			// request was acted on, so a fresh one may carry it (the
+			// bytes prepared are sent again; a large body was not read
+			// yet if nothing was sent).
 			continue
 		}
 		return nil, nil, nil, err
 	}
 }
+
+// freshIdle is how long a kept connection counts as surely open for a
+// request that cannot be retried.
+const freshIdle = time.Second
 
 // idempotent reports whether sending out twice is harmless (RFC 9110 9.2.2).
 func idempotent(out *http.Request) bool {
@@ -144,34 +177,62 @@ func removeHopByHop(h http.Header) {
 // headBuffers holds request heads (and small bodies) while they are built.
 var headBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// roundTrip writes out (with body, out.ContentLength bytes of it) and
-// reads the response head. sent reports whether any of the request may
-// have reached the server.
-func (b *backend) roundTrip(out *http.Request, body io.Reader) (resp *http.Response, sent bool, err error) {
+// maxKeptHead is the largest head buffer returned to headBuffers.
+const maxKeptHead = 64 << 10
+
+var errClientBody = errors.New("read request body")
+
+// wireRequest is a request as it is written: its head, with the body
+// when it is small (so the request is one SSH packet and can be sent
+// again), or the body's rest still to be read.
+type wireRequest struct {
+	out  *http.Request
+	bp   *[]byte
+	msg  []byte
+	rest io.Reader // the body not in msg, n bytes
+	n    int64
+}
+
+func prepare(out *http.Request, body io.Reader) (*wireRequest, error) {
 	bp := headBuffers.Get().(*[]byte)
-	buf := appendRequestHead((*bp)[:0], out)
-	n := out.ContentLength
-	if n > 0 && int64(len(buf))+n <= int64(cap(buf)) {
-		// A small body goes in the same write, so in one SSH packet.
-		m, rerr := io.ReadFull(body, buf[len(buf):len(buf)+int(n)])
-		buf = buf[:len(buf)+m]
-		if rerr != nil {
-			*bp = buf[:0]
-			headBuffers.Put(bp)
-			return nil, false, fmt.Errorf("read request body: %w", rerr)
+	msg := appendRequestHead((*bp)[:0], out)
+	wr := &wireRequest{out: out, bp: bp, rest: body, n: out.ContentLength}
+	if n := wr.n; n > 0 && int64(len(msg))+n <= int64(cap(msg)) {
+		m, err := io.ReadFull(body, msg[len(msg):len(msg)+int(n)])
+		msg = msg[:len(msg)+m]
+		if err != nil {
+			wr.msg = msg
+			wr.release()
+			return nil, fmt.Errorf("%w: %w", errClientBody, err)
 		}
-		n = 0
+		wr.rest, wr.n = nil, 0
 	}
-	_, err = b.Write(buf)
-	*bp = buf[:0]
-	headBuffers.Put(bp)
-	if err != nil {
+	wr.msg = msg
+	return wr, nil
+}
+
+func (wr *wireRequest) release() {
+	if cap(wr.msg) <= maxKeptHead {
+		*wr.bp = wr.msg[:0]
+		headBuffers.Put(wr.bp)
+	}
+	wr.bp, wr.msg = nil, nil
+}
+
+// roundTrip writes wr and reads the response head. sent reports whether
+// any of the request may have reached the server.
+func (b *backend) roundTrip(wr *wireRequest) (resp *http.Response, sent bool, err error) {
+	out := wr.out
+	if _, err := b.Write(wr.msg); err != nil {
 		return nil, false, fmt.Errorf("send request: %w", err)
 	}
-	if n > 0 {
+	if wr.n > 0 {
 		bp := buffers.Get().(*[32 << 10]byte)
-		_, err := io.CopyBuffer(b.Conn, io.LimitReader(body, n), bp[:])
+		m, err := io.CopyBuffer(b.Conn, io.LimitReader(wr.rest, wr.n), bp[:])
 		buffers.Put(bp)
+		if err == nil && m < wr.n {
+			err = fmt.Errorf("%w: %w", errClientBody, io.ErrUnexpectedEOF)
+		}
 		if err != nil {
 			return nil, true, fmt.Errorf("send request body: %w", err)
 		}
@@ -272,7 +333,8 @@ func (p *Proxy) copyResponse(w http.ResponseWriter, resp *http.Response, pr *pro
 		// Part of the answer went out and the rest cannot follow: end
 		// the client's connection so it sees a broken response, not a
 		// short one, as ReverseProxy does.
-		resp.Body.Close()
+		// The deferred close of the connection ends the body; closing
+		// resp.Body would read the rest of it first.
 		if pr.client.Err() == nil && !errors.Is(err, errClientWrite) {
 			p.cfg.Logger.Warn("proxy: response cut short", "user", pr.route.user, "server", pr.route.server, "err", err)
 		}
@@ -311,6 +373,7 @@ type bodyCopier struct {
 	mu         sync.Mutex
 	start, end int
 	timer      *time.Timer
+	armed      bool  // the timer will fire
 	werr       error // the timer's write failed
 }
 
@@ -350,10 +413,15 @@ func (c *bodyCopier) copy(body io.Reader, length int64) error {
 		switch {
 		case c.stream || last || c.end == len(c.bp):
 			err = c.writeLocked()
-		case n > 0 && c.timer == nil:
-			c.timer = time.AfterFunc(flushInterval, c.delayedWrite)
-		case n > 0:
-			c.timer.Reset(flushInterval)
+		case n > 0 && !c.armed:
+			// Armed once per flush, not pushed back by every read: a
+			// body trickling in still goes out every flushInterval.
+			if c.timer == nil {
+				c.timer = time.AfterFunc(flushInterval, c.delayedWrite)
+			} else {
+				c.timer.Reset(flushInterval)
+			}
+			c.armed = true
 		}
 		c.mu.Unlock()
 		if err != nil {
@@ -396,6 +464,7 @@ func (c *bodyCopier) writeLocked() error {
 func (c *bodyCopier) delayedWrite() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.armed = false
 	if c.end > c.start && c.werr == nil {
 		if _, err := c.w.Write(c.bp[c.start:c.end]); err != nil {
 			c.werr = fmt.Errorf("%w: %w", errClientWrite, err)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -289,5 +290,128 @@ func TestForwardBoundsResponseHead(t *testing.T) {
 		}
 	case <-time.After(hang):
 		t.Fatal("the app's writes never ended: the hub kept reading")
+	}
+}
+
+// postEcho POSTs body to the front and returns the status and answer.
+func postEcho(t *testing.T, fr *httptest.Server, body string) (int, string) {
+	t.Helper()
+	res, err := fr.Client().Post(fr.URL+"/user/alice/api", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+func echoBody(w http.ResponseWriter, r *http.Request) {
+	b, _ := io.ReadAll(r.Body)
+	io.WriteString(w, "ok:"+string(b))
+}
+
+// TestForwardPostAfterAppIdleClose: apps close idle keep-alive
+// connections (Node after 5 s). A POST, which cannot be retried once
+// written, is never written into a connection idle for a second or more,
+// and a route whose app closes sooner learns to avoid those too.
+func TestForwardPostAfterAppIdleClose(t *testing.T) {
+	for _, tc := range []struct {
+		idle, pause time.Duration
+		learn       bool // one POST may meet the close before the route learns
+	}{{1200 * time.Millisecond, 1500 * time.Millisecond, false}, {100 * time.Millisecond, 300 * time.Millisecond, true}} {
+		s := httptest.NewUnstartedServer(http.HandlerFunc(echoBody))
+		s.Config.IdleTimeout = tc.idle
+		s.Start()
+		p, fr := front(t, Config{})
+		setRoute(t, p, "alice", s)
+		failed := 0
+		for i := range 4 {
+			status, body := postEcho(t, fr, `{"i":1}`)
+			if status != http.StatusOK || body != `ok:{"i":1}` {
+				failed++
+				if !tc.learn || failed > 1 || i == 3 {
+					t.Errorf("app idle timeout %v, POST %d after %v: %d %q", tc.idle, i, tc.pause, status, body)
+				}
+			}
+			if i < 3 {
+				time.Sleep(tc.pause)
+			}
+		}
+		s.Close()
+	}
+}
+
+// TestForwardRetryResendsBody: the app answered and reset the connection;
+// the next POST's write fails before anything reaches it, and the retry on
+// a fresh connection carries the same body.
+func TestForwardRetryResendsBody(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err == nil {
+					b, _ := io.ReadAll(req.Body)
+					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\nok:%s", 3+len(b), b)
+					time.Sleep(20 * time.Millisecond)
+				}
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+			}(c)
+		}
+	}()
+	p, fr := front(t, Config{})
+	if err := p.Routes().Set("alice", "", Target{Host: "127.0.0.1", Port: ln.Addr().(*net.TCPAddr).Port}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if status, body := postEcho(t, fr, `{"n":42}`); status != http.StatusOK || body != `ok:{"n":42}` {
+			t.Errorf("POST %d: %d %q", i, status, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if s := p.Stats(); s.Unreachable != 0 {
+		t.Errorf("stats %+v: a reset kept connection counted as an unreachable server", s)
+	}
+}
+
+// TestForwardTrickleStillFlushed: a known-length answer arriving in small
+// pieces, closer together than flushInterval, still reaches the browser
+// as it comes, not when the buffer fills or the body ends.
+func TestForwardTrickleStillFlushed(t *testing.T) {
+	const chunks, size = 200, 50
+	up := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(chunks*size))
+		for range chunks {
+			io.WriteString(w, strings.Repeat("x", size))
+			w.(http.Flusher).Flush()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}))
+	p, fr := front(t, Config{})
+	setRoute(t, p, "alice", up)
+	start := time.Now()
+	res, err := fr.Client().Get(fr.URL + "/user/alice/trickle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if _, err := io.ReadFull(res.Body, make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
+	first := time.Since(start)
+	io.Copy(io.Discard, res.Body)
+	// The whole answer takes about a second; the first byte should
+	// arrive about flushInterval after the first piece.
+	if first > 500*time.Millisecond {
+		t.Errorf("first byte after %v, whole answer after %v (flushInterval %v)", first, time.Since(start), flushInterval)
 	}
 }
