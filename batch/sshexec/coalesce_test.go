@@ -12,14 +12,17 @@ import (
 	"time"
 )
 
-// countingConn counts the writes that reach the socket.
+// countingConn counts the writes that reach the socket; each takes at
+// least delay, as a system call does on a busy machine.
 type countingConn struct {
 	net.Conn
+	delay  time.Duration
 	writes atomic.Int64
 }
 
 func (c *countingConn) Write(p []byte) (int, error) {
 	c.writes.Add(1)
+	time.Sleep(c.delay)
 	return c.Conn.Write(p)
 }
 
@@ -51,11 +54,12 @@ func tcpPair(t *testing.T) (client, server net.Conn) {
 // TestCoalescingKeepsPacketsWholeAndInOrder writes numbered packets from
 // many goroutines, one at a time as x/crypto/ssh does (under its write
 // lock), half of them flushing after each write as a tunnel does: every
-// packet arrives whole, in the order written, and they share far fewer
-// socket writes than packets.
+// packet arrives whole, in the order written, and while one write is in
+// the kernel the others gather behind it: far fewer socket writes than
+// packets (without gathering, every packet is a write).
 func TestCoalescingKeepsPacketsWholeAndInOrder(t *testing.T) {
 	raw, peer := tcpPair(t)
-	counted := &countingConn{Conn: raw}
+	counted := &countingConn{Conn: raw, delay: 200 * time.Microsecond}
 	c := newCoalescingConn(counted)
 	defer c.Close()
 
