@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // forward is the proxy's own HTTP/1.1 client for plain requests: the
@@ -147,6 +149,10 @@ func (p *Proxy) outRequest(r *http.Request, rt *route) *http.Request {
 		out.Header = make(http.Header)
 	}
 	removeHopByHop(out.Header)
+	// "TE: trailers" says the client takes trailers; ReverseProxy keeps it.
+	if httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers") {
+		out.Header.Set("Te", "trailers")
+	}
 	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
 		delete(out.Header, h)
 	}

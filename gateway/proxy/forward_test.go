@@ -60,6 +60,7 @@ func TestForwardHopByHopHeaders(t *testing.T) {
 	req.Header.Set("X-Hop-Req", "secret")
 	req.Header.Set("Proxy-Authorization", "Basic eA==")
 	req.Header.Set("X-End-Req", "kept")
+	req.Header.Set("Te", "trailers")
 	res, err := fr.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +70,9 @@ func TestForwardHopByHopHeaders(t *testing.T) {
 		if v := got.Get(h); v != "" {
 			t.Errorf("server got %s: %q", h, v)
 		}
+	}
+	if got.Get("Te") != "trailers" {
+		t.Errorf("TE: trailers not passed on: %v", got)
 	}
 	if got.Get("X-End-Req") != "kept" {
 		t.Errorf("end-to-end request header lost: %v", got)
