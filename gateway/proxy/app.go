@@ -153,7 +153,7 @@ func (a *App) response(resp *http.Response) {
 // any, cleans the response.
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if pr := fromContext(resp.Request.Context()); pr != nil {
-		if a := pr.route.target().App; a != nil {
+		if a := pr.target.App; a != nil {
 			a.response(resp)
 		}
 	}

@@ -74,28 +74,25 @@ func (rt *route) getBackend(ctx context.Context, c *Config, opened *atomic.Uint6
 	pool := &rt.pool
 	now := time.Now()
 	pool.mu.Lock()
-	for n := len(pool.idle); n > 0; n = len(pool.idle) {
+	var stale []*backend
+	if n := len(pool.idle); n > 0 {
 		b = pool.idle[n-1]
-		if age := now.Sub(b.idleSince); age >= maxIdle && age < c.IdleConnTimeout {
-			break
-		}
-		pool.idle[n-1] = nil
-		pool.idle = pool.idle[:n-1]
-		if now.Sub(b.idleSince) < c.IdleConnTimeout {
+		switch age := now.Sub(b.idleSince); {
+		case age < maxIdle:
+			pool.idle[n-1] = nil
+			pool.idle = pool.idle[:n-1]
 			pool.mu.Unlock()
-			b.reusedAfter = now.Sub(b.idleSince)
+			b.reusedAfter = age
 			return b, true, nil
+		case age >= c.IdleConnTimeout:
+			// The newest is stale, so are all the others.
+			stale, pool.idle = pool.idle, nil
 		}
-		// The newest is stale, so are all the others.
-		stale := append([]*backend{b}, pool.idle...)
-		pool.idle = pool.idle[:0]
-		pool.mu.Unlock()
-		for _, s := range stale {
-			s.Close()
-		}
-		pool.mu.Lock()
 	}
 	pool.mu.Unlock()
+	for _, s := range stale {
+		s.Close()
+	}
 	conn, err := rt.dial(c.DialTimeout, opened)(ctx, "tcp", rt.target().Addr())
 	if err != nil {
 		return nil, false, err

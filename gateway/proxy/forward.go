@@ -44,7 +44,7 @@ func canForward(r *http.Request) bool {
 // forward sends r, which ServeRoute has authorized, to pr's server and
 // copies the answer to w.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, pr *proxied) {
-	out := p.outRequest(r, pr.route)
+	out := p.outRequest(r, pr.target)
 	b, resp, stop, err := p.send(r, out, pr.route)
 	if errors.Is(err, errClientBody) && pr.client.Err() == nil {
 		// The browser's body broke off: nobody's server failed.
@@ -84,8 +84,9 @@ func (p *Proxy) send(r, out *http.Request, rt *route) (*backend, *http.Response,
 	// closing can be neither answered nor retried.
 	// An app seen closing connections sooner lowers that bound for its
 	// route.
+	replayable := idempotent(out) && out.ContentLength == 0
 	maxIdle := p.cfg.IdleConnTimeout
-	if !idempotent(out) || out.ContentLength > 0 {
+	if !replayable {
 		maxIdle = min(maxIdle, freshIdle)
 		if d := time.Duration(rt.pool.closesAfter.Load()); d > 0 {
 			maxIdle = min(maxIdle, d/2)
@@ -109,15 +110,16 @@ func (p *Proxy) send(r, out *http.Request, rt *route) (*backend, *http.Response,
 		}
 		stop()
 		b.Close()
-		if reused && client.Err() == nil && rt.ctx.Err() == nil && !errors.Is(err, errClientBody) {
+		// A kept connection failed while the client and the route are
+		// fine: the app had closed it.
+		closedByApp := reused && client.Err() == nil && rt.ctx.Err() == nil && !errors.Is(err, errClientBody)
+		if closedByApp {
 			rt.pool.closedAfter(b.reusedAfter)
 		}
-		if client.Err() == nil && rt.ctx.Err() == nil && reused && attempt == 0 &&
-			!errors.Is(err, errClientBody) && (!sent || idempotent(out) && out.ContentLength == 0) {
-			// A kept connection the server had closed: nothing of this
-			// request was acted on, so a fresh one may carry it (the
-			// bytes prepared are sent again; a large body was not read
-			// yet if nothing was sent).
+		if closedByApp && attempt == 0 && (!sent || replayable) {
+			// Nothing of this request was acted on, so a fresh
+			// connection may carry it (the bytes prepared are sent
+			// again; a large body was not read yet if nothing was sent).
 			continue
 		}
 		return nil, nil, nil, err
@@ -139,7 +141,7 @@ func idempotent(out *http.Request) bool {
 
 // outRequest is the request as the server gets it: ReverseProxy's
 // preparation (hop-by-hop and forwarding headers removed, then rewrite).
-func (p *Proxy) outRequest(r *http.Request, rt *route) *http.Request {
+func (p *Proxy) outRequest(r *http.Request, t Target) *http.Request {
 	out := new(http.Request)
 	*out = *r
 	u := *r.URL
@@ -156,7 +158,7 @@ func (p *Proxy) outRequest(r *http.Request, rt *route) *http.Request {
 	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"} {
 		delete(out.Header, h)
 	}
-	p.rewriteTo(&httputil.ProxyRequest{In: r, Out: out}, rt.target())
+	p.rewriteTo(&httputil.ProxyRequest{In: r, Out: out}, t)
 	return out
 }
 
@@ -318,7 +320,7 @@ func appendHeaderValue(buf []byte, v string) []byte {
 // copyResponse writes resp to w and reports whether its connection may
 // carry another request (the body was read to its end).
 func (p *Proxy) copyResponse(w http.ResponseWriter, resp *http.Response, pr *proxied) bool {
-	if a := pr.route.target().App; a != nil {
+	if a := pr.target.App; a != nil {
 		a.response(resp)
 	}
 	removeHopByHop(resp.Header)

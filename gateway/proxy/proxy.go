@@ -186,7 +186,8 @@ func (p *Proxy) ServeRoute(w http.ResponseWriter, r *http.Request, user, server 
 		return
 	}
 	rec.rt = rt
-	if a := rt.target().App; a != nil && a.serveOpen(rec, r) {
+	t := rt.target()
+	if t.App != nil && t.App.serveOpen(rec, r) {
 		return
 	}
 
@@ -201,7 +202,7 @@ func (p *Proxy) ServeRoute(w http.ResponseWriter, r *http.Request, user, server 
 	_ = rc.SetReadDeadline(time.Time{})
 	_ = rc.SetWriteDeadline(time.Time{})
 
-	pr := &proxied{route: rt, client: r.Context()}
+	pr := &proxied{route: rt, target: t, client: r.Context()}
 	if canForward(r) {
 		p.forward(rec, r, pr)
 		return
@@ -222,6 +223,7 @@ func (p *Proxy) touch(rt *route) {
 // handler about a request.
 type proxied struct {
 	route  *route
+	target Target          // the route's target when the request came: one for the whole exchange
 	client context.Context // the request's own context, before the route's was joined
 }
 
@@ -233,7 +235,7 @@ func fromContext(ctx context.Context) *proxied {
 }
 
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	p.rewriteTo(pr, fromContext(pr.In.Context()).route.target())
+	p.rewriteTo(pr, fromContext(pr.In.Context()).target)
 }
 
 // rewriteTo addresses pr.Out to t, with its forwarding headers and the
