@@ -60,13 +60,17 @@ type backends struct {
 
 	mu     sync.Mutex
 	idle   []*backend // oldest first
+	busy   map[*backend]struct{}
 	timer  *time.Timer
 	closed bool
 }
 
-// get returns an idle connection to rt's server, or dials a new one.
-// reused says the connection carried a request before: the server may
-// have closed it meanwhile.
+// getBackend returns an idle connection to rt's server, or dials a new
+// one. reused says the connection carried a request before: the server may
+// have closed it meanwhile. The connection is busy until putBackend or
+// dropBackend: closing the route closes it too, which ends the exchange
+// on it (a request per route this way costs less than a context.AfterFunc
+// on the route's context, whose lock every request of the route shares).
 //
 // Only a connection idle for less than maxIdle is taken; older ones stay
 // for requests that may be retried.
@@ -81,6 +85,7 @@ func (rt *route) getBackend(ctx context.Context, c *Config, opened *atomic.Uint6
 		case age < maxIdle:
 			pool.idle[n-1] = nil
 			pool.idle = pool.idle[:n-1]
+			pool.markBusy(b)
 			pool.mu.Unlock()
 			b.reusedAfter = age
 			return b, true, nil
@@ -99,7 +104,32 @@ func (rt *route) getBackend(ctx context.Context, c *Config, opened *atomic.Uint6
 	}
 	b = &backend{Conn: conn, head: headLimit{r: conn, n: -1}}
 	b.br = bufio.NewReaderSize(&b.head, 8<<10)
+	pool.mu.Lock()
+	if pool.closed {
+		pool.mu.Unlock()
+		conn.Close()
+		return nil, false, errRouteClosed
+	}
+	pool.markBusy(b)
+	pool.mu.Unlock()
 	return b, false, nil
+}
+
+func (pool *backends) markBusy(b *backend) {
+	if pool.busy == nil {
+		pool.busy = make(map[*backend]struct{})
+	}
+	pool.busy[b] = struct{}{}
+}
+
+var errRouteClosed = errors.New("the route was removed")
+
+// dropBackend closes b, which getBackend returned.
+func (rt *route) dropBackend(b *backend) {
+	rt.pool.mu.Lock()
+	delete(rt.pool.busy, b)
+	rt.pool.mu.Unlock()
+	b.Close()
 }
 
 // putBackend keeps b for the next request, unless the pool is full or the
@@ -108,6 +138,7 @@ func (rt *route) putBackend(b *backend, c *Config) {
 	pool := &rt.pool
 	b.idleSince = time.Now()
 	pool.mu.Lock()
+	delete(pool.busy, b)
 	if pool.closed || len(pool.idle) >= c.MaxIdleConnsPerRoute || b.br.Buffered() > 0 {
 		// Bytes after a complete response are not an answer to anything.
 		pool.mu.Unlock()
@@ -149,12 +180,16 @@ func (rt *route) sweepBackends(timeout time.Duration) {
 	}
 }
 
-// closeBackends closes the idle connections and refuses new ones.
+// closeBackends closes the route's connections, idle and busy (ending
+// the requests on them), and refuses new ones.
 func (rt *route) closeBackends() {
 	pool := &rt.pool
 	pool.mu.Lock()
 	idle := pool.idle
-	pool.idle = nil
+	for b := range pool.busy {
+		idle = append(idle, b)
+	}
+	pool.idle, pool.busy = nil, nil
 	pool.closed = true
 	if pool.timer != nil {
 		pool.timer.Stop()

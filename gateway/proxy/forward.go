@@ -57,11 +57,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, pr *proxied) {
 	}
 	reusable := false
 	defer func() {
-		// stop reports false once ctx has closed the connection.
+		// stop reports false once the client's going closed the
+		// connection; putBackend closes it if the route is gone.
 		if stop() && reusable {
 			pr.route.putBackend(b, &p.cfg)
 		} else {
-			b.Close()
+			pr.route.dropBackend(b)
 		}
 	}()
 	reusable = p.copyResponse(w, resp, pr)
@@ -69,8 +70,9 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, pr *proxied) {
 
 // send writes out on a pooled connection and reads the response head.
 // The exchange ends when the client goes or the route is removed: either
-// closes the connection, which ends any read or write on it. stop detaches
-// the connection from both and reports whether it is still open.
+// closes the connection (the route through its busy set), which ends any
+// read or write on it. stop detaches the connection from the client and
+// reports whether it is still open.
 func (p *Proxy) send(r, out *http.Request, rt *route) (*backend, *http.Response, func() bool, error) {
 	client := r.Context()
 	wr, err := prepare(out, r.Body)
@@ -97,19 +99,13 @@ func (p *Proxy) send(r, out *http.Request, rt *route) (*backend, *http.Response,
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		closeB := func() { b.Close() }
-		stopClient := context.AfterFunc(client, closeB)
-		stopRoute := context.AfterFunc(rt.ctx, closeB)
-		stop := func() bool {
-			a, b := stopClient(), stopRoute()
-			return a && b
-		}
+		stop := context.AfterFunc(client, func() { b.Close() })
 		resp, sent, err := b.roundTrip(wr)
 		if err == nil {
 			return b, resp, stop, nil
 		}
 		stop()
-		b.Close()
+		rt.dropBackend(b)
 		// A kept connection failed while the client and the route are
 		// fine: the app had closed it.
 		closedByApp := reused && client.Err() == nil && rt.ctx.Err() == nil && !errors.Is(err, errClientBody)
@@ -146,10 +142,7 @@ func (p *Proxy) outRequest(r *http.Request, t Target) *http.Request {
 	*out = *r
 	u := *r.URL
 	out.URL = &u
-	out.Header = r.Header.Clone()
-	if out.Header == nil {
-		out.Header = make(http.Header)
-	}
+	out.Header = shallowClone(r.Header)
 	removeHopByHop(out.Header)
 	// "TE: trailers" says the client takes trailers; ReverseProxy keeps it.
 	if httpguts.HeaderValuesContainsToken(r.Header["Te"], "trailers") {
@@ -159,6 +152,19 @@ func (p *Proxy) outRequest(r *http.Request, t Target) *http.Request {
 		delete(out.Header, h)
 	}
 	p.rewriteTo(&httputil.ProxyRequest{In: r, Out: out}, t)
+	return out
+}
+
+// shallowClone copies h's map but shares its value slices, capped so that
+// an Add to the copy cannot write into h's. Everything that edits the
+// outgoing header (removeHopByHop, rewrite, dropCookies, SetXForwarded)
+// replaces or deletes whole entries, so h stays as the browser sent it;
+// Clone would copy every value as well, on every request.
+func shallowClone(h http.Header) http.Header {
+	out := make(http.Header, len(h)+4) // room for X-Forwarded-*
+	for k, vs := range h {
+		out[k] = vs[:len(vs):len(vs)]
+	}
 	return out
 }
 

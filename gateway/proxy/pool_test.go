@@ -13,10 +13,11 @@ import (
 // TestSteadyLoadOpensNoNewChannels: 32 clients in parallel, round after
 // round, reuse the connections the first rounds opened. With a pool smaller
 // than the concurrency every request beyond the pool would close its
-// channel and the next open one (hundreds per round). A few may still
-// be opened once warm: http.Transport dials when a request finds every
-// connection busy, and a connection is busy until the proxy has read its
-// response's end, a moment after the client got it.
+// channel and the next open one (hundreds per round). A connection goes
+// back to the pool before its response leaves the hub's buffers, so no
+// more are ever open than requests at once: the first rounds need not
+// have reached all 32 (a loaded machine staggers the clients), but the
+// total stays within the concurrency.
 func TestSteadyLoadOpensNoNewChannels(t *testing.T) {
 	const clients, rounds = 32, 5
 	up := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -59,9 +60,9 @@ func TestSteadyLoadOpensNoNewChannels(t *testing.T) {
 	for range rounds {
 		round()
 	}
-	if more := p.Stats().ChannelsOpened - first; more > clients/8 {
-		t.Errorf("steady load (%d requests) opened %d more channels after warm-up (%d); want at most %d",
-			rounds*clients*20, more, first, clients/8)
+	if total := p.Stats().ChannelsOpened; total > clients+clients/8 {
+		t.Errorf("%d requests by %d clients opened %d channels (%d in warm-up); want at most %d",
+			(rounds+2)*clients*20, clients, total, first, clients+clients/8)
 	}
 }
 

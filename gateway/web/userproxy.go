@@ -26,11 +26,8 @@ import (
 // browser's OAuth flow, whose token opens that one server only.
 func (s *Server) userProxy(c *gin.Context) {
 	user := c.Param("user")
-	// The hub's own answers here carry its headers; a proxied response
-	// carries the server's (commonHeaders leaves /user/ alone).
-	c.Header("X-JupyterHub-Version", JupyterHubVersion)
-	c.Header("Cache-Control", "no-store")
 	if c.Param("path") == "" {
+		hubAnswer(c)
 		// /user/alice → /user/alice/, as the server's base URL ends in /.
 		target := gateway.UserURL(s.base, user, "")
 		if q := c.Request.URL.RawQuery; q != "" {
@@ -40,6 +37,9 @@ func (s *Server) userProxy(c *gin.Context) {
 		return
 	}
 	id, server := who(c), s.proxiedServer(user, c.Param("path"))
+	if id == nil || !s.mayAccessServer(id, user, server) {
+		hubAnswer(c)
+	}
 	switch {
 	case id == nil && wantsHTML(c.Request) && c.GetHeader("Authorization") == "":
 		s.redirectToLogin(c)
@@ -60,16 +60,30 @@ func (s *Server) userProxy(c *gin.Context) {
 		// An instructor's visit: the attendee sees it on their home page.
 		s.workshops.NoteInstructorVisit(c.Request.Context(), id.Name, user)
 	}
-	if err := s.dropForeignTokens(c.Request, user); err != nil {
+	if err := s.dropForeignTokens(c.Request, user, id); err != nil {
+		hubAnswer(c)
 		s.fail(c, fmt.Errorf("check the credentials sent to the server of %s: %w", user, err))
 		return
 	}
 	c.Abort() // the proxy writes the response; nothing else may
-	h := c.Writer.Header()
-	h.Del("X-JupyterHub-Version")
-	h.Del("Cache-Control")
 	s.hub.ServeProxy(c.Writer, c.Request, user, server)
 }
+
+// hubAnswer gives a response the hub writes itself under /user/ its
+// headers; a proxied response carries the server's own (commonHeaders
+// leaves /user/ alone).
+func hubAnswer(c *gin.Context) {
+	h := c.Writer.Header()
+	h["X-Jupyterhub-Version"] = jupyterHubVersionHeader
+	h["Cache-Control"] = noStore
+}
+
+// Header values set on many responses, shared: net/http copies a
+// handler's headers before writing them and never changes the values.
+var (
+	jupyterHubVersionHeader = []string{JupyterHubVersion}
+	noStore                 = []string{"no-store"}
+)
 
 // proxiedServer is the server a request for /user/<user><path> goes to,
 // as JupyterHub's proxy decides by the longest route prefix: the named
@@ -91,7 +105,7 @@ func (s *Server) proxiedServer(user, path string) string {
 // other than owner: the Authorization header, and each token= of the
 // query (the rest of the query goes on byte for byte). A token the hub
 // does not know is the server's business and stays.
-func (s *Server) dropForeignTokens(r *http.Request, owner string) error {
+func (s *Server) dropForeignTokens(r *http.Request, owner string, id *identity) error {
 	foreign := func(plain string) (bool, error) {
 		t, err := s.store.LookupToken(r.Context(), plain)
 		switch {
@@ -105,7 +119,17 @@ func (s *Server) dropForeignTokens(r *http.Request, owner string) error {
 	if h := r.Header.Get("Authorization"); h != "" {
 		if scheme, rest, ok := strings.Cut(strings.TrimSpace(h), " "); ok &&
 			(strings.EqualFold(scheme, "token") || strings.EqualFold(scheme, "bearer")) {
-			drop, err := foreign(strings.TrimSpace(rest))
+			plain := strings.TrimSpace(rest)
+			var drop bool
+			var err error
+			if plain != "" && id.Token != nil && !id.ViaCookie {
+				// identifyWith took the identity from this very token
+				// (requestToken reads the header before ?token=): no
+				// second lookup.
+				drop = id.Token.User != owner
+			} else {
+				drop, err = foreign(plain)
+			}
 			if err != nil {
 				return err
 			}
