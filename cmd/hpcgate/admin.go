@@ -19,7 +19,7 @@ func runCheckConfig(ctx context.Context, m *Main, args []string) error {
 	fs := m.flags("check-config")
 	site := siteFlag(fs)
 	files := fs.Bool("files", false, "also check that the files the config names (keys, CA, known_hosts) exist and are private")
-	connect := fs.Bool("connect", false, "also log in to each cluster's login node, run a command, and test the hub API's reverse forward (implies -files)")
+	connect := fs.Bool("connect", false, "also bind to the LDAP directory as the service account, log in to each cluster's login node, run a command, and test the hub API's reverse forward (implies -files)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -125,3 +125,45 @@ func TestUpgradeDB(t *testing.T) {
 		t.Fatalf("upgrade-db: exit %d\n%s", code, out)
 	}
 }
+
+// TestCheckConfigConnectDirectory: check-config -connect checks the LDAP
+// directory as serve will use it, not only the login nodes: a directory
+// that does not answer, a wrong service password and a group DN with a typo
+// each fail it, with a line naming the directory.
+func TestCheckConfigConnectDirectory(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	site := siteFor(t, c, freePort(t))
+	good, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	directory := fmt.Sprintf("directory %s as %s: ", c.Get(t, "LDAP_URL"), c.Get(t, "LDAP_BIND_DN"))
+	if code, out := run(t, "check-config", "-connect", "-f", site); code != 0 || !strings.Contains(out, directory+"ok") {
+		t.Fatalf("check-config -connect of a good site: exit %d, want 0 and %q ok\n%s", code, directory, out)
+	}
+
+	wrongPassword := filepath.Join(t.TempDir(), "bind_password")
+	if err := os.WriteFile(wrongPassword, []byte("not-the-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	closed := fmt.Sprintf("ldap://127.0.0.1:%d", freePort(t))
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"directory down", c.Get(t, "LDAP_URL"), closed,
+			fmt.Sprintf("directory %s as %s: FAILED: ", closed, c.Get(t, "LDAP_BIND_DN"))},
+		{"wrong service password", c.Get(t, "LDAP_BIND_PASSWORD_FILE"), wrongPassword,
+			"check ldap.bind_dn and ldap.bind_password_file"},
+		{"admin group typo", "cn=hpc-admins,", "cn=hpc-admin,",
+			"FAILED: check admin_groups cn=hpc-admin,ou=groups,dc=example,dc=org: no such entry"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(string(good), tc.from) {
+				t.Fatalf("the site has no %q", tc.from)
+			}
+			os.WriteFile(site, []byte(strings.Replace(string(good), tc.from, tc.to, 1)), 0o600)
+			code, out := run(t, "check-config", "-connect", "-f", site)
+			if code != 1 || !strings.Contains(out, tc.want) || !strings.Contains(out, "1 connection check(s) failed") {
+				t.Errorf("exit %d, want 1 with %q and one failed check:\n%s", code, tc.want, out)
+			}
+		})
+	}
+}

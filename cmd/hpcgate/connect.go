@@ -19,7 +19,8 @@ import (
 // while check-config tests it, so the check knows it reached this process.
 const forwardCheckAnswer = "hpcgate-reverse-forward-ok"
 
-// checkConnect is check-config -connect: it logs in to every cluster's login
+// checkConnect is check-config -connect: it checks the directory (connect,
+// StartTLS, service bind, base and group DNs), logs in to every cluster's login
 // node as the service account and runs a trivial command, and for clusters
 // with hub_api: reverse-tunnel asks for the forward and has the login node
 // connect to it (bash's /dev/tcp, no other tool), so a refusing sshd or a
@@ -36,6 +37,8 @@ func checkConnect(ctx context.Context, w io.Writer, cfg *config.Config) int {
 		fmt.Fprintf(w, "%s: ok (%s)\n", what, time.Since(start).Round(time.Millisecond))
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	start := time.Now()
+	report(directoryWhat(cfg.LDAP), start, checkDirectory(ctx, cfg, quiet))
 	for i := range cfg.Clusters {
 		c := &cfg.Clusters[i]
 		what := fmt.Sprintf("cluster %s: login node %s as %s", c.Name, c.Login.Addr(), c.Login.ServiceUser)
@@ -57,6 +60,30 @@ func checkConnect(ctx context.Context, w io.Writer, cfg *config.Config) int {
 		pool.Close()
 	}
 	return failed
+}
+
+// directoryWhat names the directory check as its line shows it.
+func directoryWhat(l config.LDAP) string {
+	as := l.BindDN
+	if as == "" {
+		as = "anonymous"
+	}
+	return fmt.Sprintf("directory %s as %s", l.URL, as)
+}
+
+// checkDirectory connects to the directory as serve would (TLS, the service
+// bind) and checks that the base DNs and groups the site names exist: a
+// directory that does not answer or a wrong bind password otherwise shows
+// only when the first user fails to log in.
+func checkDirectory(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	auth, err := newAuthenticator(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer auth.Close()
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.LDAP.Timeout)+5*time.Second)
+	defer cancel()
+	return auth.Check(cctx)
 }
 
 // checkForward establishes the forward on bind, serves a fixed answer on

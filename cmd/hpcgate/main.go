@@ -35,7 +35,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"serve", "-f SITE.yaml", "run the hub", runServe},
-		{"check-config", "[-files] [-connect] -f SITE.yaml", "check a site file and print every problem with its line; -connect also tests each login node and reverse forward", runCheckConfig},
+		{"check-config", "[-files] [-connect] -f SITE.yaml", "check a site file and print every problem with its line; -connect also tests the directory, each login node and reverse forward", runCheckConfig},
 		{"generate-config", "", "print a commented example site file with every key and its default", runGenerateConfig},
 		{"token", "[-f SITE.yaml] [-note TEXT] [-expires DURATION] [-scopes LIST] USER", "print a new API token for USER (only its hash is stored)", runToken},
 		{"upgrade-db", "-f SITE.yaml", "apply pending database migrations (a SQLite file is backed up first)", runUpgradeDB},
