@@ -88,6 +88,10 @@ var badConfigs = []struct {
 		`base-url.yaml:4:13: hub.tls_cert: needs tls_key`,
 		`base-url.yaml:5:11: hub.listen: "127.0.0.1:http": port "http" is not a number`,
 	}},
+	{"trusted-proxies.yaml", []string{
+		`trusted-proxies.yaml:3:44: hub.trusted_proxies[2]: "nginx.example.org" is not an IP address or CIDR`,
+		`trusted-proxies.yaml:3:63: hub.trusted_proxies[3]: "10.0.0.0/33" is not an IP address or CIDR`,
+	}},
 	{"shell.yaml", []string{
 		`shell.yaml:6:11: clusters[0].name: "Local_1" must start with a lower-case letter`,
 		`shell.yaml:8:14: clusters[0].run_dir: "../.hpcgate" must be a path`,

@@ -84,6 +84,11 @@ func (h *Hub) Validate() []Problem {
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, h.LogLevel) {
 		ps.add("log_level", "%q is not debug, info, warn or error", h.LogLevel)
 	}
+	for i, a := range h.TrustedProxies {
+		if _, _, err := net.ParseCIDR(a); err != nil && net.ParseIP(a) == nil {
+			ps.add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not an IP address or CIDR (like 10.0.0.5 or 10.0.0.0/24)", a)
+		}
+	}
 	ps.addAll("limits", h.Limits.Validate())
 	return ps
 }
