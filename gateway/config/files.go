@@ -98,7 +98,13 @@ func (c *Config) CheckFiles() []error {
 		st, err := os.Stat(name)
 		switch {
 		case (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) && (f.kind == created || f.kind == stateDir):
-			continue // the hub creates it (a data_dir that is a file is reported itself)
+			// The hub creates it (a data_dir that is a file is reported
+			// itself), if it can: serve would otherwise fail at start
+			// with mkdir's words and no line.
+			if why := cannotCreate(name); f.kind == stateDir && why != "" {
+				fail(f.path, "%s does not exist and cannot be created: %s", name, why)
+			}
+			continue
 		case err != nil:
 			fail(f.path, "%s: %v", name, unwrapPathError(err))
 			continue
@@ -133,6 +139,25 @@ func (c *Config) CheckFiles() []error {
 		}
 	}
 	return errs
+}
+
+// cannotCreate says why this process could not create the missing path
+// (its nearest existing ancestor is a file, or not writable), or "".
+func cannotCreate(name string) string {
+	for dir := filepath.Dir(name); ; dir = filepath.Dir(dir) {
+		st, err := os.Stat(dir)
+		switch {
+		case err == nil && !st.IsDir():
+			return dir + " is a file"
+		case err == nil:
+			if syscall.Access(dir, 0o3) != nil { // W_OK|X_OK
+				return dir + " is not writable by this user"
+			}
+			return ""
+		case dir == filepath.Dir(dir):
+			return ""
+		}
+	}
 }
 
 func unwrapPathError(err error) error {

@@ -154,6 +154,30 @@ func TestCheckFiles(t *testing.T) {
 	}
 }
 
+// TestCheckFilesDataDirCannotBeMade: a data_dir the hub would fail to
+// create is reported with its line, not left to serve's mkdir.
+func TestCheckFilesDataDirCannotBeMade(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "blocker"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	site := strings.Replace(siteWithFiles, "data_dir: data", "data_dir: blocker/data", 1)
+	cfg, err := Parse(filepath.Join(dir, "site.yaml"), []byte(site), testKinds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dataDir []string // the other files are missing: not this test's business
+	for _, e := range cfg.CheckFiles() {
+		if strings.Contains(e.Error(), "hub.data_dir") {
+			dataDir = append(dataDir, e.Error())
+		}
+	}
+	want := "site.yaml:2:13: hub.data_dir: " + dir + "/blocker/data does not exist and cannot be created: " + dir + "/blocker is a file"
+	if len(dataDir) != 1 || !strings.HasSuffix(dataDir[0], want) {
+		t.Errorf("data_dir problems %q, want one ending %q", dataDir, want)
+	}
+}
+
 // with gives the file name the content body.
 func with(files []file, name, body string) []file {
 	for i := range files {
