@@ -99,8 +99,8 @@ func (c *Config) CheckFiles() []error {
 		switch {
 		case (errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)) && (f.kind == created || f.kind == stateDir):
 			// The hub creates it (a data_dir that is a file is reported
-			// itself), if it can: serve would otherwise fail at start
-			// with mkdir's words and no line.
+			// itself), unless it is under a file: serve would then fail at
+			// start with mkdir's words and no line.
 			if why := cannotCreate(name); f.kind == stateDir && why != "" {
 				fail(f.path, "%s does not exist and cannot be created: %s", name, why)
 			}
@@ -141,20 +141,17 @@ func (c *Config) CheckFiles() []error {
 	return errs
 }
 
-// cannotCreate says why this process could not create the missing path
-// (its nearest existing ancestor is a file, or not writable), or "".
+// cannotCreate says why the missing path could never be created (its
+// nearest existing ancestor is a file), or "". Write permission is not
+// judged: the check may run as another user than the hub, and systemd's
+// StateDirectory= makes /var/lib/hpcgate only when the hub starts.
 func cannotCreate(name string) string {
 	for dir := filepath.Dir(name); ; dir = filepath.Dir(dir) {
 		st, err := os.Stat(dir)
 		switch {
 		case err == nil && !st.IsDir():
 			return dir + " is a file"
-		case err == nil:
-			if syscall.Access(dir, 0o3) != nil { // W_OK|X_OK
-				return dir + " is not writable by this user"
-			}
-			return ""
-		case dir == filepath.Dir(dir):
+		case err == nil || dir == filepath.Dir(dir):
 			return ""
 		}
 	}
