@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"hpcgate/batch/batchtest"
 )
@@ -166,4 +167,42 @@ func TestCheckConfigConnectDirectory(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServeWarnsDirectoryDown: the hub serves with a directory that does
+// not answer (it may come back), but says so in its log at start rather
+// than at the first failed login.
+func TestServeWarnsDirectoryDown(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	port := freePort(t)
+	site := siteFor(t, c, port)
+	b, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := fmt.Sprintf("ldap://127.0.0.1:%d", freePort(t))
+	os.WriteFile(site, []byte(strings.Replace(string(b), c.Get(t, "LDAP_URL"), closed, 1)), 0o600)
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "hub.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(binary, "serve", "-f", site)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	want := regexp.MustCompile(`level=WARN msg="directory check at start failed; hpcgate check-config -connect repeats it" url=` +
+		regexp.QuoteMeta(closed) + ` err=.*connection refused`)
+	var log []byte
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if log, _ = os.ReadFile(logFile.Name()); want.Match(log) {
+			return
+		}
+	}
+	t.Errorf("no warning about the directory in the hub's log:\n%s", log)
 }

@@ -193,6 +193,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}()
 	log.Info("hpcgate serving", "version", version, "listen", ln.Addr().String(),
 		"url", strings.TrimSuffix(cfg.Hub.PublicURL, "/")+cfg.Hub.BaseURL, "clusters", len(clusters), "database", db.Dialect())
+	go checkDirectoryAtStart(ctx, cfg, auth, log)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -207,6 +208,19 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	rev.shutdown(sctx)
 	log.Info("stopped")
 	return nil
+}
+
+// checkDirectoryAtStart tells the log at once when the directory does not
+// answer, or refuses the service account or a configured DN: the hub
+// serves regardless (the directory may come back), but otherwise the first
+// sign would be a user who cannot log in.
+func checkDirectoryAtStart(ctx context.Context, cfg *config.Config, auth *ldapauth.Authenticator, log *slog.Logger) {
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.LDAP.Timeout)+5*time.Second)
+	defer cancel()
+	if err := auth.Check(cctx); err != nil && ctx.Err() == nil {
+		log.Warn("directory check at start failed; hpcgate check-config -connect repeats it",
+			"url", cfg.LDAP.URL, "err", err)
+	}
 }
 
 func newLogger(w interface{ Write([]byte) (int, error) }, format, level string) *slog.Logger {
