@@ -206,3 +206,34 @@ func TestServeWarnsDirectoryDown(t *testing.T) {
 	}
 	t.Errorf("no warning about the directory in the hub's log:\n%s", log)
 }
+
+// TestCheckConfigConnectDatabase: -connect also connects to a PostgreSQL
+// database_url (without migrating anything), so a wrong host or database
+// name is found before the hub is started.
+func TestCheckConfigConnectDatabase(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	site := siteFor(t, c, freePort(t))
+	good, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := c.Get(t, "POSTGRES_URL")
+	nosuch := strings.Replace(pg, "/hpcgate_test?", "/hpcgate_nosuch?", 1)
+	for _, tc := range []struct {
+		name, url string
+		code      int
+		want      string
+	}{
+		{"reachable", pg, 0, "database " + pg + ": ok"},
+		{"no such database", nosuch, 1, `FAILED: connect to database ` + nosuch + `: pq: database "hpcgate_nosuch" does not exist`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := strings.Replace(string(good), "  log_level: debug\n", "  log_level: debug\n  database_url: "+tc.url+"\n", 1)
+			os.WriteFile(site, []byte(s), 0o600)
+			code, out := run(t, "check-config", "-connect", "-f", site)
+			if code != tc.code || !strings.Contains(out, tc.want) {
+				t.Errorf("exit %d, want %d with %q:\n%s", code, tc.code, tc.want, out)
+			}
+		})
+	}
+}

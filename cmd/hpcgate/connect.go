@@ -13,6 +13,7 @@ import (
 	"hpcgate/batch"
 	"hpcgate/batch/sshexec"
 	"hpcgate/gateway/config"
+	"hpcgate/gateway/store"
 )
 
 // forwardCheckAnswer is what the hub answers through the reverse forward
@@ -20,7 +21,8 @@ import (
 const forwardCheckAnswer = "hpcgate-reverse-forward-ok"
 
 // checkConnect is check-config -connect: it checks the directory (connect,
-// StartTLS, service bind, base and group DNs), logs in to every cluster's login
+// StartTLS, service bind, base and group DNs) and a PostgreSQL database,
+// logs in to every cluster's login
 // node as the service account and runs a trivial command, and for clusters
 // with hub_api: reverse-tunnel asks for the forward and has the login node
 // connect to it (bash's /dev/tcp, no other tool), so a refusing sshd or a
@@ -39,6 +41,10 @@ func checkConnect(ctx context.Context, w io.Writer, cfg *config.Config) int {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	start := time.Now()
 	report(directoryWhat(cfg.LDAP), start, checkDirectory(ctx, cfg, quiet))
+	if cfg.Hub.DatabaseURL != "" && !strings.HasPrefix(cfg.Hub.DatabaseURL, "sqlite:") {
+		start = time.Now()
+		report("database "+cfg.Hub.DatabaseURL, start, checkDatabase(ctx, cfg))
+	}
 	for i := range cfg.Clusters {
 		c := &cfg.Clusters[i]
 		what := fmt.Sprintf("cluster %s: login node %s as %s", c.Name, c.Login.Addr(), c.Login.ServiceUser)
@@ -84,6 +90,18 @@ func checkDirectory(ctx context.Context, cfg *config.Config, log *slog.Logger) e
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.LDAP.Timeout)+5*time.Second)
 	defer cancel()
 	return auth.Check(cctx)
+}
+
+// checkDatabase connects to a PostgreSQL database_url with the password
+// file's password, as serve will (a SQLite file is checked by -files).
+func checkDatabase(ctx context.Context, cfg *config.Config) error {
+	url, err := cfg.Hub.DatabaseURLWithPassword()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return store.CheckPostgres(cctx, url)
 }
 
 // checkForward establishes the forward on bind, serves a fixed answer on
