@@ -102,8 +102,10 @@ type Hub struct {
 	// TrustedProxies are the addresses (IPs or CIDRs) of reverse proxies
 	// in front of the hub, such as a TLS terminator: from them, and only
 	// from them, X-Forwarded-For names the client, whose address the logs
-	// and the login rate limit then use. Default: none, so every client
-	// behind a proxy has the proxy's address.
+	// and the login rate limit then use; apps behind /user/ get the
+	// proxy's X-Forwarded-Proto (https: they mark their cookies Secure).
+	// Default: none, so every client behind a proxy has the proxy's
+	// address and apps are told http.
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Limits bound what a client may take of the hub (timeouts, sizes,
 	// concurrent streams and WebSockets per user).

@@ -128,7 +128,7 @@ hub:
   # Go's profiler at /hub/debug/pprof/ for admins (go tool pprof).
   debug_endpoints: {{y .Hub.DebugEndpoints}}
   # Reverse proxies in front of the hub (IPs or CIDRs): their X-Forwarded-For names the
-  # client in logs and the login rate limit. [] trusts none.
+  # client in logs and the login rate limit, and apps get their X-Forwarded-Proto. [] trusts none.
   trusted_proxies: {{y .Hub.TrustedProxies}}
   # What a client may take of the hub. Proxied requests to /user/ are the app's
   # business: no body limit, and no read or write deadline once authorized.
