@@ -237,3 +237,26 @@ func TestCheckConfigConnectDatabase(t *testing.T) {
 		})
 	}
 }
+
+// TestSiteFileMistakes: "hpcgate serve site.yaml" (no -f) is refused
+// naming the word, instead of reading the default site file and blaming
+// it; a missing site file says how to name or make one.
+func TestSiteFileMistakes(t *testing.T) {
+	for _, cmd := range []string{"serve", "check-config", "upgrade-db", "generate-config", "version"} {
+		code, out := run(t, cmd, "site.yaml")
+		want := fmt.Sprintf("hpcgate %s: unexpected argument %q", cmd, "site.yaml")
+		if cmd != "generate-config" && cmd != "version" {
+			want += ": give the site file with -f site.yaml"
+		}
+		if code != 2 || !strings.Contains(out, want) {
+			t.Errorf("hpcgate %s site.yaml: exit %d, want 2 and %q:\n%s", cmd, code, want, out)
+		}
+	}
+	missing := filepath.Join(t.TempDir(), "site.yaml")
+	for _, cmd := range []string{"serve", "check-config"} {
+		code, out := run(t, cmd, "-f", missing)
+		if code != 1 || !strings.Contains(out, "no such file or directory (name the site file with -f or $HPCGATE_CONFIG") {
+			t.Errorf("hpcgate %s -f %s: exit %d, want 1 saying how to name the site file:\n%s", cmd, missing, code, out)
+		}
+	}
+}

@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"hpcgate/batch/schedulers"
 	"hpcgate/gateway"
 	"hpcgate/gateway/config"
 	"hpcgate/gateway/ldapauth"
@@ -34,10 +33,10 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	fs := m.flags("serve")
 	site := siteFlag(fs)
 	logFormat := fs.String("log-format", "", "log as `text` or json (default: the site file's hub.log_format)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*site, schedulers.Kinds...)
+	cfg, err := loadSite(*site)
 	if err != nil {
 		fmt.Fprintln(m.Stderr, err)
 		return exitError{1}
