@@ -130,7 +130,8 @@ func TestUpgradeDB(t *testing.T) {
 // TestCheckConfigConnectDirectory: check-config -connect checks the LDAP
 // directory as serve will use it, not only the login nodes: a directory
 // that does not answer, a wrong service password and a group DN with a typo
-// each fail it, with a line naming the directory.
+// each fail it, with a line naming the directory; a login node refusing
+// the hub's certificate says which sshd setting to check.
 func TestCheckConfigConnectDirectory(t *testing.T) {
 	c := batchtest.LoadCluster(t)
 	site := siteFor(t, c, freePort(t))
@@ -148,7 +149,13 @@ func TestCheckConfigConnectDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	closed := fmt.Sprintf("ldap://127.0.0.1:%d", freePort(t))
+	otherCA := filepath.Join(t.TempDir(), "other_ca")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", otherCA).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
 	for _, tc := range []struct{ name, from, to, want string }{
+		{"CA sshd does not trust", c.Get(t, "SSH_USER_CA"), otherCA,
+			"(the login node refused the certificate signed with user_ca_key " + otherCA + ": is its public key in sshd's TrustedUserCAKeys"},
 		{"directory down", c.Get(t, "LDAP_URL"), closed,
 			fmt.Sprintf("directory %s as %s: FAILED: ", closed, c.Get(t, "LDAP_BIND_DN"))},
 		{"wrong service password", c.Get(t, "LDAP_BIND_PASSWORD_FILE"), wrongPassword,

@@ -56,7 +56,7 @@ func checkConnect(ctx context.Context, w io.Writer, cfg *config.Config) int {
 		}
 		cctx, cancel := context.WithTimeout(ctx, time.Duration(c.Login.ConnectTimeout)+10*time.Second)
 		_, err = pool.Run(cctx, batch.Command{Argv: []string{"true"}})
-		report(what, start, err)
+		report(what, start, withAuthHint(err, c))
 		if err == nil && c.HubAPI == config.HubAPIReverseTunnel {
 			start = time.Now()
 			report(fmt.Sprintf("cluster %s: reverse forward of the hub API on %s", c.Name, c.HubAPIBind), start,
@@ -102,6 +102,22 @@ func checkDatabase(ctx context.Context, cfg *config.Config) error {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return store.CheckPostgres(cctx, url)
+}
+
+// withAuthHint adds to a refused SSH login what the sshd side needs for the
+// cluster's auth mode: x/crypto's "unable to authenticate" names no cause,
+// and on a first deployment it is the step most often missed.
+func withAuthHint(err error, c *config.Cluster) error {
+	if err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
+		return err
+	}
+	l := c.Login
+	if l.Auth == "sudo" {
+		return fmt.Errorf("%w (the login node refused service_key %s: is its public key in the authorized_keys of %s there?)",
+			err, l.ServiceKey, l.ServiceUser)
+	}
+	return fmt.Errorf("%w (the login node refused the certificate signed with user_ca_key %s: is its public key in sshd's TrustedUserCAKeys, and does the account %s exist there?)",
+		err, l.UserCAKey, l.ServiceUser)
 }
 
 // checkForward establishes the forward on bind, serves a fixed answer on
