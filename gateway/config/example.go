@@ -94,8 +94,9 @@ var exampleTemplate = template.Must(template.New("example").Funcs(template.FuncM
 hub:
   # Address and port the hub listens on.
   listen: {{y .Hub.Listen}}
-  # Scheme, host and port as browsers reach the hub (no path: see base_url).
-  public_url: {{y .Hub.PublicURL}}
+  # Example. Scheme, host and port as browsers reach the hub (no path: see base_url); jobs
+  # reach the hub API there too unless hub_api_url says otherwise. Default: {{.Hub.PublicURL}}.
+  public_url: https://hub.example.org
   # Path prefix of every page; starts and ends with /.
   base_url: {{y .Hub.BaseURL}}
   # Directory for the SQLite database and the cookie secret.
