@@ -14,7 +14,7 @@ import (
 // others say what a queue wait needs: why it waits, when it may start, how
 // long it has waited.
 type Progress struct {
-	Time           time.Time   `json:"time"`
+	Time           time.Time   `json:"time,omitzero"` // none on events the web layer makes up
 	State          ServerState `json:"state"`
 	Label          string      `json:"label"` // State.Label(): pending.js shows it as the page does
 	Progress       int         `json:"progress"`

@@ -151,7 +151,7 @@ func (h *Hub) submit(c *Cluster, srv *Server, spec batch.JobSpec) {
 	if err != nil {
 		log.Warn("submit failed", "err", err)
 		h.metrics.spawn(c.Config.Name, "submit_failed")
-		reason := "The scheduler refused the job: " + schedulerWords(err)
+		reason := submitFailure(err)
 		h.finish(context.WithoutCancel(ctx), srv, StateFailed, reason, "submit")
 		return
 	}
@@ -175,6 +175,18 @@ func (h *Hub) submit(c *Cluster, srv *Server, spec batch.JobSpec) {
 	}
 	h.refresh(ctx, srv.ID)
 	h.kick(c.Config.Name)
+}
+
+// submitFailure is the reason a failed submission shows. Only a command
+// that ran and failed is the scheduler's (or the login node's) refusal; a
+// login node that could not be reached, or a script that could not be
+// made, is said as it is, so nobody looks for the fault in the scheduler.
+func submitFailure(err error) string {
+	var ce *batch.CommandError
+	if errors.As(err, &ce) {
+		return "The scheduler refused the job: " + schedulerWords(err)
+	}
+	return "The job could not be submitted: " + err.Error()
 }
 
 // serverToken makes the server's own API token (JUPYTERHUB_API_TOKEN and

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"hpcgate/batch"
-	"hpcgate/batch/schedulers"
 	"hpcgate/gateway/config"
 	"hpcgate/gateway/store"
 
@@ -19,11 +18,11 @@ func runCheckConfig(ctx context.Context, m *Main, args []string) error {
 	fs := m.flags("check-config")
 	site := siteFlag(fs)
 	files := fs.Bool("files", false, "also check that the files the config names (keys, CA, known_hosts) exist and are private")
-	connect := fs.Bool("connect", false, "also log in to each cluster's login node, run a command, and test the hub API's reverse forward (implies -files)")
-	if err := parse(fs, args); err != nil {
+	connect := fs.Bool("connect", false, "also bind to the LDAP directory as the service account, log in to each cluster's login node, run a command, and test the hub API's reverse forward (implies -files)")
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*site, schedulers.Kinds...)
+	cfg, err := loadSite(*site)
 	if err != nil {
 		fmt.Fprintln(m.Stdout, err)
 		return exitError{1}
@@ -48,7 +47,7 @@ func runCheckConfig(ctx context.Context, m *Main, args []string) error {
 
 func runGenerateConfig(_ context.Context, m *Main, args []string) error {
 	fs := m.flags("generate-config")
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	fmt.Fprint(m.Stdout, config.Example())
@@ -57,7 +56,7 @@ func runGenerateConfig(_ context.Context, m *Main, args []string) error {
 
 // openStore opens the site's database for the admin commands.
 func openStore(ctx context.Context, site string, o store.OpenOptions) (*config.Config, *store.Store, error) {
-	cfg, err := config.Load(site, schedulers.Kinds...)
+	cfg, err := loadSite(site)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -121,7 +120,7 @@ func runToken(ctx context.Context, m *Main, args []string) error {
 func runUpgradeDB(ctx context.Context, m *Main, args []string) error {
 	fs := m.flags("upgrade-db")
 	site := siteFlag(fs)
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	_, db, err := openStore(ctx, *site, store.OpenOptions{NoMigrate: true})

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"hpcgate/batch/batchtest"
 )
@@ -123,5 +124,146 @@ func TestUpgradeDB(t *testing.T) {
 	code, out := run(t, "upgrade-db", "-f", site)
 	if code != 0 || !strings.Contains(out, "up to date") && !strings.Contains(out, "applied") {
 		t.Fatalf("upgrade-db: exit %d\n%s", code, out)
+	}
+}
+
+// TestCheckConfigConnectDirectory: check-config -connect checks the LDAP
+// directory as serve will use it, not only the login nodes: a directory
+// that does not answer, a wrong service password and a group DN with a typo
+// each fail it, with a line naming the directory; a login node refusing
+// the hub's certificate says which sshd setting to check.
+func TestCheckConfigConnectDirectory(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	site := siteFor(t, c, freePort(t))
+	good, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	directory := fmt.Sprintf("directory %s as %s: ", c.Get(t, "LDAP_URL"), c.Get(t, "LDAP_BIND_DN"))
+	if code, out := run(t, "check-config", "-connect", "-f", site); code != 0 || !strings.Contains(out, directory+"ok") {
+		t.Fatalf("check-config -connect of a good site: exit %d, want 0 and %q ok\n%s", code, directory, out)
+	}
+
+	wrongPassword := filepath.Join(t.TempDir(), "bind_password")
+	if err := os.WriteFile(wrongPassword, []byte("not-the-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	closed := fmt.Sprintf("ldap://127.0.0.1:%d", freePort(t))
+	otherCA := filepath.Join(t.TempDir(), "other_ca")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", otherCA).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	for _, tc := range []struct{ name, from, to, want string }{
+		{"CA sshd does not trust", c.Get(t, "SSH_USER_CA"), otherCA,
+			"(the login node refused the certificate signed with user_ca_key " + otherCA + ": is its public key in sshd's TrustedUserCAKeys"},
+		{"directory down", c.Get(t, "LDAP_URL"), closed,
+			fmt.Sprintf("directory %s as %s: FAILED: ", closed, c.Get(t, "LDAP_BIND_DN"))},
+		{"wrong service password", c.Get(t, "LDAP_BIND_PASSWORD_FILE"), wrongPassword,
+			"check ldap.bind_dn and ldap.bind_password_file"},
+		{"admin group typo", "cn=hpc-admins,", "cn=hpc-admin,",
+			"FAILED: check admin_groups cn=hpc-admin,ou=groups,dc=example,dc=org: no such entry"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(string(good), tc.from) {
+				t.Fatalf("the site has no %q", tc.from)
+			}
+			os.WriteFile(site, []byte(strings.Replace(string(good), tc.from, tc.to, 1)), 0o600)
+			code, out := run(t, "check-config", "-connect", "-f", site)
+			if code != 1 || !strings.Contains(out, tc.want) || !strings.Contains(out, "1 connection check(s) failed") {
+				t.Errorf("exit %d, want 1 with %q and one failed check:\n%s", code, tc.want, out)
+			}
+		})
+	}
+}
+
+// TestServeWarnsDirectoryDown: the hub serves with a directory that does
+// not answer (it may come back), but says so in its log at start rather
+// than at the first failed login.
+func TestServeWarnsDirectoryDown(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	port := freePort(t)
+	site := siteFor(t, c, port)
+	b, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := fmt.Sprintf("ldap://127.0.0.1:%d", freePort(t))
+	os.WriteFile(site, []byte(strings.Replace(string(b), c.Get(t, "LDAP_URL"), closed, 1)), 0o600)
+	logFile, err := os.Create(filepath.Join(t.TempDir(), "hub.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logFile.Close()
+	cmd := exec.Command(binary, "serve", "-f", site)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	}()
+	want := regexp.MustCompile(`level=WARN msg="directory check at start failed; hpcgate check-config -connect repeats it" url=` +
+		regexp.QuoteMeta(closed) + ` err=.*connection refused`)
+	var log []byte
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if log, _ = os.ReadFile(logFile.Name()); want.Match(log) {
+			return
+		}
+	}
+	t.Errorf("no warning about the directory in the hub's log:\n%s", log)
+}
+
+// TestCheckConfigConnectDatabase: -connect also connects to a PostgreSQL
+// database_url (without migrating anything), so a wrong host or database
+// name is found before the hub is started.
+func TestCheckConfigConnectDatabase(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	site := siteFor(t, c, freePort(t))
+	good, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := c.Get(t, "POSTGRES_URL")
+	nosuch := strings.Replace(pg, "/hpcgate_test?", "/hpcgate_nosuch?", 1)
+	for _, tc := range []struct {
+		name, url string
+		code      int
+		want      string
+	}{
+		{"reachable", pg, 0, "database " + pg + ": ok"},
+		{"no such database", nosuch, 1, `FAILED: connect to database ` + nosuch + `: pq: database "hpcgate_nosuch" does not exist`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := strings.Replace(string(good), "  log_level: debug\n", "  log_level: debug\n  database_url: "+tc.url+"\n", 1)
+			os.WriteFile(site, []byte(s), 0o600)
+			code, out := run(t, "check-config", "-connect", "-f", site)
+			if code != tc.code || !strings.Contains(out, tc.want) {
+				t.Errorf("exit %d, want %d with %q:\n%s", code, tc.code, tc.want, out)
+			}
+		})
+	}
+}
+
+// TestSiteFileMistakes: "hpcgate serve site.yaml" (no -f) is refused
+// naming the word, instead of reading the default site file and blaming
+// it; a missing site file says how to name or make one.
+func TestSiteFileMistakes(t *testing.T) {
+	for _, cmd := range []string{"serve", "check-config", "upgrade-db", "generate-config", "version"} {
+		code, out := run(t, cmd, "site.yaml")
+		want := fmt.Sprintf("hpcgate %s: unexpected argument %q", cmd, "site.yaml")
+		if cmd != "generate-config" && cmd != "version" {
+			want += ": give the site file with -f site.yaml"
+		}
+		if code != 2 || !strings.Contains(out, want) {
+			t.Errorf("hpcgate %s site.yaml: exit %d, want 2 and %q:\n%s", cmd, code, want, out)
+		}
+	}
+	missing := filepath.Join(t.TempDir(), "site.yaml")
+	for _, cmd := range []string{"serve", "check-config"} {
+		code, out := run(t, cmd, "-f", missing)
+		if code != 1 || !strings.Contains(out, "no such file or directory (name the site file with -f or $HPCGATE_CONFIG") {
+			t.Errorf("hpcgate %s -f %s: exit %d, want 1 saying how to name the site file:\n%s", cmd, missing, code, out)
+		}
 	}
 }

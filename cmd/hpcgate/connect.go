@@ -13,13 +13,16 @@ import (
 	"hpcgate/batch"
 	"hpcgate/batch/sshexec"
 	"hpcgate/gateway/config"
+	"hpcgate/gateway/store"
 )
 
 // forwardCheckAnswer is what the hub answers through the reverse forward
 // while check-config tests it, so the check knows it reached this process.
 const forwardCheckAnswer = "hpcgate-reverse-forward-ok"
 
-// checkConnect is check-config -connect: it logs in to every cluster's login
+// checkConnect is check-config -connect: it checks the directory (connect,
+// StartTLS, service bind, base and group DNs) and a PostgreSQL database,
+// logs in to every cluster's login
 // node as the service account and runs a trivial command, and for clusters
 // with hub_api: reverse-tunnel asks for the forward and has the login node
 // connect to it (bash's /dev/tcp, no other tool), so a refusing sshd or a
@@ -36,6 +39,12 @@ func checkConnect(ctx context.Context, w io.Writer, cfg *config.Config) int {
 		fmt.Fprintf(w, "%s: ok (%s)\n", what, time.Since(start).Round(time.Millisecond))
 	}
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	start := time.Now()
+	report(directoryWhat(cfg.LDAP), start, checkDirectory(ctx, cfg, quiet))
+	if cfg.Hub.DatabaseURL != "" && !strings.HasPrefix(cfg.Hub.DatabaseURL, "sqlite:") {
+		start = time.Now()
+		report("database "+cfg.Hub.DatabaseURL, start, checkDatabase(ctx, cfg))
+	}
 	for i := range cfg.Clusters {
 		c := &cfg.Clusters[i]
 		what := fmt.Sprintf("cluster %s: login node %s as %s", c.Name, c.Login.Addr(), c.Login.ServiceUser)
@@ -47,7 +56,7 @@ func checkConnect(ctx context.Context, w io.Writer, cfg *config.Config) int {
 		}
 		cctx, cancel := context.WithTimeout(ctx, time.Duration(c.Login.ConnectTimeout)+10*time.Second)
 		_, err = pool.Run(cctx, batch.Command{Argv: []string{"true"}})
-		report(what, start, err)
+		report(what, start, withAuthHint(err, c))
 		if err == nil && c.HubAPI == config.HubAPIReverseTunnel {
 			start = time.Now()
 			report(fmt.Sprintf("cluster %s: reverse forward of the hub API on %s", c.Name, c.HubAPIBind), start,
@@ -57,6 +66,58 @@ func checkConnect(ctx context.Context, w io.Writer, cfg *config.Config) int {
 		pool.Close()
 	}
 	return failed
+}
+
+// directoryWhat names the directory check as its line shows it.
+func directoryWhat(l config.LDAP) string {
+	as := l.BindDN
+	if as == "" {
+		as = "anonymous"
+	}
+	return fmt.Sprintf("directory %s as %s", l.URL, as)
+}
+
+// checkDirectory connects to the directory as serve would (TLS, the service
+// bind) and checks that the base DNs and groups the site names exist: a
+// directory that does not answer or a wrong bind password otherwise shows
+// only when the first user fails to log in.
+func checkDirectory(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	auth, err := newAuthenticator(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer auth.Close()
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.LDAP.Timeout)+5*time.Second)
+	defer cancel()
+	return auth.Check(cctx)
+}
+
+// checkDatabase connects to a PostgreSQL database_url with the password
+// file's password, as serve will (a SQLite file is checked by -files).
+func checkDatabase(ctx context.Context, cfg *config.Config) error {
+	url, err := cfg.Hub.DatabaseURLWithPassword()
+	if err != nil {
+		return err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	return store.CheckPostgres(cctx, url)
+}
+
+// withAuthHint adds to a refused SSH login what the sshd side needs for the
+// cluster's auth mode: x/crypto's "unable to authenticate" names no cause,
+// and on a first deployment it is the step most often missed.
+func withAuthHint(err error, c *config.Cluster) error {
+	if err == nil || !strings.Contains(err.Error(), "unable to authenticate") {
+		return err
+	}
+	l := c.Login
+	if l.Auth == "sudo" {
+		return fmt.Errorf("%w (the login node refused service_key %s: is its public key in the authorized_keys of %s there?)",
+			err, l.ServiceKey, l.ServiceUser)
+	}
+	return fmt.Errorf("%w (the login node refused the certificate signed with user_ca_key %s: is its public key in sshd's TrustedUserCAKeys, and does the account %s exist there?)",
+		err, l.UserCAKey, l.ServiceUser)
 }
 
 // checkForward establishes the forward on bind, serves a fixed answer on

@@ -10,9 +10,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"hpcgate/batch/schedulers"
+	"hpcgate/gateway/config"
 
 	// A cluster's time_zone is checked and used on hubs without the
 	// system's zoneinfo files too (a minimal container).
@@ -35,7 +40,7 @@ var commands []command
 func init() {
 	commands = []command{
 		{"serve", "-f SITE.yaml", "run the hub", runServe},
-		{"check-config", "[-files] [-connect] -f SITE.yaml", "check a site file and print every problem with its line; -connect also tests each login node and reverse forward", runCheckConfig},
+		{"check-config", "[-files] [-connect] -f SITE.yaml", "check a site file and print every problem with its line; -connect also tests the directory, each login node and reverse forward", runCheckConfig},
 		{"generate-config", "", "print a commented example site file with every key and its default", runGenerateConfig},
 		{"token", "[-f SITE.yaml] [-note TEXT] [-expires DURATION] [-scopes LIST] USER", "print a new API token for USER (only its hash is stored)", runToken},
 		{"upgrade-db", "-f SITE.yaml", "apply pending database migrations (a SQLite file is backed up first)", runUpgradeDB},
@@ -139,6 +144,38 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// parseNoArgs is parse for a command that takes flags only: a word left
+// over is refused rather than ignored, since "hpcgate serve site.yaml"
+// would otherwise read the default site file and blame it.
+func parseNoArgs(fs *flag.FlagSet, args []string) error {
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return nil
+	}
+	arg := fs.Arg(0)
+	hint := ""
+	if fs.Lookup("f") != nil && (strings.HasSuffix(arg, ".yaml") || strings.HasSuffix(arg, ".yml")) {
+		hint = fmt.Sprintf(": give the site file with -f %s", arg)
+	} else if strings.HasPrefix(arg, "-") {
+		hint = ": flags go before other words"
+	}
+	fmt.Fprintf(fs.Output(), "%s: unexpected argument %q%s\n\n", fs.Name(), arg, hint)
+	fs.Usage()
+	return errUsage
+}
+
+// loadSite reads and checks the site file; a missing one says how to name
+// or make one.
+func loadSite(path string) (*config.Config, error) {
+	cfg, err := config.Load(path, schedulers.Kinds...)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w (name the site file with -f or $HPCGATE_CONFIG; \"hpcgate generate-config\" prints one to start from)", err)
+	}
+	return cfg, err
+}
+
 // siteFlag adds -f (the site file). HPCGATE_CONFIG is the default, so
 // `hpcgate token alice` works on a hub host without repeating the path.
 func siteFlag(fs *flag.FlagSet) *string {
@@ -151,7 +188,7 @@ func siteFlag(fs *flag.FlagSet) *string {
 
 func runVersion(_ context.Context, m *Main, args []string) error {
 	fs := m.flags("version")
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
 	fmt.Fprintf(m.Stdout, "hpcgate %s\n", version)

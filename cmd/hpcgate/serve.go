@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"hpcgate/batch/schedulers"
 	"hpcgate/gateway"
 	"hpcgate/gateway/config"
 	"hpcgate/gateway/ldapauth"
@@ -34,10 +33,10 @@ func runServe(ctx context.Context, m *Main, args []string) error {
 	fs := m.flags("serve")
 	site := siteFlag(fs)
 	logFormat := fs.String("log-format", "", "log as `text` or json (default: the site file's hub.log_format)")
-	if err := parse(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(*site, schedulers.Kinds...)
+	cfg, err := loadSite(*site)
 	if err != nil {
 		fmt.Fprintln(m.Stderr, err)
 		return exitError{1}
@@ -125,6 +124,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	base := strings.TrimSuffix(cfg.Hub.BaseURL, "/")
 	px := proxy.New(proxy.Config{
 		Logger: log,
+		// Behind the site's TLS terminator (hub.trusted_proxies), apps
+		// see its X-Forwarded-Proto: https, so they mark their own
+		// cookies Secure, and the client's address; otherwise "http" and
+		// the proxy's address.
+		TrustForwardedHeaders: len(cfg.Hub.TrustedProxies) > 0,
 		// A request for a server with no route goes to the hub's page for
 		// it: the pending page while it starts, or an offer to start it.
 		OnMissing: func(w http.ResponseWriter, r *http.Request, user, server string) {
@@ -193,6 +197,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}()
 	log.Info("hpcgate serving", "version", version, "listen", ln.Addr().String(),
 		"url", strings.TrimSuffix(cfg.Hub.PublicURL, "/")+cfg.Hub.BaseURL, "clusters", len(clusters), "database", db.Dialect())
+	go checkDirectoryAtStart(ctx, cfg, auth, log)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -207,6 +212,19 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	rev.shutdown(sctx)
 	log.Info("stopped")
 	return nil
+}
+
+// checkDirectoryAtStart tells the log at once when the directory does not
+// answer, or refuses the service account or a configured DN: the hub
+// serves regardless (the directory may come back), but otherwise the first
+// sign would be a user who cannot log in.
+func checkDirectoryAtStart(ctx context.Context, cfg *config.Config, auth *ldapauth.Authenticator, log *slog.Logger) {
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.LDAP.Timeout)+5*time.Second)
+	defer cancel()
+	if err := auth.Check(cctx); err != nil && ctx.Err() == nil {
+		log.Warn("directory check at start failed; hpcgate check-config -connect repeats it",
+			"url", cfg.LDAP.URL, "err", err)
+	}
 }
 
 func newLogger(w interface{ Write([]byte) (int, error) }, format, level string) *slog.Logger {

@@ -99,6 +99,14 @@ type Hub struct {
 	// so a centre can profile its own hub under its own load. Off, the
 	// path is not found. Default: false.
 	DebugEndpoints bool `yaml:"debug_endpoints"`
+	// TrustedProxies are the addresses (IPs or CIDRs) of reverse proxies
+	// in front of the hub, such as a TLS terminator: from them, and only
+	// from them, X-Forwarded-For names the client, whose address the logs
+	// and the login rate limit then use; apps behind /user/ get the
+	// proxy's X-Forwarded-Proto (https: they mark their cookies Secure).
+	// Default: none, so every client behind a proxy has the proxy's
+	// address and apps are told http.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Limits bound what a client may take of the hub (timeouts, sizes,
 	// concurrent streams and WebSockets per user).
 	Limits Limits `yaml:"limits"`

@@ -88,6 +88,13 @@ var badConfigs = []struct {
 		`base-url.yaml:4:13: hub.tls_cert: needs tls_key`,
 		`base-url.yaml:5:11: hub.listen: "127.0.0.1:http": port "http" is not a number`,
 	}},
+	{"hub-api-loopback.yaml", []string{
+		`hub-api-loopback.yaml:1:1: hub.public_url: "http://127.0.0.1:8000" is this host's loopback, which the compute nodes of cluster "main" (login node login.example.org) cannot reach for the hub API`,
+	}},
+	{"trusted-proxies.yaml", []string{
+		`trusted-proxies.yaml:3:44: hub.trusted_proxies[2]: "nginx.example.org" is not an IP address or CIDR`,
+		`trusted-proxies.yaml:3:63: hub.trusted_proxies[3]: "10.0.0.0/33" is not an IP address or CIDR`,
+	}},
 	{"shell.yaml", []string{
 		`shell.yaml:6:11: clusters[0].name: "Local_1" must start with a lower-case letter`,
 		`shell.yaml:8:14: clusters[0].run_dir: "../.hpcgate" must be a path`,
@@ -365,8 +372,10 @@ func TestExampleParses(t *testing.T) {
 	if !ok || !reflect.DeepEqual(*got, want) {
 		t.Errorf("profile default = %+v, want %+v", got, want)
 	}
-	// And the file's hub section is the default hub.
+	// And the file's hub section is the default hub, but for public_url,
+	// an Example: the default is a loopback URL no compute node reaches.
 	wantHub := Default().Hub
+	wantHub.PublicURL = "https://hub.example.org"
 	cfgDefault := &Config{Hub: wantHub}
 	cfgDefault.provision()
 	if !reflect.DeepEqual(cfg.Hub, cfgDefault.Hub) {

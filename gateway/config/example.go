@@ -94,8 +94,9 @@ var exampleTemplate = template.Must(template.New("example").Funcs(template.FuncM
 hub:
   # Address and port the hub listens on.
   listen: {{y .Hub.Listen}}
-  # Scheme, host and port as browsers reach the hub (no path: see base_url).
-  public_url: {{y .Hub.PublicURL}}
+  # Example. Scheme, host and port as browsers reach the hub (no path: see base_url); jobs
+  # reach the hub API there too unless hub_api_url says otherwise. Default: {{.Hub.PublicURL}}.
+  public_url: https://hub.example.org
   # Path prefix of every page; starts and ends with /.
   base_url: {{y .Hub.BaseURL}}
   # Directory for the SQLite database and the cookie secret.
@@ -127,6 +128,9 @@ hub:
   metrics_public: {{y .Hub.MetricsPublic}}
   # Go's profiler at /hub/debug/pprof/ for admins (go tool pprof).
   debug_endpoints: {{y .Hub.DebugEndpoints}}
+  # Reverse proxies in front of the hub (IPs or CIDRs): their X-Forwarded-For names the
+  # client in logs and the login rate limit, and apps get their X-Forwarded-Proto. [] trusts none.
+  trusted_proxies: {{y .Hub.TrustedProxies}}
   # What a client may take of the hub. Proxied requests to /user/ are the app's
   # business: no body limit, and no read or write deadline once authorized.
   limits:

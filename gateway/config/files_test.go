@@ -1,11 +1,20 @@
 package config
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // siteWithFiles is a site file whose file settings are relative, so they
@@ -36,13 +45,15 @@ type file struct {
 	name string
 	mode os.FileMode
 	dir  bool
+	body string // "" is the good content for the name (goodContents)
 }
 
 func TestCheckFiles(t *testing.T) {
+	contents := goodContents(t)
 	good := []file{
-		{"data", 0o700, true}, {"templates", 0o755, true}, {"tls.crt", 0o644, false},
-		{"tls.key", 0o600, false}, {"bind_password", 0o400, false}, {"known_hosts", 0o644, false},
-		{"user_ca", 0o600, false},
+		{"data", 0o700, true, ""}, {"templates", 0o755, true, ""}, {"tls.crt", 0o644, false, ""},
+		{"tls.key", 0o600, false, ""}, {"bind_password", 0o400, false, ""}, {"known_hosts", 0o644, false, ""},
+		{"user_ca", 0o600, false, ""},
 	}
 	for _, tc := range []struct {
 		name  string
@@ -65,14 +76,44 @@ func TestCheckFiles(t *testing.T) {
 			"site.yaml:5:18: hub.templates_dir: DIR/templates: no such file or directory",
 		}},
 		{"file where a directory goes", func(f []file) []file {
-			return append(drop(f, "data"), file{"data", 0o600, false})
+			return append(drop(f, "data"), file{"data", 0o600, false, ""})
 		}, []string{"hub.data_dir: DIR/data is not a directory"}},
 		{"directory where a key goes", func(f []file) []file {
-			return append(drop(f, "tls.key"), file{"tls.key", 0o700, true})
+			return append(drop(f, "tls.key"), file{"tls.key", 0o700, true, ""})
 		}, []string{"hub.tls_key: DIR/tls.key is a directory, not a file"}},
 		{"cookie secret readable by others", func(f []file) []file {
-			return append(f, file{"data/cookie_secret", 0o644, false})
+			return append(f, file{"data/cookie_secret", 0o644, false, "x"})
 		}, []string{"hub.cookie_secret_file: DIR/data/cookie_secret has mode 0644"}},
+
+		// What the files hold: each of these passed before, and the hub
+		// failed later without naming the setting.
+		{"public key as the CA key", func(f []file) []file {
+			return with(f, "user_ca", contents["user_ca.pub"])
+		}, []string{"site.yaml:17:20: clusters[0].login.user_ca_key: DIR/user_ca holds a public key; give the private key"}},
+		{"passphrase-protected CA key", func(f []file) []file {
+			return with(f, "user_ca", contents["user_ca.encrypted"])
+		}, []string{"clusters[0].login.user_ca_key: DIR/user_ca is passphrase-protected; the hub needs an unencrypted key"}},
+		{"a key file that is no key", func(f []file) []file {
+			return with(f, "user_ca", "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+		}, []string{"clusters[0].login.user_ca_key: DIR/user_ca is not an SSH private key"}},
+		{"public key as known_hosts", func(f []file) []file {
+			return with(f, "known_hosts", contents["user_ca.pub"])
+		}, []string{"site.yaml:16:20: clusters[0].login.known_hosts: DIR/known_hosts line 1 is a public key, not a known_hosts entry"}},
+		{"known_hosts without the login node's port", func(f []file) []file {
+			return with(f, "known_hosts", "[127.0.0.1]:2222 "+contents["user_ca.pub"])
+		}, []string{"clusters[0].login.known_hosts: DIR/known_hosts has no key for the login node 127.0.0.1; add it after checking the fingerprint (ssh-keyscan -p 22 127.0.0.1)"}},
+		{"known_hosts by host certificate", func(f []file) []file {
+			return with(f, "known_hosts", "@cert-authority *.example.org "+contents["user_ca.pub"])
+		}, nil},
+		{"certificate that is no PEM", func(f []file) []file {
+			return with(f, "tls.crt", contents["known_hosts"])
+		}, []string{"site.yaml:3:13: hub.tls_cert: DIR/tls.crt holds no PEM certificate"}},
+		{"TLS key of another certificate", func(f []file) []file {
+			return with(f, "tls.key", contents["other.key"])
+		}, []string{"site.yaml:4:12: hub.tls_key: DIR/tls.key does not go with tls_cert DIR/tls.crt"}},
+		{"empty password", func(f []file) []file {
+			return with(f, "bind_password", "\n")
+		}, []string{"site.yaml:10:23: ldap.bind_password_file: DIR/bind_password: the first line, the password, is empty"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -82,7 +123,11 @@ func TestCheckFiles(t *testing.T) {
 				if f.dir {
 					err = os.Mkdir(p, f.mode)
 				} else {
-					err = os.WriteFile(p, []byte("x\n"), f.mode)
+					body := f.body
+					if body == "" {
+						body = contents[f.name]
+					}
+					err = os.WriteFile(p, []byte(body), f.mode)
 				}
 				if err == nil {
 					err = os.Chmod(p, f.mode) // past the umask
@@ -107,6 +152,96 @@ func TestCheckFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckFilesDataDirCannotBeMade: a data_dir the hub would fail to
+// create is reported with its line, not left to serve's mkdir.
+func TestCheckFilesDataDirCannotBeMade(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "blocker"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	site := strings.Replace(siteWithFiles, "data_dir: data", "data_dir: blocker/data", 1)
+	cfg, err := Parse(filepath.Join(dir, "site.yaml"), []byte(site), testKinds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dataDir []string // the other files are missing: not this test's business
+	for _, e := range cfg.CheckFiles() {
+		if strings.Contains(e.Error(), "hub.data_dir") {
+			dataDir = append(dataDir, e.Error())
+		}
+	}
+	want := "site.yaml:2:13: hub.data_dir: " + dir + "/blocker/data does not exist and cannot be created: " + dir + "/blocker is a file"
+	if len(dataDir) != 1 || !strings.HasSuffix(dataDir[0], want) {
+		t.Errorf("data_dir problems %q, want one ending %q", dataDir, want)
+	}
+}
+
+// with gives the file name the content body.
+func with(files []file, name, body string) []file {
+	for i := range files {
+		if files[i].name == name {
+			files[i].body = body
+		}
+	}
+	return files
+}
+
+// goodContents makes what each file of siteWithFiles holds when right: an
+// SSH key pair, a known_hosts line for the login node (port 22), a TLS
+// certificate with its key and another key, and a password.
+func goodContents(t *testing.T) map[string]string {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	encrypted, err := ssh.MarshalPrivateKeyWithPassphrase(priv, "test CA", []byte("pass"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authorized := string(ssh.MarshalAuthorizedKey(sshPub))
+	cert, key := selfSigned(t)
+	_, otherKey := selfSigned(t)
+	return map[string]string{
+		"user_ca":           string(pem.EncodeToMemory(block)),
+		"user_ca.encrypted": string(pem.EncodeToMemory(encrypted)),
+		"user_ca.pub":       authorized,
+		"known_hosts":       "127.0.0.1 " + authorized,
+		"tls.crt":           cert,
+		"tls.key":           key,
+		"other.key":         otherKey,
+		"bind_password":     "secret\n",
+	}
+}
+
+func selfSigned(t *testing.T) (certPEM, keyPEM string) {
+	t.Helper()
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "hub.example.org"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: k}))
 }
 
 func drop(files []file, name string) []file {

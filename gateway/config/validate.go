@@ -35,7 +35,42 @@ func (c *Config) Validate() []Problem {
 	ps.addAll("named_servers", c.NamedServers.Validate())
 	ps = append(ps, c.validateWorkshops()...)
 	ps = append(ps, c.validateServices()...)
+	ps = append(ps, c.validateHubAPIReach()...)
 	return ps
+}
+
+// validateHubAPIReach refuses a hub API URL on the hub's own loopback when
+// a cluster's login node is another host: its compute nodes would call
+// their own localhost, and jupyterhub-singleuser, ready at first, would
+// fail the user's login to it and exit. public_url's default is such a URL.
+func (c *Config) validateHubAPIReach() []Problem {
+	var ps problems
+	key, raw := "hub.public_url", c.Hub.PublicURL
+	if c.Hub.HubAPIURL != "" {
+		key, raw = "hub.hub_api_url", c.Hub.HubAPIURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !isLoopback(u.Hostname()) {
+		return nil
+	}
+	for _, cl := range c.Clusters {
+		if cl.HubAPI == HubAPIDirect && cl.Login.Host != "" && !isLoopback(cl.Login.Host) {
+			ps.add(key, "%q is this host's loopback, which the compute nodes of cluster %q (login node %s) cannot reach for the hub API; "+
+				"set public_url to the address browsers use, or hub_api_url to one the nodes reach (or hub_api: reverse-tunnel)",
+				raw, cl.Name, cl.Login.Host)
+			break
+		}
+	}
+	return ps
+}
+
+// isLoopback reports whether host names this machine only.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 var reBaseURL = regexp.MustCompile(`^/([A-Za-z0-9._~-]+/)*$`)
@@ -83,6 +118,11 @@ func (h *Hub) Validate() []Problem {
 	}
 	if !slices.Contains([]string{"debug", "info", "warn", "error"}, h.LogLevel) {
 		ps.add("log_level", "%q is not debug, info, warn or error", h.LogLevel)
+	}
+	for i, a := range h.TrustedProxies {
+		if _, _, err := net.ParseCIDR(a); err != nil && net.ParseIP(a) == nil {
+			ps.add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not an IP address or CIDR (like 10.0.0.5 or 10.0.0.0/24)", a)
+		}
 	}
 	ps.addAll("limits", h.Limits.Validate())
 	return ps

@@ -142,7 +142,13 @@ func (a *Authenticator) serviceConn(ctx context.Context) (*ldap.Conn, error) {
 	stop()
 	if err != nil {
 		c.Close()
-		return nil, unavailable(ctx, "bind as service account "+a.cfg.BindDN, err)
+		what := "bind as service account " + a.cfg.BindDN
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+			// The directory answered: the site's secret is wrong, and
+			// waiting will not help (the sysadmin reads this, not users).
+			what += ": the directory refused its password; check ldap.bind_dn and ldap.bind_password_file"
+		}
+		return nil, unavailable(ctx, what, err)
 	}
 	return c, nil
 }

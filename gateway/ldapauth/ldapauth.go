@@ -363,9 +363,10 @@ func (a *Authenticator) authorize(u *User) (*User, error) {
 }
 
 // Check connects and binds as the service account (search mode) or just
-// connects (DN-template mode), then checks that the configured base DNs
-// exist where the connection can see them: what `hpcgate check-config
-// --connect` and health checks run.
+// connects (DN-template mode), then checks that the configured base DNs and
+// the allowed and admin groups exist where the connection can see them:
+// what `hpcgate check-config -connect` runs. A group DN with a typo would
+// otherwise let nobody log in (or make nobody admin) with no other sign.
 func (a *Authenticator) Check(ctx context.Context) error {
 	c, err := a.serviceConn(ctx)
 	if err != nil {
@@ -376,17 +377,25 @@ func (a *Authenticator) Check(ctx context.Context) error {
 		return c.Close()
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
-	for _, base := range []string{a.cfg.UserBaseDN, a.cfg.GroupSearchBaseDN} {
-		if base == "" {
+	type entry struct{ key, dn string }
+	entries := []entry{{"user_base_dn", a.cfg.UserBaseDN}, {"group_search_base_dn", a.cfg.GroupSearchBaseDN}}
+	for _, g := range a.cfg.AllowedGroups {
+		entries = append(entries, entry{"allowed_groups", g})
+	}
+	for _, g := range a.cfg.AdminGroups {
+		entries = append(entries, entry{"admin_groups", g})
+	}
+	for _, e := range entries {
+		if e.dn == "" {
 			continue
 		}
-		_, err = c.Search(a.searchRequest(base, ldap.ScopeBaseObject, 1, "(objectClass=*)", []string{"1.1"}))
+		_, err = c.Search(a.searchRequest(e.dn, ldap.ScopeBaseObject, 1, "(objectClass=*)", []string{"1.1"}))
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-			err = fmt.Errorf("check %s: no such entry (or the service account cannot see it)", base)
+			err = fmt.Errorf("check %s %s: no such entry (or the service account cannot see it)", e.key, e.dn)
 			break
 		}
 		if err != nil {
-			err = requestError(ctx, "check "+base, err)
+			err = requestError(ctx, "check "+e.dn, err)
 			break
 		}
 	}

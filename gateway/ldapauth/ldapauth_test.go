@@ -259,7 +259,7 @@ func TestUnavailable(t *testing.T) {
 				if !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
 					return fmt.Errorf("no invalidCredentials in the chain")
 				}
-				return nil
+				return contains("check ldap.bind_dn and ldap.bind_password_file")(err)
 			}},
 		{name: "silent server", change: func(c *Config) { c.URL, c.Timeout = "ldap://"+silent, config.Duration(200*time.Millisecond) }},
 		{name: "silent server, ldaps", change: func(c *Config) {
@@ -324,13 +324,22 @@ func TestCheck(t *testing.T) {
 			}
 		}
 	}
+	groups := func(c *Config) {
+		c.AllowedGroups, c.AdminGroups = []string{d.group("hpc-users")}, []string{d.group("hpc-admins")}
+	}
+	if err := newAuth(t, d.config(groups)).Check(context.Background()); err != nil {
+		t.Errorf("Check with existing groups: %v", err)
+	}
 	for _, change := range []func(*Config){
 		func(c *Config) { c.UserBaseDN = "ou=staff," + d.base },
 		func(c *Config) { c.GroupSearchBaseDN = "ou=teams," + d.base },
+		// A group DN with a typo lets nobody in, or makes nobody admin.
+		func(c *Config) { c.AllowedGroups = []string{"cn=hpc-user,ou=groups," + d.base} },
+		func(c *Config) { c.AdminGroups = []string{"cn=hpc-admin,ou=groups," + d.base} },
 	} {
 		err := newAuth(t, d.config(change)).Check(context.Background())
 		if err == nil || errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no such entry") {
-			t.Errorf("Check with a missing base DN: %v; want a configuration error", err)
+			t.Errorf("Check with a missing base or group DN: %v; want a configuration error", err)
 		}
 	}
 }

@@ -107,6 +107,8 @@ type siteSettings struct {
 	debug       bool
 	services    string // a services: section appended to the site file
 	named       *config.NamedServers
+	// trustedProxies is hub.trusted_proxies.
+	trustedProxies []string
 }
 
 // withServices adds the site's services (YAML of the services: list) and
@@ -161,6 +163,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		t.Fatalf("parse test site: %v", err)
 	}
 	cfg.Hub.DebugEndpoints = site.debug
+	cfg.Hub.TrustedProxies = site.trustedProxies
 	if site.named != nil {
 		cfg.NamedServers = *site.named
 	}

@@ -252,8 +252,16 @@ func (s *Server) routes() *gin.Engine {
 	gin.SetMode(gin.ReleaseMode)
 	e := gin.New()
 	// The client address is the connection's; X-Forwarded-For is trusted
-	// from nobody, or a client could dodge the login rate limit.
-	_ = e.SetTrustedProxies(nil)
+	// only from the site's hub.trusted_proxies (validated with the site
+	// file), or a client could dodge the login rate limit.
+	var trusted []string // nil, not empty: gin's "trust none"
+	if len(s.cfg.Hub.TrustedProxies) > 0 {
+		trusted = s.cfg.Hub.TrustedProxies
+	}
+	if err := e.SetTrustedProxies(trusted); err != nil {
+		_ = e.SetTrustedProxies(nil)
+		s.log.Error("hub.trusted_proxies refused; trusting no proxy", "err", err)
+	}
 	e.HandleMethodNotAllowed = true
 	e.Use(gin.CustomRecoveryWithWriter(nil, s.logRecovered), s.logRequests, s.commonHeaders, s.limitBody)
 
