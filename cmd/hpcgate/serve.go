@@ -126,9 +126,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Logger: log,
 		// Behind the site's TLS terminator (hub.trusted_proxies), apps
 		// see its X-Forwarded-Proto: https, so they mark their own
-		// cookies Secure, and the client's address; otherwise "http" and
-		// the proxy's address.
-		TrustForwardedHeaders: len(cfg.Hub.TrustedProxies) > 0,
+		// cookies Secure, and the client's address; from anyone else
+		// "http" and that peer's address.
+		TrustedProxies: cfg.Hub.TrustedProxyPrefixes(),
 		// A request for a server with no route goes to the hub's page for
 		// it: the pending page while it starts, or an offer to start it.
 		OnMissing: func(w http.ResponseWriter, r *http.Request, user, server string) {

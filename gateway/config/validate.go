@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -120,7 +121,7 @@ func (h *Hub) Validate() []Problem {
 		ps.add("log_level", "%q is not debug, info, warn or error", h.LogLevel)
 	}
 	for i, a := range h.TrustedProxies {
-		if _, _, err := net.ParseCIDR(a); err != nil && net.ParseIP(a) == nil {
+		if _, err := parseProxy(a); err != nil {
 			ps.add(fmt.Sprintf("trusted_proxies[%d]", i), "%q is not an IP address or CIDR (like 10.0.0.5 or 10.0.0.0/24)", a)
 		}
 	}
@@ -263,4 +264,29 @@ func absolute(ps *problems, path, p string) {
 	if !filepath.IsAbs(p) {
 		ps.add(path, "%q must be an absolute path", p)
 	}
+}
+
+// TrustedProxyPrefixes is hub.trusted_proxies as address prefixes (an
+// address is a prefix of its full length). The site file was validated, so
+// every entry parses.
+func (h *Hub) TrustedProxyPrefixes() []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range h.TrustedProxies {
+		if p, err := parseProxy(a); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseProxy(a string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(a); err == nil {
+		return p.Masked(), nil
+	}
+	ip, err := netip.ParseAddr(a)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	ip = ip.Unmap()
+	return netip.PrefixFrom(ip, ip.BitLen()), nil
 }

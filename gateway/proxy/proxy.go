@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -59,12 +60,13 @@ type Config struct {
 	// browser does). Default: 15s.
 	DialTimeout time.Duration
 
-	// TrustForwardedHeaders keeps the X-Forwarded-For, -Proto and -Host
-	// that arrive with the request (appending the client's address to
-	// X-Forwarded-For). Set it only when the hub sits behind a proxy that
-	// sets them, such as a TLS terminator; otherwise clients could claim
-	// any address. Default: false, the values are the hub's own view.
-	TrustForwardedHeaders bool
+	// TrustedProxies are the addresses of proxies in front of the hub,
+	// such as a TLS terminator: a request that comes from one keeps the
+	// X-Forwarded-For, -Proto and -Host it carries (the proxy's address
+	// appended to X-Forwarded-For). From any other address they are
+	// replaced by the hub's own view, or a client could claim any address
+	// or https. Default: none.
+	TrustedProxies []netip.Prefix
 
 	// HubCookie names the hub's own cookies, which are removed from every
 	// request before it reaches a server: the server runs its user's
@@ -265,17 +267,37 @@ func (p *Proxy) rewriteTo(pr *httputil.ProxyRequest, t Target) {
 // a proxy it trusts sets them.
 func (p *Proxy) forwardHeaders(pr *httputil.ProxyRequest) {
 	dropCookies(pr.Out.Header, p.cfg.HubCookie)
-	if p.cfg.TrustForwardedHeaders {
+	trusted := p.fromTrustedProxy(pr.In.RemoteAddr)
+	if trusted {
 		pr.Out.Header["X-Forwarded-For"] = pr.In.Header["X-Forwarded-For"]
 	}
 	pr.SetXForwarded()
-	if p.cfg.TrustForwardedHeaders {
+	if trusted {
 		for _, h := range []string{"X-Forwarded-Proto", "X-Forwarded-Host"} {
 			if v := pr.In.Header.Get(h); v != "" {
 				pr.Out.Header.Set(h, v)
 			}
 		}
 	}
+}
+
+// fromTrustedProxy reports whether remoteAddr (the request's immediate
+// peer) is one of the site's trusted proxies.
+func (p *Proxy) fromTrustedProxy(remoteAddr string) bool {
+	if len(p.cfg.TrustedProxies) == 0 {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(remoteAddr)
+	if err != nil {
+		return false
+	}
+	a := ap.Addr().Unmap()
+	for _, pf := range p.cfg.TrustedProxies {
+		if pf.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // DefaultHubCookie matches the cookies hpcgate's web layer sets, all

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -71,7 +72,7 @@ func TestPathAndQueryKeptByteForByte(t *testing.T) {
 func TestForwardedHeaders(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
-		trust            bool
+		trust            []netip.Prefix
 		sent             http.Header
 		wantFor          string // "%s" is the client's address
 		wantProto, wantH string // "%s" is the hub's host
@@ -91,11 +92,20 @@ func TestForwardedHeaders(t *testing.T) {
 		},
 		{
 			name:      "trusted front proxy",
-			trust:     true,
+			trust:     []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 			sent:      http.Header{"X-Forwarded-For": {"10.9.9.9"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"hub.example.org"}},
 			wantFor:   "10.9.9.9, %s",
 			wantProto: "https",
 			wantH:     "hub.example.org",
+		},
+		{
+			// The site trusts its terminator; this client is not it.
+			name:      "a proxy is trusted, the client is not that proxy",
+			trust:     []netip.Prefix{netip.MustParsePrefix("10.0.0.5/32"), netip.MustParsePrefix("::1/128")},
+			sent:      http.Header{"X-Forwarded-For": {"10.9.9.9"}, "X-Forwarded-Proto": {"https"}, "X-Forwarded-Host": {"evil.example"}},
+			wantFor:   "%s",
+			wantProto: "http",
+			wantH:     "%s",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,7 +115,7 @@ func TestForwardedHeaders(t *testing.T) {
 				seen <- r.Header.Clone()
 				hosts <- r.Host
 			}))
-			p, fr := front(t, Config{TrustForwardedHeaders: tc.trust})
+			p, fr := front(t, Config{TrustedProxies: tc.trust})
 			setRoute(t, p, "alice", up)
 
 			status, _ := get(t, fr.Client(), fr.URL+"/user/alice/api/status", tc.sent)
