@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,5 +268,45 @@ func TestSiteFileMistakes(t *testing.T) {
 		if code != 1 || !strings.Contains(out, "no such file or directory (name the site file with -f or $HPCGATE_CONFIG") {
 			t.Errorf("hpcgate %s -f %s: exit %d, want 1 saying how to name the site file:\n%s", cmd, missing, code, out)
 		}
+	}
+}
+
+// TestCheckConfigConnectHubAPI: for a hub_api: direct cluster, -connect
+// has the login node connect to the hub API's address as the notebooks
+// will. Before the hub runs, the check answers on hub.listen itself, so an
+// address that leads elsewhere fails as well as one that leads nowhere.
+func TestCheckConfigConnectHubAPI(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	port := freePort(t)
+	site := siteFor(t, c, port)
+	good, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "some other service\n")
+	}))
+	defer other.Close()
+	closed := fmt.Sprintf("http://127.0.0.1:%d/hub/api", freePort(t))
+	for _, tc := range []struct {
+		name, apiURL string
+		code         int
+		want         string
+	}{
+		{"the hub's own address", "", 0, fmt.Sprintf("cluster local: hub API http://127.0.0.1:%d/hub/api from the login node: ok", port)},
+		{"nothing listens", closed, 1, "from the login node: FAILED: the login node cannot connect to 127.0.0.1 port"},
+		{"another service answers", other.URL + "/hub/api", 1, "but what answered there is not this hub"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := string(good)
+			if tc.apiURL != "" {
+				s = strings.Replace(s, "  log_level: debug\n", "  log_level: debug\n  hub_api_url: "+tc.apiURL+"\n", 1)
+			}
+			os.WriteFile(site, []byte(s), 0o600)
+			code, out := run(t, "check-config", "-connect", "-f", site)
+			if code != tc.code || !strings.Contains(out, tc.want) {
+				t.Errorf("exit %d, want %d with %q:\n%s", code, tc.code, tc.want, out)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -61,6 +62,12 @@ func checkConnect(ctx context.Context, w io.Writer, cfg *config.Config) int {
 			start = time.Now()
 			report(fmt.Sprintf("cluster %s: reverse forward of the hub API on %s", c.Name, c.HubAPIBind), start,
 				checkForward(cctx, pool, c.HubAPIBind))
+		}
+		if err == nil && c.HubAPI == config.HubAPIDirect {
+			u := c.HubAPIURL(&cfg.Hub)
+			start = time.Now()
+			report(fmt.Sprintf("cluster %s: hub API %s from the login node", c.Name, u), start,
+				checkHubAPIReach(cctx, pool, cfg.Hub.Listen, u))
 		}
 		cancel()
 		pool.Close()
@@ -137,7 +144,9 @@ func checkForward(ctx context.Context, pool *sshexec.Pool, bind string) error {
 	go srv.Serve(f)
 	defer srv.Close()
 	host, port, _ := net.SplitHostPort(bind)
-	out, err := pool.Run(ctx, batch.Command{Argv: []string{"bash", "-c",
+	// timeout: a firewall that drops rather than refuses would otherwise
+	// hold the connect for the kernel's two minutes.
+	out, err := pool.Run(ctx, batch.Command{Argv: []string{"timeout", "15", "bash", "-c",
 		// Read up to the answer rather than to EOF: sshd may keep the
 		// socket open after the hub closed its end of the channel.
 		`exec 3<>"/dev/tcp/$1/$2" && printf 'GET /hub/api HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&3 &&
@@ -148,6 +157,54 @@ func checkForward(ctx context.Context, pool *sshexec.Pool, bind string) error {
 	}
 	if !strings.Contains(string(out), forwardCheckAnswer) {
 		return fmt.Errorf("the forward is up, but the login node got %.200q from %s, not the hub's answer", out, bind)
+	}
+	return nil
+}
+
+// checkHubAPIReach has the login node open a connection to the hub API's
+// host and port, as the jobs' notebooks will (they check tokens and do
+// OAuth there, and exit when they cannot): a firewall or a name only the
+// hub resolves shows here instead of as a notebook that answers once and
+// dies. The login node stands in for the compute nodes, which the check
+// cannot reach without a job. When the hub is not running yet (its listen
+// address is free) and the URL is plain http, the check answers on that
+// address itself and reads the answer back, so it knows the connection
+// reached this hub and not some other service on the port.
+func checkHubAPIReach(ctx context.Context, pool *sshexec.Pool, listen, apiURL string) error {
+	u, err := url.Parse(apiURL)
+	if err != nil {
+		return err
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	want := ""
+	if u.Scheme == "http" {
+		if ln, err := net.Listen("tcp", listen); err == nil {
+			want = forwardCheckAnswer
+			srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fmt.Fprintln(w, forwardCheckAnswer)
+			})}
+			go srv.Serve(ln)
+			defer srv.Close()
+		}
+	}
+	// timeout: a firewall that drops rather than refuses would otherwise
+	// hold the connect for the kernel's two minutes.
+	out, err := pool.Run(ctx, batch.Command{Argv: []string{"timeout", "15", "bash", "-c",
+		`exec 3<>"/dev/tcp/$1/$2" || exit 3
+		[ -n "$4" ] || exit 0
+		printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3
+		while IFS= read -r -t 10 line <&3; do printf '%s\n' "$line"; case $line in *"$4"*) break ;; esac; done`,
+		"hpcgate-check", host, port, u.RequestURI(), want}})
+	if err != nil {
+		return fmt.Errorf("the login node cannot connect to %s port %s (%w); the compute nodes probably cannot either: "+
+			"set hub.hub_api_url to an address they reach, or use hub_api: reverse-tunnel", host, port, err)
+	}
+	if want != "" && !strings.Contains(string(out), want) {
+		return fmt.Errorf("the login node reached %s port %s, but what answered there is not this hub (it got %.200q); "+
+			"hub.hub_api_url must lead to hub.listen %s", host, port, out, listen)
 	}
 	return nil
 }
