@@ -281,6 +281,12 @@ func (s *Server) requireForm(c *gin.Context) {
 		s.errorPage(c, http.StatusForbidden, "This form was sent from another site and was refused.")
 		return
 	}
+	if scripted(c.Request) {
+		s.log.WarnContext(c.Request.Context(), "refused a form sent by a script", "user", id.Name, "path", c.Request.URL.Path,
+			"mode", c.Request.Header.Get("Sec-Fetch-Mode"))
+		s.errorPage(c, http.StatusForbidden, "The hub's forms are sent by the browser, not by a script; this one was refused.")
+		return
+	}
 	if !id.ViaCookie || !s.keys.checkXSRF(xsrfSession, id.SessionID, c.PostForm("_xsrf")) {
 		s.errorPage(c, http.StatusForbidden, "The form had expired or was not sent by this hub; reload the page and try again.")
 		return
@@ -321,9 +327,28 @@ const (
 	xsrfLogin   = "login"
 )
 
+// scripted reports whether a browser says a script sent r (fetch or
+// XMLHttpRequest: Sec-Fetch-Mode cors, same-origin or no-cors) rather than
+// a navigation. Users' servers are served from the hub's own origin, so a
+// script there runs, for whoever opens the server (an admin, an
+// instructor), with the same-origin rights of the hub's own pages; the
+// browser's Sec-Fetch-Mode is the one thing such a script cannot set.
+// Clients that send no Sec-Fetch headers (curl, older browsers) are not
+// scripts in a page.
+func scripted(r *http.Request) bool {
+	mode := r.Header.Get("Sec-Fetch-Mode")
+	return mode != "" && mode != "navigate"
+}
+
 // xsrf returns the synchronizer token for the request's session, for
-// templates and the X-XSRFToken header.
+// templates and the X-XSRFToken header. A page fetched by a script gets
+// none: with it, a script in a user's server could act as its visitor
+// (create an API token, stop servers). The hub's own scripts read it from
+// the page they run in, which the browser loaded as a navigation.
 func (s *Server) xsrf(c *gin.Context) string {
+	if scripted(c.Request) {
+		return ""
+	}
 	if t := c.GetString(ctxLoginXSRF); t != "" {
 		return t
 	}
