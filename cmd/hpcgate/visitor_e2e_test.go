@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,8 +18,9 @@ import (
 // TestHostileAppVisitor: alice's server is her own code
 // (testdata/visitor_app.py) and is served from the hub's own origin. Carol,
 // an admin (admin_access on), opens it in Chromium. Its page's script runs
-// in carol's browser and tries to act at the hub as carol: read /hub/token
-// for its XSRF token and create an API token with it. The hub must not
+// in carol's browser and tries to act at the hub as carol: read the API
+// with her cookie, read /hub/token for its XSRF token and create an API
+// token with it. The hub must not
 // serve its pages or take its forms from a script: carol's browser must
 // hand alice's code nothing that works at the hub.
 func TestHostileAppVisitor(t *testing.T) {
@@ -59,13 +61,16 @@ func TestHostileAppVisitor(t *testing.T) {
 		shot("visitor.png"),
 	)
 	if err != nil {
-		t.Fatalf("carol opens alice's server: %v", err)
+		var where, body string
+		chromedp.Run(ctx, chromedp.Location(&where), chromedp.Evaluate(`document.documentElement.outerHTML.slice(0, 500)`, &body))
+		t.Fatalf("carol opens alice's server: %v (the browser is at %s: %s)", err, where, body)
 	}
 	raw, err := os.ReadFile(logfile)
 	if err != nil {
 		t.Fatalf("the app's script reported nothing back: %v", err)
 	}
 	var loot struct {
+		APIUsers   int    `json:"api_users_status"`
 		PageStatus int    `json:"page_status"`
 		XSRF       bool   `json:"xsrf"`
 		PostStatus int    `json:"post_status"`
@@ -80,6 +85,9 @@ func TestHostileAppVisitor(t *testing.T) {
 	if loot.Token != "" {
 		code, out := api(t, h.base, loot.Token, "GET", "/hub/api/user", nil)
 		t.Errorf("alice's code created an API token as carol from carol's browser; with it GET /hub/api/user: %d %s", code, out)
+	}
+	if loot.APIUsers != http.StatusForbidden {
+		t.Errorf("alice's code read GET /hub/api/users with carol's cookie: %d, want 403", loot.APIUsers)
 	}
 	if loot.XSRF {
 		t.Errorf("alice's code read carol's XSRF token from a hub page (GET /hub/token: %d)", loot.PageStatus)

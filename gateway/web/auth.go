@@ -268,6 +268,30 @@ func (s *Server) requireAPIXSRF(c *gin.Context) {
 	c.Next()
 }
 
+// scriptNeedsXSRF counts a script's API request (scripted) with the
+// session cookie as the session's only when it brings the session's XSRF
+// token too, whatever its method: X-XSRFToken, or _xsrf in the query for
+// an EventSource, which cannot set headers. A script in a user's server
+// runs on the hub's origin with the cookie of whoever opened the server
+// (an admin reading every user, an OAuth code for another user's server),
+// but never got the token (xsrf). Without it the request goes on as
+// anonymous. Tokens and navigations are not concerned.
+func (s *Server) scriptNeedsXSRF(c *gin.Context) {
+	if id := who(c); id != nil && id.ViaCookie && scripted(c.Request) {
+		tok := c.GetHeader("X-XSRFToken")
+		if tok == "" {
+			tok = c.Query("_xsrf")
+		}
+		if !s.keys.checkXSRF(xsrfSession, id.SessionID, tok) {
+			s.log.WarnContext(c.Request.Context(), "a script sent the session cookie without its XSRF token; taken as anonymous",
+				"user", id.Name, "path", c.Request.URL.Path, "mode", c.Request.Header.Get("Sec-Fetch-Mode"))
+			c.Set(ctxIdentity, (*identity)(nil))
+			c.Set(ctxUserName, "")
+		}
+	}
+	c.Next()
+}
+
 // requireForm guards every form POST of a logged-in user: the _xsrf field
 // must be the session's synchronizer token and the Origin (or Referer)
 // must be this hub.

@@ -64,3 +64,56 @@ func TestScriptsGetNoXSRF(t *testing.T) {
 		t.Errorf("POST /hub/token as a navigation: %d, want 200 with the new token", resp.StatusCode)
 	}
 }
+
+// The API answers a script that brings the session cookie (a script in a
+// user's server, in its visitor's browser) as it answers anyone without
+// credentials, unless the script has the session's XSRF token, which only
+// the hub's own pages hold. Clients without Sec-Fetch headers and the
+// hub's own scripts (the token in X-XSRFToken, or _xsrf for an
+// EventSource) are served as before.
+func TestScriptsNeedXSRFForTheAPI(t *testing.T) {
+	e := newEnv(t, withAdminAccess())
+	carol := e.browser()
+	carol.login("carol", "carol-pass")
+	good := carol.xsrf("/hub/token")
+	script := func(extra http.Header) http.Header {
+		h := http.Header{"Sec-Fetch-Mode": {"cors"}, "Sec-Fetch-Site": {"same-origin"}, "Accept": {"application/json"}}
+		for k, v := range extra {
+			h[k] = v
+		}
+		return h
+	}
+	tests := []struct {
+		name, path string
+		header     http.Header
+		status     int
+	}{
+		{"script, no token", "/hub/api/users", script(nil), http.StatusForbidden},
+		{"script, wrong token", "/hub/api/users", script(http.Header{"X-Xsrftoken": {"AAAA" + good[4:]}}), http.StatusForbidden},
+		{"script, own user", "/hub/api/users/carol", script(nil), http.StatusForbidden},
+		{"script, hub's token in the header", "/hub/api/users", script(http.Header{"X-Xsrftoken": {good}}), http.StatusOK},
+		{"script, hub's token in the query", "/hub/api/users?_xsrf=" + url.QueryEscape(good), script(nil), http.StatusOK},
+		{"no Sec-Fetch headers", "/hub/api/users", http.Header{"Accept": {"application/json"}}, http.StatusOK},
+		{"navigation", "/hub/api/users", http.Header{"Sec-Fetch-Mode": {"navigate"}, "Accept": {"application/json"}}, http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := carol.do("GET", tt.path, nil, tt.header)
+			if resp.StatusCode != tt.status {
+				t.Errorf("GET %s: %d, want %d\n%.300s", tt.path, resp.StatusCode, tt.status, body)
+			}
+		})
+	}
+
+	// A script asking for an OAuth code for alice's server (an admin may
+	// open it) gets none: the browser's own navigation does.
+	q := url.Values{"client_id": {"jupyterhub-user-alice"}, "redirect_uri": {"/user/alice/oauth_callback"}, "response_type": {"code"}}
+	resp, _ := carol.do("GET", "/hub/api/oauth2/authorize?"+q.Encode(), nil, script(nil))
+	if loc := resp.Header.Get("Location"); strings.Contains(loc, "code=") {
+		t.Errorf("a script's authorize with carol's cookie got a code: %d %s", resp.StatusCode, loc)
+	}
+	resp, _ = carol.do("GET", "/hub/api/oauth2/authorize?"+q.Encode(), nil, http.Header{"Sec-Fetch-Mode": {"navigate"}})
+	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "code=") {
+		t.Errorf("carol's navigation to authorize: %d %s, want a code", resp.StatusCode, loc)
+	}
+}

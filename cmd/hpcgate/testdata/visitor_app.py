@@ -4,8 +4,9 @@ Run as the user's job in place of jupyterhub-singleuser:
     visitor_app.py PORT LOGFILE
 Every GET gets a page whose script, running in the visitor's browser at
 /user/<owner>/ (the hub's own origin), tries to act at the hub as the
-visitor: read a hub page for its XSRF token, create an API token with
-it, and send what it got back here. POSTs to .../loot are appended to
+visitor: read the hub's API with the visitor's cookie, read a hub page
+for its XSRF token, create an API token with it, and send what it got
+back here. POSTs to .../loot are appended to
 LOGFILE (one JSON line each, mode 0600) so the test can see what the
 owner's code would have.
 """
@@ -22,6 +23,8 @@ PAGE = b"""<!doctype html><html><head><meta name="referrer" content="no-referrer
 (async () => {
   const out = {};
   try {
+    const u = await fetch('/hub/api/users', {credentials: 'include'});
+    out.api_users_status = u.status;
     const r = await fetch('/hub/token', {credentials: 'include', redirect: 'manual'});
     out.page_status = r.status;
     const html = await r.text();
