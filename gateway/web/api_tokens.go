@@ -169,26 +169,26 @@ func tokenScopeRequest(id *identity, owner string, requested []string) ([]string
 		!(id.Token.Kind == TokenUser && (len(id.Token.Scopes) == 0 || containsScope(id.Token.Scopes, "inherit")))
 	if len(requested) == 0 || containsScope(requested, "inherit") {
 		if limited {
-			return nil, gateway.FieldError("scopes", "a token with limited scopes must name the scopes of the token it requests")
+			return nil, gateway.Errorf(gateway.EINVALID, "a token with limited scopes must name the scopes of the token it requests")
 		}
 		if len(requested) > 1 {
-			return nil, gateway.FieldError("scopes", "inherit cannot be combined with other scopes")
+			return nil, gateway.Errorf(gateway.EINVALID, "inherit cannot be combined with other scopes")
 		}
 		return nil, nil
 	}
 	if len(requested) > maxTokenScopes {
-		return nil, gateway.FieldError("scopes", fmt.Sprintf("at most %d scopes", maxTokenScopes))
+		return nil, gateway.Errorf(gateway.EINVALID, "at most %d scopes may be requested", maxTokenScopes)
 	}
 	for _, sc := range requested {
 		want := expandScopes([]string{sc}, owner)
 		if len(want) == 0 || len(sc) > 200 {
-			return nil, gateway.FieldError("scopes", fmt.Sprintf("%q is not a scope", clipScope(sc)))
+			return nil, gateway.Errorf(gateway.EINVALID, "%q is not a scope", clipScope(sc))
 		}
 		if id.Service != "" {
 			continue
 		}
 		if got := want.intersect(id.Scopes); !slices.Equal(got.strings(), want.strings()) {
-			return nil, gateway.FieldError("scopes", fmt.Sprintf("not assigning %q: it is not a scope of the requester", clipScope(sc)))
+			return nil, gateway.Errorf(gateway.EINVALID, "Not assigning requested scopes %s not held by %s", clipScope(sc), id.Name)
 		}
 	}
 	return requested, nil
