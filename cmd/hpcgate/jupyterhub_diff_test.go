@@ -256,6 +256,13 @@ func runScript(t *testing.T, tg target) []answer {
 	do("alice", "DELETE", "/hub/api/users/alice/tokens/"+tok.ID, "")
 	do("alice", "GET", "/hub/api/users/alice/tokens/"+tok.ID, "")
 	do("carol", "GET", "/hub/api/authorizations/token/"+tok.Token, "")
+	// A token asked for with scopes has those scopes, which its owner
+	// must hold (an unknown scope is a 500 on JupyterHub 3.0: not
+	// compared).
+	json.Unmarshal(do("alice", "POST", "/hub/api/users/alice/tokens", `{"scopes": ["read:users!user=alice"]}`), &tok)
+	do("alice", "DELETE", "/hub/api/users/alice/tokens/"+tok.ID, "")
+	do("alice", "POST", "/hub/api/users/alice/tokens", `{"scopes": ["admin:users"]}`)
+	do("alice", "POST", "/hub/api/users/alice/tokens", `{"scopes": ["read:users!user=carol"]}`)
 
 	// The default server.
 	status, b := tg.call(t, "alice", "POST", "/hub/api/users/alice/server", "{}")

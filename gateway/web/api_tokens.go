@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -79,9 +80,9 @@ func (s *Server) apiTokens(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"api_tokens": models})
 }
 
-// createTokenBody is what POST .../tokens takes; roles and scopes are
-// accepted for JupyterHub clients but only the default (all of the
-// user's own rights) is granted.
+// createTokenBody is what POST .../tokens takes. Scopes are kept, as
+// JupyterHub 3.0 keeps them (tokenScopeRequest); roles are accepted for
+// JupyterHub clients and otherwise ignored.
 type createTokenBody struct {
 	Note      string   `json:"note"`
 	ExpiresIn *int64   `json:"expires_in"`
@@ -94,7 +95,7 @@ const maxNote = 200
 
 // createToken makes an API token for user; the plaintext is returned once
 // and only its hash is stored.
-func (s *Server) createToken(c *gin.Context, user, note string, expiresIn time.Duration) (string, *Token, error) {
+func (s *Server) createToken(c *gin.Context, user, note string, expiresIn time.Duration, scopes []string) (string, *Token, error) {
 	if len(note) > maxNote {
 		return "", nil, gateway.FieldError("note", fmt.Sprintf("is longer than %d characters", maxNote))
 	}
@@ -104,7 +105,7 @@ func (s *Server) createToken(c *gin.Context, user, note string, expiresIn time.D
 	if expiresIn == 0 {
 		expiresIn = s.cfg.TokenLifetime.D()
 	}
-	spec := gateway.TokenSpec{User: user, Kind: TokenUser, Note: note}
+	spec := gateway.TokenSpec{User: user, Kind: TokenUser, Note: note, Scopes: scopes}
 	if expiresIn > 0 {
 		spec.Expires = s.now().Add(expiresIn)
 	}
@@ -137,7 +138,12 @@ func (s *Server) apiCreateToken(c *gin.Context) {
 			expires = -1
 		}
 	}
-	plain, t, err := s.createToken(c, user, body.Note, expires)
+	scopes, err := tokenScopeRequest(id, user, body.Scopes)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	plain, t, err := s.createToken(c, user, body.Note, expires, scopes)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -145,6 +151,54 @@ func (s *Server) apiCreateToken(c *gin.Context) {
 	m := tokenModelOf(t)
 	m.Token = plain
 	c.JSON(http.StatusCreated, m)
+}
+
+// maxTokenScopes bounds the scopes one request may ask for.
+const maxTokenScopes = 100
+
+// tokenScopeRequest checks the scopes a token is asked for (nil: the
+// owner's rights, as JupyterHub's default "token" role) against the
+// requester's: each must be a scope the requester holds, so a token asked
+// for read:users!user=alice is that and no more, and a token with limited
+// scopes cannot mint a broader one (its owner's full rights, or
+// read:metrics, which only the operator grants). A requester with limited
+// scopes must name them. Services keep JupyterHub 3.0's rule: their
+// tokens are confined by the owner's rights at each use (tokenScopes).
+func tokenScopeRequest(id *identity, owner string, requested []string) ([]string, error) {
+	limited := id.Token != nil && id.Service == "" &&
+		!(id.Token.Kind == TokenUser && (len(id.Token.Scopes) == 0 || containsScope(id.Token.Scopes, "inherit")))
+	if len(requested) == 0 || containsScope(requested, "inherit") {
+		if limited {
+			return nil, gateway.Errorf(gateway.EINVALID, "a token with limited scopes must name the scopes of the token it requests")
+		}
+		if len(requested) > 1 {
+			return nil, gateway.Errorf(gateway.EINVALID, "inherit cannot be combined with other scopes")
+		}
+		return nil, nil
+	}
+	if len(requested) > maxTokenScopes {
+		return nil, gateway.Errorf(gateway.EINVALID, "at most %d scopes may be requested", maxTokenScopes)
+	}
+	for _, sc := range requested {
+		want := expandScopes([]string{sc}, owner)
+		if len(want) == 0 || len(sc) > 200 {
+			return nil, gateway.Errorf(gateway.EINVALID, "%q is not a scope", clipScope(sc))
+		}
+		if id.Service != "" {
+			continue
+		}
+		if got := want.intersect(id.Scopes); !slices.Equal(got.strings(), want.strings()) {
+			return nil, gateway.Errorf(gateway.EINVALID, "Not assigning requested scopes %s not held by %s", clipScope(sc), id.Name)
+		}
+	}
+	return requested, nil
+}
+
+func clipScope(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "…"
+	}
+	return s
 }
 
 // ownToken finds token :id of :user, answering 404 if there is none.

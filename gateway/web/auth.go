@@ -268,6 +268,30 @@ func (s *Server) requireAPIXSRF(c *gin.Context) {
 	c.Next()
 }
 
+// scriptNeedsXSRF counts a script's API request (scripted) with the
+// session cookie as the session's only when it brings the session's XSRF
+// token too, whatever its method: X-XSRFToken, or _xsrf in the query for
+// an EventSource, which cannot set headers. A script in a user's server
+// runs on the hub's origin with the cookie of whoever opened the server
+// (an admin reading every user, an OAuth code for another user's server),
+// but never got the token (xsrf). Without it the request goes on as
+// anonymous. Tokens and navigations are not concerned.
+func (s *Server) scriptNeedsXSRF(c *gin.Context) {
+	if id := who(c); id != nil && id.ViaCookie && scripted(c.Request) {
+		tok := c.GetHeader("X-XSRFToken")
+		if tok == "" {
+			tok = c.Query("_xsrf")
+		}
+		if !s.keys.checkXSRF(xsrfSession, id.SessionID, tok) {
+			s.log.WarnContext(c.Request.Context(), "a script sent the session cookie without its XSRF token; taken as anonymous",
+				"user", id.Name, "path", c.Request.URL.Path, "mode", c.Request.Header.Get("Sec-Fetch-Mode"))
+			c.Set(ctxIdentity, (*identity)(nil))
+			c.Set(ctxUserName, "")
+		}
+	}
+	c.Next()
+}
+
 // requireForm guards every form POST of a logged-in user: the _xsrf field
 // must be the session's synchronizer token and the Origin (or Referer)
 // must be this hub.
@@ -279,6 +303,12 @@ func (s *Server) requireForm(c *gin.Context) {
 	}
 	if !s.sameOrigin(c.Request) {
 		s.errorPage(c, http.StatusForbidden, "This form was sent from another site and was refused.")
+		return
+	}
+	if scripted(c.Request) {
+		s.log.WarnContext(c.Request.Context(), "refused a form sent by a script", "user", id.Name, "path", c.Request.URL.Path,
+			"mode", c.Request.Header.Get("Sec-Fetch-Mode"))
+		s.errorPage(c, http.StatusForbidden, "The hub's forms are sent by the browser, not by a script; this one was refused.")
 		return
 	}
 	if !id.ViaCookie || !s.keys.checkXSRF(xsrfSession, id.SessionID, c.PostForm("_xsrf")) {
@@ -321,9 +351,28 @@ const (
 	xsrfLogin   = "login"
 )
 
+// scripted reports whether a browser says a script sent r (fetch or
+// XMLHttpRequest: Sec-Fetch-Mode cors, same-origin or no-cors) rather than
+// a navigation. Users' servers are served from the hub's own origin, so a
+// script there runs, for whoever opens the server (an admin, an
+// instructor), with the same-origin rights of the hub's own pages; the
+// browser's Sec-Fetch-Mode is the one thing such a script cannot set.
+// Clients that send no Sec-Fetch headers (curl, older browsers) are not
+// scripts in a page.
+func scripted(r *http.Request) bool {
+	mode := r.Header.Get("Sec-Fetch-Mode")
+	return mode != "" && mode != "navigate"
+}
+
 // xsrf returns the synchronizer token for the request's session, for
-// templates and the X-XSRFToken header.
+// templates and the X-XSRFToken header. A page fetched by a script gets
+// none: with it, a script in a user's server could act as its visitor
+// (create an API token, stop servers). The hub's own scripts read it from
+// the page they run in, which the browser loaded as a navigation.
 func (s *Server) xsrf(c *gin.Context) string {
+	if scripted(c.Request) {
+		return ""
+	}
 	if t := c.GetString(ctxLoginXSRF); t != "" {
 		return t
 	}

@@ -96,7 +96,7 @@ func (s *Server) createTokenForm(c *gin.Context) {
 	if secs == 0 && s.cfg.TokenLifetime.D() > 0 {
 		expires = s.cfg.TokenLifetime.D()
 	}
-	plain, _, err := s.createToken(c, id.Name, note, expires)
+	plain, _, err := s.createToken(c, id.Name, note, expires, nil)
 	var ge *gateway.Error
 	switch {
 	case errors.As(err, &ge):

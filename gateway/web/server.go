@@ -313,7 +313,7 @@ func (s *Server) routes() *gin.Engine {
 	user.POST("/workshops/:workshop/stop", s.requireForm, s.workshopStop)
 	user.GET("/workshops/:workshop/open/:user", s.workshopOpen)
 
-	api := hub.Group("/api", s.identify)
+	api := hub.Group("/api", s.identify, s.scriptNeedsXSRF)
 	api.GET("", s.apiRoot)
 	api.GET("/", s.apiRoot)
 	api.GET("/user", s.apiSelf)
@@ -377,8 +377,8 @@ func (s *Server) routes() *gin.Engine {
 	adminAPI.GET("/clusters", s.apiClusters)
 	adminAPI.GET("/clusters/:cluster/queue", s.apiQueue)
 	adminAPI.GET("/clusters/:cluster/queue-waits", s.apiQueueWaits)
-	hub.GET("/metrics", s.identify, s.serveMetrics)
-	hub.GET("/debug/pprof/*name", s.identify, s.servePprof)
+	hub.GET("/metrics", s.identify, s.scriptNeedsXSRF, s.serveMetrics)
+	hub.GET("/debug/pprof/*name", s.identify, s.scriptNeedsXSRF, s.servePprof)
 
 	root.Any("/user/:user", s.identifyUser, s.userProxy)
 	root.Any("/user/:user/*path", s.identifyUser, s.limitWebSockets, s.userProxy)

@@ -4,6 +4,13 @@
 "use strict";
 
 (function () {
+  // withXSRF adds the session's XSRF token to an API URL an EventSource
+  // opens (it cannot set headers): the hub takes a script's request with
+  // the session cookie only with it.
+  function withXSRF(url) {
+    var x = document.body.getAttribute("data-xsrf") || "";
+    return url + (url.indexOf("?") < 0 ? "?" : "&") + "_xsrf=" + encodeURIComponent(x);
+  }
   // duration formats seconds the way the server does (gateway.FormatDuration).
   function duration(s) {
     s = Math.max(0, Math.floor(s));
@@ -76,7 +83,7 @@
   // rendered by the server again.
   document.querySelectorAll("[data-server-card][data-progress-url]").forEach(function (card) {
     if (!window.EventSource) return;
-    var es = new EventSource(card.getAttribute("data-progress-url"));
+    var es = new EventSource(withXSRF(card.getAttribute("data-progress-url")));
     var state = card.getAttribute("data-state");
     es.onmessage = function (ev) {
       var p;

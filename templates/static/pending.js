@@ -5,6 +5,13 @@
 "use strict";
 
 (function () {
+  // withXSRF adds the session's XSRF token to an API URL an EventSource
+  // opens (it cannot set headers): the hub takes a script's request with
+  // the session cookie only with it.
+  function withXSRF(url) {
+    var x = document.body.getAttribute("data-xsrf") || "";
+    return url + (url.indexOf("?") < 0 ? "?" : "&") + "_xsrf=" + encodeURIComponent(x);
+  }
   var root = document.getElementById("pending");
   if (!root || !window.EventSource) return;
   var steps = ["submitted", "queued", "running", "starting", "ready"];
@@ -103,7 +110,7 @@
   // one is complete as rendered.
   var initial = root.getAttribute("data-state");
   if (["submitting", "queued", "starting"].indexOf(initial) < 0) return;
-  var es = new EventSource(root.getAttribute("data-progress-url"));
+  var es = new EventSource(withXSRF(root.getAttribute("data-progress-url")));
   es.onmessage = function (ev) {
     var p;
     try { p = JSON.parse(ev.data); } catch (e) { return; }

@@ -47,7 +47,7 @@
     });
   }
   function poll() {
-    fetch(api, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+    fetch(api, { headers: { Accept: "application/json", "X-XSRFToken": document.body.getAttribute("data-xsrf") || "" }, credentials: "same-origin" })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (data) { if (data) update(data); })
       .catch(function () {})

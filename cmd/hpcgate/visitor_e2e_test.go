@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"hpcgate/batch/batchtest"
+)
+
+// TestHostileAppVisitor: alice's server is her own code
+// (testdata/visitor_app.py) and is served from the hub's own origin. Carol,
+// an admin (admin_access on), opens it in Chromium. Its page's script runs
+// in carol's browser and tries to act at the hub as carol: read the API
+// with her cookie, read /hub/token for its XSRF token and create an API
+// token with it. The hub must not
+// serve its pages or take its forms from a script: carol's browser must
+// hand alice's code nothing that works at the hub.
+func TestHostileAppVisitor(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	port := freePort(t)
+	site := writeSite(t, c, port, "")
+	script, logfile := installVisitorApp(t)
+	data, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "  log_level: debug\n", "  log_level: debug\n  admin_access: true\n", 1)
+	text = strings.Replace(text, `command: [jupyterhub-singleuser, --ip=127.0.0.1, "--port={port}"]`,
+		fmt.Sprintf(`command: [/usr/bin/python3, %q, "{port}", %q]`, script, logfile), 1)
+	if err := os.WriteFile(site, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := startHub(t, c, site, port)
+	aliceTok := newToken(t, h.site, "alice")
+	t.Cleanup(func() { api(t, h.base, aliceTok, "DELETE", "/hub/api/users/alice/server", nil) })
+	if code, out := api(t, h.base, aliceTok, "POST", "/hub/api/users/alice/server", map[string]string{"profile": "small"}); code != 202 && code != 201 {
+		t.Fatalf("spawn alice: %d %s", code, out)
+	}
+	follow(t, h.base, aliceTok, "alice", 3*time.Minute, func(ev progressEvent) bool { return ev.Ready })
+
+	ctx, shot := newChrome(t, 2*time.Minute)
+	var title string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(h.base+"/hub/login"),
+		chromedp.WaitVisible(`#username`),
+		chromedp.SendKeys(`#username`, "carol"),
+		chromedp.SendKeys(`#password`, "carol-pass"),
+		chromedp.Submit(`#password`),
+		chromedp.WaitVisible(`.topbar`),
+		chromedp.Navigate(h.base+"/user/alice/tree"),
+		chromedp.Poll(`document.title === 'done'`, nil, chromedp.WithPollingTimeout(30*time.Second)),
+		chromedp.Title(&title),
+		shot("visitor.png"),
+	)
+	if err != nil {
+		var where, body string
+		chromedp.Run(ctx, chromedp.Location(&where), chromedp.Evaluate(`document.documentElement.outerHTML.slice(0, 500)`, &body))
+		t.Fatalf("carol opens alice's server: %v (the browser is at %s: %s)", err, where, body)
+	}
+	raw, err := os.ReadFile(logfile)
+	if err != nil {
+		t.Fatalf("the app's script reported nothing back: %v", err)
+	}
+	var loot struct {
+		APIUsers   int    `json:"api_users_status"`
+		PageStatus int    `json:"page_status"`
+		XSRF       bool   `json:"xsrf"`
+		PostStatus int    `json:"post_status"`
+		Token      string `json:"token"`
+		Error      string `json:"error"`
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	if err := json.Unmarshal([]byte(line), &loot); err != nil {
+		t.Fatalf("the app's report %q: %v", line, err)
+	}
+	t.Logf("what alice's code got in carol's browser: %s", line)
+	if loot.Token != "" {
+		code, out := api(t, h.base, loot.Token, "GET", "/hub/api/user", nil)
+		t.Errorf("alice's code created an API token as carol from carol's browser; with it GET /hub/api/user: %d %s", code, out)
+	}
+	if loot.APIUsers != http.StatusForbidden {
+		t.Errorf("alice's code read GET /hub/api/users with carol's cookie: %d, want 403", loot.APIUsers)
+	}
+	if loot.XSRF {
+		t.Errorf("alice's code read carol's XSRF token from a hub page (GET /hub/token: %d)", loot.PageStatus)
+	}
+}
+
+// installVisitorApp puts testdata/visitor_app.py where alice's job can
+// read it and names a log file in her home (the app makes it, 0600).
+func installVisitorApp(t *testing.T) (script, logfile string) {
+	t.Helper()
+	src, err := os.ReadFile("testdata/visitor_app.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp("/tmp", "hpcgate-visitor-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script = filepath.Join(dir, "visitor_app.py")
+	if err := os.WriteFile(script, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logfile = fmt.Sprintf("/home/alice/.hpcgate-visitor-%d.log", time.Now().UnixNano())
+	t.Cleanup(func() { os.Remove(logfile) })
+	return script, logfile
+}
