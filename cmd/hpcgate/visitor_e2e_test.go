@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"hpcgate/batch/batchtest"
@@ -27,7 +30,7 @@ func TestHostileAppVisitor(t *testing.T) {
 	c := batchtest.LoadCluster(t)
 	port := freePort(t)
 	site := writeSite(t, c, port, "")
-	script, logfile := installVisitorApp(t)
+	script, logfile := installVisitorApp(t, "visitor_app.py")
 	data, err := os.ReadFile(site)
 	if err != nil {
 		t.Fatal(err)
@@ -94,11 +97,11 @@ func TestHostileAppVisitor(t *testing.T) {
 	}
 }
 
-// installVisitorApp puts testdata/visitor_app.py where alice's job can
-// read it and names a log file in her home (the app makes it, 0600).
-func installVisitorApp(t *testing.T) (script, logfile string) {
+// installVisitorApp puts testdata/<name> where alice's job can read it and
+// names a log file in her home (the app makes it, 0600).
+func installVisitorApp(t *testing.T, name string) (script, logfile string) {
 	t.Helper()
-	src, err := os.ReadFile("testdata/visitor_app.py")
+	src, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,11 +113,121 @@ func installVisitorApp(t *testing.T) (script, logfile string) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	script = filepath.Join(dir, "visitor_app.py")
+	script = filepath.Join(dir, name)
 	if err := os.WriteFile(script, src, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	logfile = fmt.Sprintf("/home/alice/.hpcgate-visitor-%d.log", time.Now().UnixNano())
 	t.Cleanup(func() { os.Remove(logfile) })
 	return script, logfile
+}
+
+// TestHostileAppReachesNoFurther: alice's server (testdata/
+// visitor_reach_app.py), opened by carol (an admin), tries the two ways
+// around the hub's refusal to serve its pages and forms to scripts: it
+// opens /hub/token with window.open and reads the page in that window,
+// and it registers a service worker for the whole origin (its sw.js says
+// Service-Worker-Allowed: /) that would read carol's hub pages whenever
+// she comes back. Hub pages are Cross-Origin-Opener-Policy: same-origin
+// and the proxy drops that header and Service-Worker-Allowed from servers'
+// responses, so both come to nothing.
+func TestHostileAppReachesNoFurther(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	port := freePort(t)
+	site := writeSite(t, c, port, "")
+	script, logfile := installVisitorApp(t, "visitor_reach_app.py")
+	data, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "  log_level: debug\n", "  log_level: debug\n  admin_access: true\n", 1)
+	text = strings.Replace(text, `command: [jupyterhub-singleuser, --ip=127.0.0.1, "--port={port}"]`,
+		fmt.Sprintf(`command: [/usr/bin/python3, %q, "{port}", %q]`, script, logfile), 1)
+	if err := os.WriteFile(site, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := startHub(t, c, site, port)
+	aliceTok := newToken(t, h.site, "alice")
+	t.Cleanup(func() { api(t, h.base, aliceTok, "DELETE", "/hub/api/users/alice/server", nil) })
+	if code, out := api(t, h.base, aliceTok, "POST", "/hub/api/users/alice/server", map[string]string{"profile": "small"}); code != 202 && code != 201 {
+		t.Fatalf("spawn alice: %d %s", code, out)
+	}
+	follow(t, h.base, aliceTok, "alice", 3*time.Minute, func(ev progressEvent) bool { return ev.Ready })
+
+	ctx, shot := newChrome(t, 2*time.Minute)
+	loggedIn := chromedp.WaitVisible(`header form[action$="logout"]`)
+	for _, step := range []struct {
+		what    string
+		actions []chromedp.Action
+	}{
+		{"carol logs in", []chromedp.Action{chromedp.Navigate(h.base + "/hub/login"),
+			chromedp.WaitVisible(`#username`),
+			chromedp.SendKeys(`#username`, "carol"),
+			chromedp.SendKeys(`#password`, "carol-pass"),
+			chromedp.Submit(`#password`),
+			loggedIn}},
+		// Without waiting for the load: the page opens a window whose
+		// hub page goes to a browsing context group of its own, and
+		// chromedp's wait for the load then never ends.
+		{"carol opens alice's server", []chromedp.Action{chromedp.ActionFunc(func(ctx context.Context) error {
+			if _, _, _, _, err := page.Navigate(h.base + "/user/alice/tree").Do(ctx); err != nil {
+				return err
+			}
+			// The page's script sets its title when it has reported;
+			// until the new page's context exists, evaluating fails.
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+				var title string
+				if chromedp.Evaluate(`document.title`, &title).Do(ctx) == nil && title == "done" {
+					return nil
+				}
+			}
+			return errors.New("the page's script did not finish in 30 s")
+		})}},
+		// Later, carol goes to her hub pages as usual.
+		{"carol goes back to her hub pages", []chromedp.Action{chromedp.Navigate(h.base + "/hub/home"), loggedIn,
+			chromedp.Navigate(h.base + "/hub/token"), loggedIn}},
+	} {
+		if err := chromedp.Run(ctx, step.actions...); err != nil {
+			var where string
+			chromedp.Run(ctx, chromedp.Location(&where), shot("visitor-reach.png"))
+			got, _ := os.ReadFile(logfile)
+			t.Fatalf("%s: %v (the browser is at %s; the app's log: %s)", step.what, err, where, got)
+		}
+	}
+	raw, err := os.ReadFile(logfile)
+	if err != nil {
+		t.Fatalf("the app's script reported nothing back: %v", err)
+	}
+	t.Logf("what alice's code got in carol's browser:\n%s", raw)
+	var popup, sw bool
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var r struct {
+			Kind       string `json:"kind"`
+			XSRF       bool   `json:"xsrf"`
+			Token      string `json:"token"`
+			Registered string `json:"registered"`
+			Error      string `json:"error"`
+			Path       string `json:"path"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("the app's report %q: %v", line, err)
+		}
+		switch r.Kind {
+		case "popup":
+			popup = true
+			if r.XSRF || r.Token != "" {
+				t.Errorf("alice's code read a hub page it opened in carol's browser: xsrf %v, token %q", r.XSRF, r.Token)
+			}
+		case "sw":
+			sw = true
+			if r.Registered != "" {
+				t.Errorf("alice's code registered a service worker for %s in carol's browser", r.Registered)
+			}
+		case "sw-intercept":
+			t.Errorf("alice's service worker intercepted carol's %s (xsrf %v)", r.Path, r.XSRF)
+		}
+	}
+	if !popup || !sw {
+		t.Errorf("the app's script did not report both attempts (popup %v, service worker %v)", popup, sw)
+	}
 }

@@ -149,13 +149,58 @@ func (a *App) response(resp *http.Response) {
 	}
 }
 
-// modifyResponse is ReverseProxy's ModifyResponse: the route's App, if
-// any, cleans the response.
+// modifyResponse is ReverseProxy's ModifyResponse: what no server may
+// tell the browser is removed, and the route's App, if any, cleans the
+// response.
 func (p *Proxy) modifyResponse(resp *http.Response) error {
+	p.keepHubScope(resp.Header)
 	if pr := fromContext(resp.Request.Context()); pr != nil {
 		if a := pr.target.App; a != nil {
 			a.response(resp)
 		}
 	}
 	return nil
+}
+
+// keepHubScope removes from a server's response what would let it act
+// beyond its own path in the browser of whoever opens it (an admin, an
+// instructor). Servers are served from the hub's own origin, and the
+// server runs its user's code:
+//   - Service-Worker-Allowed would let a worker registered from
+//     /user/alice/ take scope / and read the hub's pages, with their
+//     XSRF token, every time its visitor comes back;
+//   - Cross-Origin-Opener-Policy is dropped so no server can match the
+//     hub pages' "same-origin": a hub page it opens with window.open then
+//     gets a browsing context group of its own, out of the opener's reach;
+//   - Clear-Site-Data would log its visitor out of the hub;
+//   - a Set-Cookie of the hub's own cookies would plant a session of the
+//     server's owner in the visitor's browser (the hub's cookies are
+//     HttpOnly, which only protects them from scripts, not from a
+//     same-origin response).
+//
+// A server needs none of these for its own pages.
+func (p *Proxy) keepHubScope(h http.Header) {
+	for _, k := range []string{"Service-Worker-Allowed", "Cross-Origin-Opener-Policy", "Clear-Site-Data"} {
+		delete(h, k)
+	}
+	cs := h["Set-Cookie"]
+	for i, c := range cs {
+		name, _, _ := strings.Cut(c, "=")
+		if !p.cfg.HubCookie(strings.TrimSpace(name)) {
+			continue
+		}
+		kept := append([]string(nil), cs[:i]...)
+		for _, c := range cs[i+1:] {
+			name, _, _ := strings.Cut(c, "=")
+			if !p.cfg.HubCookie(strings.TrimSpace(name)) {
+				kept = append(kept, c)
+			}
+		}
+		if len(kept) == 0 {
+			delete(h, "Set-Cookie")
+		} else {
+			h["Set-Cookie"] = kept
+		}
+		return
+	}
 }

@@ -326,6 +326,7 @@ func appendHeaderValue(buf []byte, v string) []byte {
 // copyResponse writes resp to w and reports whether its connection may
 // carry another request (the body was read to its end).
 func (p *Proxy) copyResponse(w http.ResponseWriter, resp *http.Response, pr *proxied) bool {
+	p.keepHubScope(resp.Header)
 	if a := pr.target.App; a != nil {
 		a.response(resp)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -455,6 +456,56 @@ func TestHubCookiesDropped(t *testing.T) {
 			if string(b) != tt.want {
 				t.Errorf("Cookie %q (upgrade %v): server saw %q, want %q", tt.in, upgrade, b, tt.want)
 			}
+		}
+	}
+}
+
+// TestServerKeptToItsPath: a server's response cannot reach beyond its own
+// path in its visitor's browser: no service worker scope over the hub, no
+// Cross-Origin-Opener-Policy to share a browsing context group with hub
+// pages it opens, no Clear-Site-Data, no hub cookie planted. Its own
+// cookies and headers pass. Plain requests (forward) and those ReverseProxy
+// carries (a chunked upload) are cleaned alike.
+func TestServerKeptToItsPath(t *testing.T) {
+	up := upstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		h := w.Header()
+		h.Set("Service-Worker-Allowed", "/")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Clear-Site-Data", `"cookies"`)
+		h.Add("Set-Cookie", "hpcgate-session=alices-session; Path=/hub/; HttpOnly")
+		h.Add("Set-Cookie", "jupyterhub-user-alice=ok; Path=/user/alice/")
+		h.Add("Set-Cookie", "hpcgate-user=alices-gate; Path=/user/")
+		h.Add("Set-Cookie", "_xsrf=2|x; Path=/user/alice/")
+		h.Set("X-App", "kept")
+		io.WriteString(w, "ok")
+	}))
+	p, fr := front(t, Config{})
+	setRoute(t, p, "alice", up)
+	for _, method := range []string{"GET", "POST"} {
+		var body io.Reader
+		if method == "POST" {
+			body = io.MultiReader(strings.NewReader("chunked, "), strings.NewReader("unsized"))
+		}
+		req, _ := http.NewRequest(method, fr.URL+"/user/alice/tree", body)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		h := resp.Header
+		for _, k := range []string{"Service-Worker-Allowed", "Cross-Origin-Opener-Policy", "Clear-Site-Data"} {
+			if v := h.Values(k); len(v) != 0 {
+				t.Errorf("%s: the browser got %s: %q", method, k, v)
+			}
+		}
+		want := []string{"jupyterhub-user-alice=ok; Path=/user/alice/", "_xsrf=2|x; Path=/user/alice/"}
+		if got := h.Values("Set-Cookie"); !slices.Equal(got, want) {
+			t.Errorf("%s: Set-Cookie %q; want %q", method, got, want)
+		}
+		if h.Get("X-App") != "kept" || resp.StatusCode != 200 {
+			t.Errorf("%s: %d, X-App %q; want the server's own answer", method, resp.StatusCode, h.Get("X-App"))
 		}
 	}
 }

@@ -35,6 +35,12 @@ func (p *Proxy) ServiceHandler(name string, target *url.URL) http.Handler {
 			pr.Out.Host = pr.In.Host
 			p.forwardHeaders(pr)
 		},
+		// A service is the site's, not a user's, but it is on the hub's
+		// origin as well: it too stays within its path (app.go).
+		ModifyResponse: func(resp *http.Response) error {
+			p.keepHubScope(resp.Header)
+			return nil
+		},
 		Transport:     transport,
 		FlushInterval: flushInterval, // as for servers (proxy.go)
 		BufferPool:    bufferPool{},

@@ -424,6 +424,12 @@ func (s *Server) commonHeaders(c *gin.Context) {
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 	h.Set("X-Frame-Options", "DENY")
+	// A page of a user's server (same origin, the user's code) that opens
+	// a hub page with window.open must not keep a handle on it and read
+	// its XSRF token: the hub's pages get a browsing context group of
+	// their own (the proxy drops this header from servers' responses, so
+	// none can match it).
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	c.Next()
 }
 
