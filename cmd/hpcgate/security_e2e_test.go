@@ -72,12 +72,17 @@ func TestRecordingApp(t *testing.T) {
 		resp.Body.Close()
 	}
 	// The OAuth flow jupyterhub-singleuser would start for carol: the
-	// browser brings the code to the server's callback.
+	// hub asks her first (alice's server is not hers), then the browser
+	// brings the code to the server's callback.
 	q := url.Values{"client_id": {"jupyterhub-user-alice"}, "redirect_uri": {"/user/alice/oauth_callback"},
 		"response_type": {"code"}, "state": {"st"}}
-	code, body, hdr := carol.get("/hub/api/oauth2/authorize?" + q.Encode())
+	authorizeURL := "/hub/api/oauth2/authorize?" + q.Encode()
+	if code, body, _ := carol.get(authorizeURL); code != http.StatusOK || !strings.Contains(body, "You are opening the server of <strong>alice</strong>") {
+		t.Fatalf("carol's authorize for alice's server: %d, want the confirmation page\n%s", code, body)
+	}
+	code, body, hdr := carol.postForm(authorizeURL, "/hub/api/oauth2/authorize", q)
 	if code != http.StatusFound || !strings.HasPrefix(hdr.Get("Location"), "/user/alice/oauth_callback?") {
-		t.Fatalf("carol's authorize for alice's server: %d %s %s", code, hdr.Get("Location"), body)
+		t.Fatalf("carol's confirmation for alice's server: %d %s %s", code, hdr.Get("Location"), body)
 	}
 	if code, _, _ := carol.get(hdr.Get("Location")); code != 200 {
 		t.Fatalf("carol's browser at the callback: %d", code)

@@ -231,3 +231,60 @@ func TestHostileAppReachesNoFurther(t *testing.T) {
 		t.Errorf("the app's script did not report both attempts (popup %v, service worker %v)", popup, sw)
 	}
 }
+
+// TestHostileAppFramesAnotherServer: carol (an admin, admin_access on)
+// opens alice's server (testdata/visitor_frame_app.py); its script loads
+// bob's server (a real jupyterhub-singleuser carol never opened) in an
+// iframe, a navigation, so that the browser runs the hub's OAuth with
+// carol's cookie, and then reads bob's files with the login cookie that
+// left behind. The hub asks before it lets anyone into another user's
+// server, on a page no frame shows and no script can answer: bob's files
+// stay out of reach. (Found by a review session, which saw alice's script
+// read bob's directory listing before the fix.)
+func TestHostileAppFramesAnotherServer(t *testing.T) {
+	c := batchtest.LoadCluster(t)
+	port := freePort(t)
+	site := writeSite(t, c, port, "")
+	script, logfile := installVisitorApp(t, "visitor_frame_app.py")
+	data, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "  log_level: debug\n", "  log_level: debug\n  admin_access: true\n", 1)
+	cmd := fmt.Sprintf(`command: [/bin/sh, -c, 'if [ "$JUPYTERHUB_USER" = alice ]; then exec /usr/bin/python3 %s "$0" %s; else exec jupyterhub-singleuser --ip=127.0.0.1 --port="$0"; fi', "{port}"]`, script, logfile)
+	text = strings.Replace(text, `command: [jupyterhub-singleuser, --ip=127.0.0.1, "--port={port}"]`, cmd, 1)
+	if err := os.WriteFile(site, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := startHub(t, c, site, port)
+	for _, u := range []string{"alice", "bob"} {
+		tok := newToken(t, h.site, u)
+		t.Cleanup(func() { api(t, h.base, tok, "DELETE", "/hub/api/users/"+u+"/server", nil) })
+		if code, out := api(t, h.base, tok, "POST", "/hub/api/users/"+u+"/server", map[string]string{"profile": "small"}); code != 202 && code != 201 {
+			t.Fatalf("spawn %s: %d %s", u, code, out)
+		}
+		follow(t, h.base, tok, u, 3*time.Minute, func(ev progressEvent) bool { return ev.Ready })
+	}
+	ctx, _ := newChrome(t, 2*time.Minute)
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(h.base+"/hub/login"),
+		chromedp.WaitVisible(`#username`),
+		chromedp.SendKeys(`#username`, "carol"),
+		chromedp.SendKeys(`#password`, "carol-pass"),
+		chromedp.Submit(`#password`),
+		chromedp.WaitVisible(`header form[action$="logout"]`),
+		chromedp.Navigate(h.base+"/user/alice/tree"),
+		chromedp.Poll(`document.title === 'done'`, nil, chromedp.WithPollingTimeout(40*time.Second)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(logfile)
+	t.Logf("alice's script got: %s", raw)
+	switch {
+	case strings.Contains(string(raw), `"after":200`):
+		t.Errorf("alice's code read bob's server's files through carol's browser after an iframe ran the OAuth flow")
+	case !strings.Contains(string(raw), `"after":403`):
+		t.Errorf("alice's script did not report its second try at bob's files: %s", raw)
+	}
+}

@@ -96,6 +96,20 @@ func (s *Server) oauthAuthorize(c *gin.Context) {
 		s.serviceAuthorize(c, id, sv, q, false)
 		return
 	}
+	s.serverAuthorize(c, id, q, false)
+}
+
+// serverAuthorize issues a code for a user's server to id (the browser's
+// session). For one's own server it does so at once. For someone else's
+// (an admin with admin_access, an instructor) only once id confirmed it on
+// the hub's page, as JupyterHub asks: servers share the hub's origin, so a
+// page of one user's server, open in the admin's browser, could otherwise
+// frame or open another user's server and have the browser log in to it
+// for its own script. The page cannot be framed (X-Frame-Options) or
+// reached from a window the script opened (COOP), and its form is refused
+// when a script sends it (requireForm).
+func (s *Server) serverAuthorize(c *gin.Context, id *identity, q url.Values, confirmed bool) {
+	clientID := q.Get("client_id")
 	owner, server, ok := s.oauthClient(clientID, q.Get("redirect_uri"))
 	if !ok {
 		s.errorPage(c, http.StatusBadRequest, "Unknown OAuth client "+clientID+", or a redirect_uri not registered for it.")
@@ -116,6 +130,12 @@ func (s *Server) oauthAuthorize(c *gin.Context) {
 	}
 	if !s.redirectURIOK(owner, server, redirectURI) {
 		s.errorPage(c, http.StatusBadRequest, "The redirect_uri is not the one registered for "+clientID+".")
+		return
+	}
+	if owner != id.Name && !confirmed {
+		s.render(c, http.StatusOK, "oauth_confirm.html", "Authorize access", oauthConfirmData{
+			Owner: owner, Server: server, User: id.Name, Params: confirmParams(q),
+		})
 		return
 	}
 	code, err := s.store.CreateOAuthCode(c.Request.Context(), gateway.OAuthCode{

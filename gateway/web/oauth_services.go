@@ -83,9 +83,11 @@ func serviceGrantScopes(sv *service) []string {
 	return out
 }
 
-// oauthConfirmData is the confirmation page's.
+// oauthConfirmData is the confirmation page's: for a service (Service),
+// or for another user's server (Owner, and Server when it is a named one).
 type oauthConfirmData struct {
 	Service, User string
+	Owner, Server string
 	Scopes        []string
 	Params        [][2]string // the authorize request's parameters, sent back on confirm
 }
@@ -115,10 +117,9 @@ func (s *Server) oauthAuthorizeConfirm(c *gin.Context) {
 		return
 	}
 	q := c.Request.PostForm
-	sv := s.serviceClients[q.Get("client_id")]
-	if sv == nil {
-		s.errorPage(c, http.StatusBadRequest, "Unknown OAuth client "+q.Get("client_id")+".")
+	if sv := s.serviceClients[q.Get("client_id")]; sv != nil {
+		s.serviceAuthorize(c, id, sv, q, true)
 		return
 	}
-	s.serviceAuthorize(c, id, sv, q, true)
+	s.serverAuthorize(c, id, q, true)
 }

@@ -112,8 +112,28 @@ func TestScriptsNeedXSRFForTheAPI(t *testing.T) {
 	if loc := resp.Header.Get("Location"); strings.Contains(loc, "code=") {
 		t.Errorf("a script's authorize with carol's cookie got a code: %d %s", resp.StatusCode, loc)
 	}
-	resp, _ = carol.do("GET", "/hub/api/oauth2/authorize?"+q.Encode(), nil, http.Header{"Sec-Fetch-Mode": {"navigate"}})
+	// Her navigation (a frame's too: Sec-Fetch-Dest does not change
+	// Sec-Fetch-Mode) gets the hub's question first, not a code: a
+	// page of another user's server could frame or open this URL. The
+	// answer sent by a script is refused; sent by the browser, it
+	// gives the code.
+	for _, dest := range []string{"document", "iframe"} {
+		resp, body := carol.do("GET", "/hub/api/oauth2/authorize?"+q.Encode(), nil, http.Header{"Sec-Fetch-Mode": {"navigate"}, "Sec-Fetch-Dest": {dest}})
+		if loc := resp.Header.Get("Location"); strings.Contains(loc, "code=") || !strings.Contains(body, "You are opening the server of <strong>alice</strong>") {
+			t.Errorf("carol's navigation (%s) to authorize: %d %s, want the confirmation page", dest, resp.StatusCode, loc)
+		}
+	}
+	form := url.Values{"_xsrf": {carol.xsrf("/hub/token")}}
+	for k, v := range q {
+		form[k] = v
+	}
+	resp, _ = carol.do("POST", "/hub/api/oauth2/authorize", strings.NewReader(form.Encode()), script(http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {e.ts.URL}}))
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusForbidden || strings.Contains(loc, "code=") {
+		t.Errorf("the confirmation sent by a script: %d %s, want 403", resp.StatusCode, loc)
+	}
+	resp, _ = carol.post("/hub/api/oauth2/authorize", form)
 	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "code=") {
-		t.Errorf("carol's navigation to authorize: %d %s, want a code", resp.StatusCode, loc)
+		t.Errorf("the confirmation sent by carol's browser: %d %s, want a code", resp.StatusCode, loc)
 	}
 }
