@@ -34,7 +34,8 @@ func (s *Server) requireAdminPage(c *gin.Context) {
 		s.redirectToLogin(c)
 	case !id.Admin:
 		s.errorPage(c, http.StatusForbidden, "This page is for the hub's administrators.")
-	case !id.ViaCookie:
+	case !id.ViaCookie, scripted(c.Request):
+		// A script is not a browser showing the page (requirePageUser).
 		s.redirectToLogin(c)
 	default:
 		c.Next()

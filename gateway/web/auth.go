@@ -228,8 +228,13 @@ func requestToken(r *http.Request) (string, bool) {
 // requirePageUser sends browsers that are not logged in to the login page,
 // coming back here afterwards. Pages are for browser sessions; a token
 // does not make one.
+//
+// A page fetched by a script is not a browser showing it: the hub's own
+// scripts fetch only the API, and a script in a user's server, running on
+// the hub's origin in an admin's browser, would read the admin page's
+// users and jobs. Such a request is sent to the login page instead.
 func (s *Server) requirePageUser(c *gin.Context) {
-	if id := who(c); id != nil && id.ViaCookie {
+	if id := who(c); id != nil && id.ViaCookie && !scripted(c.Request) {
 		c.Next()
 		return
 	}
