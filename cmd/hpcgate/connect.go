@@ -138,20 +138,9 @@ func checkForward(ctx context.Context, pool *sshexec.Pool, bind string) error {
 	if err := f.WaitUp(ctx); err != nil {
 		return err
 	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, forwardCheckAnswer)
-	})}
-	go srv.Serve(f)
-	defer srv.Close()
+	defer answerChecks(f)()
 	host, port, _ := net.SplitHostPort(bind)
-	// timeout: a firewall that drops rather than refuses would otherwise
-	// hold the connect for the kernel's two minutes.
-	out, err := pool.Run(ctx, batch.Command{Argv: []string{"timeout", "15", "bash", "-c",
-		// Read up to the answer rather than to EOF: sshd may keep the
-		// socket open after the hub closed its end of the channel.
-		`exec 3<>"/dev/tcp/$1/$2" && printf 'GET /hub/api HTTP/1.0\r\nHost: %s\r\n\r\n' "$1" >&3 &&
-		while IFS= read -r -t 10 line <&3; do printf '%s\n' "$line"; case $line in *"$3"*) break ;; esac; done`,
-		"hpcgate-check", host, port, forwardCheckAnswer}})
+	out, err := loginNodeGet(ctx, pool, host, port, "/hub/api", forwardCheckAnswer)
 	if err != nil {
 		return fmt.Errorf("the forward is up, but connecting to it on the login node failed: %w", err)
 	}
@@ -183,21 +172,10 @@ func checkHubAPIReach(ctx context.Context, pool *sshexec.Pool, listen, apiURL st
 	if u.Scheme == "http" {
 		if ln, err := net.Listen("tcp", listen); err == nil {
 			want = forwardCheckAnswer
-			srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				fmt.Fprintln(w, forwardCheckAnswer)
-			})}
-			go srv.Serve(ln)
-			defer srv.Close()
+			defer answerChecks(ln)()
 		}
 	}
-	// timeout: a firewall that drops rather than refuses would otherwise
-	// hold the connect for the kernel's two minutes.
-	out, err := pool.Run(ctx, batch.Command{Argv: []string{"timeout", "15", "bash", "-c",
-		`exec 3<>"/dev/tcp/$1/$2" || exit 3
-		[ -n "$4" ] || exit 0
-		printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3
-		while IFS= read -r -t 10 line <&3; do printf '%s\n' "$line"; case $line in *"$4"*) break ;; esac; done`,
-		"hpcgate-check", host, port, u.RequestURI(), want}})
+	out, err := loginNodeGet(ctx, pool, host, port, u.RequestURI(), want)
 	if err != nil {
 		return fmt.Errorf("the login node cannot connect to %s port %s (%w); the compute nodes probably cannot either: "+
 			"set hub.hub_api_url to an address they reach, or use hub_api: reverse-tunnel", host, port, err)
@@ -207,4 +185,28 @@ func checkHubAPIReach(ctx context.Context, pool *sshexec.Pool, listen, apiURL st
 			"hub.hub_api_url must lead to hub.listen %s", host, port, out, listen)
 	}
 	return nil
+}
+
+// answerChecks serves forwardCheckAnswer on ln until the returned stop.
+func answerChecks(ln net.Listener) (stop func()) {
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, forwardCheckAnswer)
+	})}
+	go srv.Serve(ln)
+	return func() { srv.Close() }
+}
+
+// loginNodeGet has the login node connect to host:port (bash's /dev/tcp,
+// no other tool) and, when want is set, GET path there and print the
+// answer up to the line holding want: sshd may keep the socket open after
+// the hub closed its end, so reading to EOF could wait. timeout: a
+// firewall that drops rather than refuses would otherwise hold the connect
+// for the kernel's two minutes.
+func loginNodeGet(ctx context.Context, pool *sshexec.Pool, host, port, path, want string) ([]byte, error) {
+	return pool.Run(ctx, batch.Command{Argv: []string{"timeout", "15", "bash", "-c",
+		`exec 3<>"/dev/tcp/$1/$2" || exit 3
+		[ -n "$4" ] || exit 0
+		printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3
+		while IFS= read -r -t 10 line <&3; do printf '%s\n' "$line"; case $line in *"$4"*) break ;; esac; done`,
+		"hpcgate-check", host, port, path, want}})
 }

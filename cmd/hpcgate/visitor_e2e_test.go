@@ -27,37 +27,12 @@ import (
 // serve its pages or take its forms from a script: carol's browser must
 // hand alice's code nothing that works at the hub.
 func TestHostileAppVisitor(t *testing.T) {
-	c := batchtest.LoadCluster(t)
-	port := freePort(t)
-	site := writeSite(t, c, port, "")
-	script, logfile := installVisitorApp(t, "visitor_app.py")
-	data, err := os.ReadFile(site)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(data), "  log_level: debug\n", "  log_level: debug\n  admin_access: true\n", 1)
-	text = strings.Replace(text, `command: [jupyterhub-singleuser, --ip=127.0.0.1, "--port={port}"]`,
-		fmt.Sprintf(`command: [/usr/bin/python3, %q, "{port}", %q]`, script, logfile), 1)
-	if err := os.WriteFile(site, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := startHub(t, c, site, port)
-	aliceTok := newToken(t, h.site, "alice")
-	t.Cleanup(func() { api(t, h.base, aliceTok, "DELETE", "/hub/api/users/alice/server", nil) })
-	if code, out := api(t, h.base, aliceTok, "POST", "/hub/api/users/alice/server", map[string]string{"profile": "small"}); code != 202 && code != 201 {
-		t.Fatalf("spawn alice: %d %s", code, out)
-	}
-	follow(t, h.base, aliceTok, "alice", 3*time.Minute, func(ev progressEvent) bool { return ev.Ready })
+	h, logfile := hostileVisitorHub(t, "visitor_app.py")
 
 	ctx, shot := newChrome(t, 2*time.Minute)
 	var title string
-	err = chromedp.Run(ctx,
-		chromedp.Navigate(h.base+"/hub/login"),
-		chromedp.WaitVisible(`#username`),
-		chromedp.SendKeys(`#username`, "carol"),
-		chromedp.SendKeys(`#password`, "carol-pass"),
-		chromedp.Submit(`#password`),
-		chromedp.WaitVisible(`.topbar`),
+	err := chromedp.Run(ctx,
+		carolLogsIn(h),
 		chromedp.Navigate(h.base+"/user/alice/tree"),
 		chromedp.Poll(`document.title === 'done'`, nil, chromedp.WithPollingTimeout(30*time.Second)),
 		chromedp.Title(&title),
@@ -132,27 +107,7 @@ func installVisitorApp(t *testing.T, name string) (script, logfile string) {
 // and the proxy drops that header and Service-Worker-Allowed from servers'
 // responses, so both come to nothing.
 func TestHostileAppReachesNoFurther(t *testing.T) {
-	c := batchtest.LoadCluster(t)
-	port := freePort(t)
-	site := writeSite(t, c, port, "")
-	script, logfile := installVisitorApp(t, "visitor_reach_app.py")
-	data, err := os.ReadFile(site)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(data), "  log_level: debug\n", "  log_level: debug\n  admin_access: true\n", 1)
-	text = strings.Replace(text, `command: [jupyterhub-singleuser, --ip=127.0.0.1, "--port={port}"]`,
-		fmt.Sprintf(`command: [/usr/bin/python3, %q, "{port}", %q]`, script, logfile), 1)
-	if err := os.WriteFile(site, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := startHub(t, c, site, port)
-	aliceTok := newToken(t, h.site, "alice")
-	t.Cleanup(func() { api(t, h.base, aliceTok, "DELETE", "/hub/api/users/alice/server", nil) })
-	if code, out := api(t, h.base, aliceTok, "POST", "/hub/api/users/alice/server", map[string]string{"profile": "small"}); code != 202 && code != 201 {
-		t.Fatalf("spawn alice: %d %s", code, out)
-	}
-	follow(t, h.base, aliceTok, "alice", 3*time.Minute, func(ev progressEvent) bool { return ev.Ready })
+	h, logfile := hostileVisitorHub(t, "visitor_reach_app.py")
 
 	ctx, shot := newChrome(t, 2*time.Minute)
 	loggedIn := chromedp.WaitVisible(`header form[action$="logout"]`)
@@ -160,12 +115,7 @@ func TestHostileAppReachesNoFurther(t *testing.T) {
 		what    string
 		actions []chromedp.Action
 	}{
-		{"carol logs in", []chromedp.Action{chromedp.Navigate(h.base + "/hub/login"),
-			chromedp.WaitVisible(`#username`),
-			chromedp.SendKeys(`#username`, "carol"),
-			chromedp.SendKeys(`#password`, "carol-pass"),
-			chromedp.Submit(`#password`),
-			loggedIn}},
+		{"carol logs in", []chromedp.Action{carolLogsIn(h)}},
 		// Without waiting for the load: the page opens a window whose
 		// hub page goes to a browsing context group of its own, and
 		// chromedp's wait for the load then never ends.
@@ -242,37 +192,10 @@ func TestHostileAppReachesNoFurther(t *testing.T) {
 // stay out of reach. (Found by a review session, which saw alice's script
 // read bob's directory listing before the fix.)
 func TestHostileAppFramesAnotherServer(t *testing.T) {
-	c := batchtest.LoadCluster(t)
-	port := freePort(t)
-	site := writeSite(t, c, port, "")
-	script, logfile := installVisitorApp(t, "visitor_frame_app.py")
-	data, err := os.ReadFile(site)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := strings.Replace(string(data), "  log_level: debug\n", "  log_level: debug\n  admin_access: true\n", 1)
-	cmd := fmt.Sprintf(`command: [/bin/sh, -c, 'if [ "$JUPYTERHUB_USER" = alice ]; then exec /usr/bin/python3 %s "$0" %s; else exec jupyterhub-singleuser --ip=127.0.0.1 --port="$0"; fi', "{port}"]`, script, logfile)
-	text = strings.Replace(text, `command: [jupyterhub-singleuser, --ip=127.0.0.1, "--port={port}"]`, cmd, 1)
-	if err := os.WriteFile(site, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	h := startHub(t, c, site, port)
-	for _, u := range []string{"alice", "bob"} {
-		tok := newToken(t, h.site, u)
-		t.Cleanup(func() { api(t, h.base, tok, "DELETE", "/hub/api/users/"+u+"/server", nil) })
-		if code, out := api(t, h.base, tok, "POST", "/hub/api/users/"+u+"/server", map[string]string{"profile": "small"}); code != 202 && code != 201 {
-			t.Fatalf("spawn %s: %d %s", u, code, out)
-		}
-		follow(t, h.base, tok, u, 3*time.Minute, func(ev progressEvent) bool { return ev.Ready })
-	}
+	h, logfile := hostileVisitorHub(t, "visitor_frame_app.py", "bob")
 	ctx, _ := newChrome(t, 2*time.Minute)
-	err = chromedp.Run(ctx,
-		chromedp.Navigate(h.base+"/hub/login"),
-		chromedp.WaitVisible(`#username`),
-		chromedp.SendKeys(`#username`, "carol"),
-		chromedp.SendKeys(`#password`, "carol-pass"),
-		chromedp.Submit(`#password`),
-		chromedp.WaitVisible(`header form[action$="logout"]`),
+	err := chromedp.Run(ctx,
+		carolLogsIn(h),
 		chromedp.Navigate(h.base+"/user/alice/tree"),
 		chromedp.Poll(`document.title === 'done'`, nil, chromedp.WithPollingTimeout(40*time.Second)),
 	)
@@ -286,5 +209,50 @@ func TestHostileAppFramesAnotherServer(t *testing.T) {
 		t.Errorf("alice's code read bob's server's files through carol's browser after an iframe ran the OAuth flow")
 	case !strings.Contains(string(raw), `"after":403`):
 		t.Errorf("alice's script did not report its second try at bob's files: %s", raw)
+	}
+}
+
+// hostileVisitorHub runs a hub with admin_access on the loopback cluster
+// whose servers for alice run testdata/<app> (her hostile code) and for
+// the users in others jupyterhub-singleuser, starts all their servers and
+// returns the hub and the file the app writes what it got to.
+func hostileVisitorHub(t *testing.T, app string, others ...string) (*hub, string) {
+	t.Helper()
+	c := batchtest.LoadCluster(t)
+	port := freePort(t)
+	site := writeSite(t, c, port, "")
+	script, logfile := installVisitorApp(t, app)
+	data, err := os.ReadFile(site)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Replace(string(data), "  log_level: debug\n", "  log_level: debug\n  admin_access: true\n", 1)
+	cmd := fmt.Sprintf(`command: [/bin/sh, -c, 'if [ "$JUPYTERHUB_USER" = alice ]; then exec /usr/bin/python3 %s "$0" %s; else exec jupyterhub-singleuser --ip=127.0.0.1 --port="$0"; fi', "{port}"]`, script, logfile)
+	text = strings.Replace(text, `command: [jupyterhub-singleuser, --ip=127.0.0.1, "--port={port}"]`, cmd, 1)
+	if err := os.WriteFile(site, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := startHub(t, c, site, port)
+	for _, u := range append([]string{"alice"}, others...) {
+		tok := newToken(t, h.site, u)
+		t.Cleanup(func() { api(t, h.base, tok, "DELETE", "/hub/api/users/"+u+"/server", nil) })
+		if code, out := api(t, h.base, tok, "POST", "/hub/api/users/"+u+"/server", map[string]string{"profile": "small"}); code != 202 && code != 201 {
+			t.Fatalf("spawn %s: %d %s", u, code, out)
+		}
+		follow(t, h.base, tok, u, 3*time.Minute, func(ev progressEvent) bool { return ev.Ready })
+	}
+	return h, logfile
+}
+
+// carolLogsIn logs carol (an admin) in through the login form and waits
+// for a page that shows her logged in (the login page has a top bar too).
+func carolLogsIn(h *hub) chromedp.Action {
+	return chromedp.Tasks{
+		chromedp.Navigate(h.base + "/hub/login"),
+		chromedp.WaitVisible(`#username`),
+		chromedp.SendKeys(`#username`, "carol"),
+		chromedp.SendKeys(`#password`, "carol-pass"),
+		chromedp.Submit(`#password`),
+		chromedp.WaitVisible(`header form[action$="logout"]`),
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -183,24 +184,16 @@ func (p *Proxy) keepHubScope(h http.Header) {
 	for _, k := range []string{"Service-Worker-Allowed", "Cross-Origin-Opener-Policy", "Clear-Site-Data"} {
 		delete(h, k)
 	}
-	cs := h["Set-Cookie"]
-	for i, c := range cs {
+	isHub := func(c string) bool {
 		name, _, _ := strings.Cut(c, "=")
-		if !p.cfg.HubCookie(strings.TrimSpace(name)) {
-			continue
-		}
-		kept := append([]string(nil), cs[:i]...)
-		for _, c := range cs[i+1:] {
-			name, _, _ := strings.Cut(c, "=")
-			if !p.cfg.HubCookie(strings.TrimSpace(name)) {
-				kept = append(kept, c)
-			}
-		}
-		if len(kept) == 0 {
-			delete(h, "Set-Cookie")
-		} else {
+		return p.cfg.HubCookie(strings.TrimSpace(name))
+	}
+	// The response is this request's own: its slice may be edited.
+	if cs := h["Set-Cookie"]; slices.ContainsFunc(cs, isHub) {
+		if kept := slices.DeleteFunc(cs, isHub); len(kept) > 0 {
 			h["Set-Cookie"] = kept
+		} else {
+			delete(h, "Set-Cookie")
 		}
-		return
 	}
 }
