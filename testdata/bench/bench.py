@@ -16,9 +16,10 @@ TCK = os.sysconf("SC_CLK_TCK")
 UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
 # The processes that are "the proxy" for each target: its CPU per 10k requests.
 PROXY = {"direct": [], "chp": ["chp"], "chp_sshL": ["chp_sshL", "ssh", "sshd"], "sshL": ["ssh", "sshd"],
-         "hpcgate": ["hpcgate", "sshd"], "hpcgate_direct": ["hpcgate"], "jupyterhub": ["jupyterhub"]}
+         "hpcgate": ["hpcgate", "sshd"], "hpcgate_direct": ["hpcgate"], "jupyterhub": ["jupyterhub"],
+         "gofloor": ["gofloor", "sshd"], "gofloor_direct": ["gofloor_direct"]}
 RSS = {"chp": "chp", "chp_sshL": "chp_sshL", "sshL": "ssh", "hpcgate": "hpcgate", "hpcgate_direct": "hpcgate",
-       "jupyterhub": "jupyterhub"}
+       "jupyterhub": "jupyterhub", "gofloor": "gofloor", "gofloor_direct": "gofloor_direct"}
 
 
 def stat(pid):

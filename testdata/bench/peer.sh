@@ -8,6 +8,9 @@
 #   sshL            `ssh -L` alone
 #   hpcgate         hpcgate (token check + SSH tunnel through the login node)
 #   hpcgate_direct  hpcgate with proxy: direct (bob's origin)
+#   gofloor         the least a Go proxy can do (gofloor/: http.ReadRequest
+#                   loop, no rights checked) through its own x/crypto/ssh tunnel
+#   gofloor_direct  the same, straight to bob's origin
 # Needs root and the loopback cluster (make cluster-up). Installs wrk
 # (Debian) if missing and CHP 5.3.0 into $BENCH_CACHE.
 #   BENCH_MODE=quick (1 round of 3s: checks the harness) | medium (3 rounds of 5s) | full (5 rounds of 10s)
@@ -38,7 +41,7 @@ CHP=$CACHE/chp530/node_modules/.bin/configurable-http-proxy
 [ -x "$CHP" ] || { echo "installing configurable-http-proxy 5.3.0 into $CACHE"; npm install --silent --prefix "$CACHE/chp530" configurable-http-proxy@5.3.0 >/dev/null; }
 
 (cd "$REPO" && go build -o "$W/bin/hpcgate" ./cmd/hpcgate && go build -o "$W/bin/origin" ./testdata/bench/origin \
-  && go build -o "$W/bin/wsrtt" ./testdata/bench/wsrtt)
+  && go build -o "$W/bin/wsrtt" ./testdata/bench/wsrtt && go build -o "$W/bin/gofloor" ./testdata/bench/gofloor)
 chmod 755 "$W/bin/"*
 
 PIDS=()
@@ -117,6 +120,9 @@ export CONFIGPROXY_AUTH_TOKEN=bench-$$
 S=$(get SSH_USER_KEYS)
 ssh -p 2222 -i "$S/alice" -o UserKnownHostsFile="$(get SSH_KNOWN_HOSTS)" -o BatchMode=yes -o ExitOnForwardFailure=yes \
   -N -L "18200:127.0.0.1:$OP" alice@127.0.0.1 > "$W/ssh.log" 2>&1 & SSHT=$!; PIDS+=($SSHT)
+"$W/bin/gofloor" -listen 127.0.0.1:18300 -origin "127.0.0.1:$OP" -ssh 127.0.0.1:2222 -user alice -key "$S/alice" \
+  -known-hosts "$(get SSH_KNOWN_HOSTS)" > "$W/gofloor.log" 2>&1 & GFT=$!; PIDS+=($GFT)
+"$W/bin/gofloor" -listen 127.0.0.1:18301 -origin "127.0.0.1:$BP" > "$W/gofloor_direct.log" 2>&1 & GFD=$!; PIDS+=($GFD)
 sleep 2
 route() { curl -sf -o /dev/null -X POST -H "Authorization: token $CONFIGPROXY_AUTH_TOKEN" -d "{\"target\":\"$2\"}" "http://127.0.0.1:$1/api/routes/user/alice"; }
 route 18101 "http://127.0.0.1:$OP"; route 18103 "http://127.0.0.1:18200"
@@ -124,7 +130,8 @@ route 18101 "http://127.0.0.1:$OP"; route 18103 "http://127.0.0.1:18200"
 P=/user/alice
 A="Authorization: token ${TOK[alice]}"; B="Authorization: token ${TOK[bob]}"
 T=("direct=http://127.0.0.1:$OP$P" "chp=http://127.0.0.1:18100$P" "chp_sshL=http://127.0.0.1:18102$P"
-   "sshL=http://127.0.0.1:18200$P" "hpcgate=$HUB$P|$A" "hpcgate_direct=$HUB/user/bob|$B")
+   "sshL=http://127.0.0.1:18200$P" "hpcgate=$HUB$P|$A" "hpcgate_direct=$HUB/user/bob|$B"
+   "gofloor=http://127.0.0.1:18300$P" "gofloor_direct=http://127.0.0.1:18301/user/bob")
 for t in "${T[@]}"; do
   u=${t#*=}; h=""; [[ $u == *"|"* ]] && h=${u#*|}; u=${u%%|*}
   code=$(curl -s -o /dev/null -w '%{http_code}' ${h:+-H "$h"} "$u/api")
@@ -138,7 +145,7 @@ with() {  # the targets with $1 appended to each URL
   done
 }
 mapfile -t SMALL < <(with /api); mapfile -t STATIC < <(with /static/x.js); mapfile -t BIG < <(with /big/x.js)
-WATCH=(--watch hpcgate=$HG --watch chp=$CHPB --watch chp_sshL=$CHPC --watch ssh=$SSHT --watch origin=$OPID --watch origin_bob=$BPID --sshd "$SSHD")
+WATCH=(--watch hpcgate=$HG --watch chp=$CHPB --watch chp_sshL=$CHPC --watch ssh=$SSHT --watch origin=$OPID --watch origin_bob=$BPID --watch gofloor=$GFT --watch gofloor_direct=$GFD --sshd "$SSHD")
 B3=("$HERE/bench.py" run --out "$OUT/proxy.jsonl" --rounds "$ROUNDS" "${WATCH[@]}")
 echo "== small JSON, 32 connections"; "${B3[@]}" --scenario small_c32 --wrk "-t2 -c32 -d$DUR" "${SMALL[@]}"
 echo "== small JSON, 1 connection"; "${B3[@]}" --scenario small_c1 --wrk "-t1 -c1 -d$DUR" "${SMALL[@]}"
