@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -144,7 +145,7 @@ func TestWorkshopOnCluster(t *testing.T) {
 	if code, _, _ := att1.get("/hub/workshops/" + cl.name); code != 403 {
 		t.Errorf("attendee %s on the instructor page: %d, want 403", a1.name, code)
 	}
-	if code, _, _ := att1.get("/hub/workshops/" + cl.name + "/open/" + a0.name); code != 403 {
+	if code, _, _ := att1.postForm("/hub/home", "/hub/workshops/"+cl.name+"/open/"+a0.name, url.Values{}); code != 403 {
 		t.Errorf("attendee %s on the open-as-instructor link: %d, want 403", a1.name, code)
 	}
 	if code, body, _ := att1.get("/user/" + a0.name + "/"); code != 403 {
@@ -207,7 +208,7 @@ func instructorSees(t *testing.T, h *hub, cl *class, attendee string) {
 		t.Errorf("the instructor page shows %d attendees ready, want %d", readyRows, len(cl.attendees))
 	}
 	err = chromedp.Run(ctx,
-		chromedp.Click(fmt.Sprintf(`tr[data-user=%q] a[data-open]`, attendee)),
+		chromedp.Click(fmt.Sprintf(`tr[data-user=%q] button[data-open]`, attendee)),
 		chromedp.WaitVisible(`body`),
 		chromedp.Sleep(500*time.Millisecond),
 		chromedp.Location(&location),

@@ -132,13 +132,13 @@ var authzMatrix = map[string][nCallers]int{
 	// it; alice does not, so bob may not open her server, and no admin
 	// is an instructor for being an admin. The API takes a session or a
 	// token inheriting its owner's rights, never a server's or OAuth one.
-	"POST /hub/workshops/:workshop/spawn":     {302, 403, 403, 403, 302, 302, 302},
-	"GET /hub/workshops/:workshop":            {302, 403, 200, 403, 302, 302, 302},
-	"POST /hub/workshops/:workshop/start":     {302, 403, 303, 403, 302, 302, 302},
-	"POST /hub/workshops/:workshop/stop":      {302, 403, 303, 403, 302, 302, 302},
-	"GET /hub/workshops/:workshop/open/:user": {302, 403, 403, 403, 302, 302, 302},
-	"GET /hub/api/workshops/:workshop":        {403, 403, 200, 403, 403, 403, 403},
-	"GET /hub/api/workshops/:workshop/usage":  {403, 403, 200, 403, 403, 403, 403},
+	"POST /hub/workshops/:workshop/spawn":      {302, 403, 403, 403, 302, 302, 302},
+	"GET /hub/workshops/:workshop":             {302, 403, 200, 403, 302, 302, 302},
+	"POST /hub/workshops/:workshop/start":      {302, 403, 303, 403, 302, 302, 302},
+	"POST /hub/workshops/:workshop/stop":       {302, 403, 303, 403, 302, 302, 302},
+	"POST /hub/workshops/:workshop/open/:user": {302, 403, 403, 403, 302, 302, 302},
+	"GET /hub/api/workshops/:workshop":         {403, 403, 200, 403, 403, 403, 403},
+	"GET /hub/api/workshops/:workshop/usage":   {403, 403, 200, 403, 403, 403, 403},
 	// The proxy answers 200 (the fake server); the gate lets through
 	// the owner, the admin (admin_access) and the server's own token.
 	"ANY /user/:user/*path": {302, 200, 403, 200, 403, 200, 403},

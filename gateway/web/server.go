@@ -311,7 +311,10 @@ func (s *Server) routes() *gin.Engine {
 	user.GET("/workshops/:workshop", s.workshopPage)
 	user.POST("/workshops/:workshop/start", s.requireForm, s.workshopStart)
 	user.POST("/workshops/:workshop/stop", s.requireForm, s.workshopStop)
-	user.GET("/workshops/:workshop/open/:user", s.workshopOpen)
+	// Opening an attendee's server records the instructor's visit, which
+	// the attendee sees: a form, so that no script on the hub's origin (an
+	// attendee's page open in the instructor's browser) can record one.
+	user.POST("/workshops/:workshop/open/:user", s.requireForm, s.workshopOpen)
 
 	api := hub.Group("/api", s.identify, s.scriptNeedsXSRF)
 	api.GET("", s.apiRoot)

@@ -242,7 +242,7 @@ func (s *Server) workshopOpen(c *gin.Context) {
 		s.failPage(c, fmt.Errorf("open %s's server as instructor of %s: %w", attendee, name, err))
 		return
 	}
-	c.Redirect(http.StatusFound, gateway.UserURL(s.base, attendee, ""))
+	c.Redirect(http.StatusSeeOther, gateway.UserURL(s.base, attendee, ""))
 }
 
 // workshopSpawn is an attendee's launch button: their server for the

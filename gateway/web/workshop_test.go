@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -140,6 +141,31 @@ func TestWorkshopInstructorGrant(t *testing.T) {
 		!strings.Contains(body, "/hub/workshops/course/open/dave") {
 		t.Errorf("instructor page: %d\n%.2000s", resp.StatusCode, body)
 	}
+
+	// "Open as instructor" records a visit the attendee sees: a form with
+	// the page's XSRF token. A GET (a link, an image, a frame a script
+	// added) and a form a script sends record nothing.
+	ws.visits = nil
+	resp, _ = b.get("/hub/workshops/course/open/dave")
+	if resp.StatusCode == http.StatusSeeOther || len(ws.visits) != 0 {
+		t.Errorf("GET open/dave: %d, visits %v; want no visit", resp.StatusCode, ws.visits)
+	}
+	tok := b.xsrf("/hub/workshops/course")
+	resp, _ = b.do("POST", "/hub/workshops/course/open/dave", strings.NewReader(url.Values{"_xsrf": {tok}}.Encode()), http.Header{
+		"Content-Type": {"application/x-www-form-urlencoded"}, "Origin": {e.ts.URL}, "Sec-Fetch-Mode": {"cors"}})
+	if resp.StatusCode == http.StatusSeeOther || len(ws.visits) != 0 {
+		t.Errorf("open/dave sent by a script: %d, visits %v; want a refusal and no visit", resp.StatusCode, ws.visits)
+	}
+	resp, _ = b.post("/hub/workshops/course/open/dave", url.Values{})
+	if resp.StatusCode != http.StatusForbidden || len(ws.visits) != 0 {
+		t.Errorf("open/dave without _xsrf: %d, visits %v; want 403 and no visit", resp.StatusCode, ws.visits)
+	}
+	resp, _ = b.post("/hub/workshops/course/open/dave", url.Values{"_xsrf": {tok}})
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/user/dave/" || len(ws.visits) != 1 {
+		t.Errorf("open/dave from the page: %d %q, visits %v; want 303 to /user/dave/ and one visit",
+			resp.StatusCode, resp.Header.Get("Location"), ws.visits)
+	}
+
 	resp, body = b.get("/hub/api/workshops/course/usage?format=csv")
 	want := "attendee,sessions,jobs,queued_seconds,running_seconds,core_hours\ndave,1,1,60,2700,1.500\n"
 	if resp.StatusCode != http.StatusOK || body != want {

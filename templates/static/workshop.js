@@ -36,12 +36,24 @@
       if (cell) {
         cell.textContent = "";
         if (a.open_url) {
-          var link = document.createElement("a");
-          link.className = "btn btn-small";
-          link.href = a.open_url;
-          link.setAttribute("data-open", "");
-          link.textContent = "Open as instructor";
-          cell.appendChild(link);
+          // A form, not a link: opening records a visit, so it takes the
+          // page's XSRF token (a script elsewhere on the hub's origin has none).
+          var form = document.createElement("form");
+          form.method = "post";
+          form.action = a.open_url;
+          form.className = "inline";
+          var xsrf = document.createElement("input");
+          xsrf.type = "hidden";
+          xsrf.name = "_xsrf";
+          xsrf.value = document.body.getAttribute("data-xsrf") || "";
+          var button = document.createElement("button");
+          button.type = "submit";
+          button.className = "btn btn-small";
+          button.setAttribute("data-open", "");
+          button.textContent = "Open as instructor";
+          form.appendChild(xsrf);
+          form.appendChild(button);
+          cell.appendChild(form);
         }
       }
     });
