@@ -17,9 +17,11 @@ UNIT = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
 # The processes that are "the proxy" for each target: its CPU per 10k requests.
 PROXY = {"direct": [], "chp": ["chp"], "chp_sshL": ["chp_sshL", "ssh", "sshd"], "sshL": ["ssh", "sshd"],
          "hpcgate": ["hpcgate", "sshd"], "hpcgate_direct": ["hpcgate"], "jupyterhub": ["jupyterhub"],
-         "gofloor": ["gofloor", "sshd"], "gofloor_direct": ["gofloor_direct"]}
+         "gofloor": ["gofloor", "sshd"], "gofloor_direct": ["gofloor_direct"],
+         "gofloor_bytes": ["gofloor_bytes", "sshd"], "gofloor_bytes_direct": ["gofloor_bytes_direct"]}
 RSS = {"chp": "chp", "chp_sshL": "chp_sshL", "sshL": "ssh", "hpcgate": "hpcgate", "hpcgate_direct": "hpcgate",
-       "jupyterhub": "jupyterhub", "gofloor": "gofloor", "gofloor_direct": "gofloor_direct"}
+       "jupyterhub": "jupyterhub", "gofloor": "gofloor", "gofloor_direct": "gofloor_direct",
+       "gofloor_bytes": "gofloor_bytes", "gofloor_bytes_direct": "gofloor_bytes_direct"}
 
 
 def stat(pid):

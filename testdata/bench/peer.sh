@@ -11,6 +11,8 @@
 #   gofloor         the least a Go proxy can do (gofloor/: http.ReadRequest
 #                   loop, no rights checked) through its own x/crypto/ssh tunnel
 #   gofloor_direct  the same, straight to bob's origin
+#   gofloor_bytes, gofloor_bytes_direct  gofloor -bytes: heads and bodies
+#                   copied as bytes, not parsed by net/http (small JSON only)
 # Needs root and the loopback cluster (make cluster-up). Installs wrk
 # (Debian) if missing and CHP 5.3.0 into $BENCH_CACHE.
 #   BENCH_MODE=quick (1 round of 3s: checks the harness) | medium (3 rounds of 5s) | full (5 rounds of 10s)
@@ -123,6 +125,9 @@ ssh -p 2222 -i "$S/alice" -o UserKnownHostsFile="$(get SSH_KNOWN_HOSTS)" -o Batc
 "$W/bin/gofloor" -listen 127.0.0.1:18300 -origin "127.0.0.1:$OP" -ssh 127.0.0.1:2222 -user alice -key "$S/alice" \
   -known-hosts "$(get SSH_KNOWN_HOSTS)" > "$W/gofloor.log" 2>&1 & GFT=$!; PIDS+=($GFT)
 "$W/bin/gofloor" -listen 127.0.0.1:18301 -origin "127.0.0.1:$BP" > "$W/gofloor_direct.log" 2>&1 & GFD=$!; PIDS+=($GFD)
+"$W/bin/gofloor" -bytes -listen 127.0.0.1:18302 -origin "127.0.0.1:$OP" -ssh 127.0.0.1:2222 -user alice -key "$S/alice" \
+  -known-hosts "$(get SSH_KNOWN_HOSTS)" > "$W/gofloor_bytes.log" 2>&1 & GBT=$!; PIDS+=($GBT)
+"$W/bin/gofloor" -bytes -listen 127.0.0.1:18303 -origin "127.0.0.1:$BP" > "$W/gofloor_bytes_direct.log" 2>&1 & GBD=$!; PIDS+=($GBD)
 sleep 2
 route() { curl -sf -o /dev/null -X POST -H "Authorization: token $CONFIGPROXY_AUTH_TOKEN" -d "{\"target\":\"$2\"}" "http://127.0.0.1:$1/api/routes/user/alice"; }
 route 18101 "http://127.0.0.1:$OP"; route 18103 "http://127.0.0.1:18200"
@@ -144,8 +149,10 @@ with() {  # the targets with $1 appended to each URL
     echo "$l=$u$1$h"
   done
 }
-mapfile -t SMALL < <(with /api); mapfile -t STATIC < <(with /static/x.js); mapfile -t BIG < <(with /big/x.js)
-WATCH=(--watch hpcgate=$HG --watch chp=$CHPB --watch chp_sshL=$CHPC --watch ssh=$SSHT --watch origin=$OPID --watch origin_bob=$BPID --watch gofloor=$GFT --watch gofloor_direct=$GFD --sshd "$SSHD")
+mapfile -t SMALL < <(with /api)
+SMALL+=("gofloor_bytes=http://127.0.0.1:18302$P/api" "gofloor_bytes_direct=http://127.0.0.1:18303/user/bob/api")
+mapfile -t STATIC < <(with /static/x.js); mapfile -t BIG < <(with /big/x.js)
+WATCH=(--watch hpcgate=$HG --watch chp=$CHPB --watch chp_sshL=$CHPC --watch ssh=$SSHT --watch origin=$OPID --watch origin_bob=$BPID --watch gofloor=$GFT --watch gofloor_direct=$GFD --watch gofloor_bytes=$GBT --watch gofloor_bytes_direct=$GBD --sshd "$SSHD")
 B3=("$HERE/bench.py" run --out "$OUT/proxy.jsonl" --rounds "$ROUNDS" "${WATCH[@]}")
 echo "== small JSON, 32 connections"; "${B3[@]}" --scenario small_c32 --wrk "-t2 -c32 -d$DUR" "${SMALL[@]}"
 echo "== small JSON, 1 connection"; "${B3[@]}" --scenario small_c1 --wrk "-t1 -c1 -d$DUR" "${SMALL[@]}"

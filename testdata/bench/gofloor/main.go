@@ -10,6 +10,10 @@
 // connection to the login node with the hub's cipher order. A 101 answer
 // turns the two connections into a byte pipe, for the WebSocket rows.
 //
+// With -bytes it does not even parse with net/http: it finds the end of
+// each head and its Content-Length and copies bytes (no chunked bodies,
+// no WebSocket): a lower bound for any HTTP-aware proxy written in Go.
+//
 //	gofloor -listen 127.0.0.1:18300 -origin 127.0.0.1:PORT
 //	gofloor -listen 127.0.0.1:18301 -origin 127.0.0.1:PORT -ssh 127.0.0.1:2222 \
 //	        -user alice -key users/alice -known-hosts known_hosts
@@ -17,6 +21,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -24,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
@@ -37,6 +43,7 @@ func main() {
 	user := flag.String("user", "", "SSH user")
 	key := flag.String("key", "", "SSH private key (KEY-cert.pub is used if present)")
 	known := flag.String("known-hosts", "", "known_hosts file for the login node")
+	raw := flag.Bool("bytes", false, "copy heads and Content-Length bodies as bytes instead of parsing them with net/http")
 	flag.Parse()
 	if *origin == "" {
 		log.Fatal("gofloor: -origin is required")
@@ -59,7 +66,11 @@ func main() {
 		if err != nil {
 			log.Fatalf("gofloor: %v", err)
 		}
-		go serve(c, p)
+		if *raw {
+			go serveBytes(c, p)
+		} else {
+			go serve(c, p)
+		}
 	}
 }
 
@@ -181,4 +192,64 @@ func pipe(c net.Conn, cr *bufio.Reader, cw *bufio.Writer, resp *http.Response, b
 	go func() { io.Copy(b.c, cr); done <- struct{}{} }()
 	go func() { io.Copy(c, b.r); done <- struct{}{} }()
 	<-done
+}
+
+// serveBytes forwards each request and answer as bytes: a head up to its
+// blank line, then Content-Length bytes. Anything else ends the connection.
+func serveBytes(c net.Conn, p *pool) {
+	defer c.Close()
+	cr, cw := bufio.NewReader(c), bufio.NewWriter(c)
+	var head []byte
+	for {
+		var n int64
+		var err error
+		if head, n, err = readHead(cr, head[:0]); err != nil || n < 0 {
+			return
+		}
+		b, err := p.get()
+		if err != nil {
+			return
+		}
+		b.w.Write(head)
+		if _, err := io.CopyN(b.w, cr, n); err != nil || b.w.Flush() != nil {
+			b.c.Close()
+			return
+		}
+		if head, n, err = readHead(b.r, head[:0]); err != nil || n < 0 || bytes.HasPrefix(head, []byte("HTTP/1.1 101")) {
+			b.c.Close()
+			return
+		}
+		cw.Write(head)
+		if _, err := io.CopyN(cw, b.r, n); err != nil || cw.Flush() != nil {
+			b.c.Close()
+			return
+		}
+		p.put(b)
+	}
+}
+
+// readHead appends one HTTP head to buf and returns its Content-Length
+// (0 if none; -1 for a chunked body).
+func readHead(r *bufio.Reader, buf []byte) ([]byte, int64, error) {
+	var n int64
+	for {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return buf, 0, err
+		}
+		buf = append(buf, line...)
+		if len(line) <= 2 {
+			return buf, n, nil
+		}
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok {
+			switch {
+			case bytes.EqualFold(k, []byte("Content-Length")):
+				if n, err = strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64); err != nil {
+					return buf, 0, err
+				}
+			case bytes.EqualFold(k, []byte("Transfer-Encoding")):
+				n = -1
+			}
+		}
+	}
 }
