@@ -137,7 +137,8 @@ A="Authorization: token ${TOK[alice]}"; B="Authorization: token ${TOK[bob]}"
 T=("direct=http://127.0.0.1:$OP$P" "chp=http://127.0.0.1:18100$P" "chp_sshL=http://127.0.0.1:18102$P"
    "sshL=http://127.0.0.1:18200$P" "hpcgate=$HUB$P|$A" "hpcgate_direct=$HUB/user/bob|$B"
    "gofloor=http://127.0.0.1:18300$P" "gofloor_direct=http://127.0.0.1:18301/user/bob")
-for t in "${T[@]}"; do
+BYTES=("gofloor_bytes=http://127.0.0.1:18302$P" "gofloor_bytes_direct=http://127.0.0.1:18303/user/bob")
+for t in "${T[@]}" "${BYTES[@]}"; do
   u=${t#*=}; h=""; [[ $u == *"|"* ]] && h=${u#*|}; u=${u%%|*}
   code=$(curl -s -o /dev/null -w '%{http_code}' ${h:+-H "$h"} "$u/api")
   [ "$code" = 200 ] || { echo "check ${t%%=*}: $u/api answered $code" >&2; exit 1; }
@@ -150,7 +151,7 @@ with() {  # the targets with $1 appended to each URL
   done
 }
 mapfile -t SMALL < <(with /api)
-SMALL+=("gofloor_bytes=http://127.0.0.1:18302$P/api" "gofloor_bytes_direct=http://127.0.0.1:18303/user/bob/api")
+for t in "${BYTES[@]}"; do SMALL+=("$t/api"); done
 mapfile -t STATIC < <(with /static/x.js); mapfile -t BIG < <(with /big/x.js)
 WATCH=(--watch hpcgate=$HG --watch chp=$CHPB --watch chp_sshL=$CHPC --watch ssh=$SSHT --watch origin=$OPID --watch origin_bob=$BPID --watch gofloor=$GFT --watch gofloor_direct=$GFD --watch gofloor_bytes=$GBT --watch gofloor_bytes_direct=$GBD --sshd "$SSHD")
 B3=("$HERE/bench.py" run --out "$OUT/proxy.jsonl" --rounds "$ROUNDS" "${WATCH[@]}")

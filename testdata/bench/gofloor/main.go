@@ -173,10 +173,11 @@ func serve(c net.Conn, p *pool) {
 			b.c.Close()
 			return
 		}
-		p.put(b)
 		if req.Close || resp.Close {
+			b.c.Close()
 			return
 		}
+		p.put(b)
 	}
 }
 
@@ -195,15 +196,16 @@ func pipe(c net.Conn, cr *bufio.Reader, cw *bufio.Writer, resp *http.Response, b
 }
 
 // serveBytes forwards each request and answer as bytes: a head up to its
-// blank line, then Content-Length bytes. Anything else ends the connection.
+// blank line, then Content-Length bytes. Anything it does not frame this
+// way (a chunked or length-less body, an upgrade) ends the connection.
 func serveBytes(c net.Conn, p *pool) {
 	defer c.Close()
 	cr, cw := bufio.NewReader(c), bufio.NewWriter(c)
 	var head []byte
 	for {
-		var n int64
+		var req, resp headInfo
 		var err error
-		if head, n, err = readHead(cr, head[:0]); err != nil || n < 0 {
+		if head, req, err = readHead(cr, head[:0]); err != nil || req.chunked {
 			return
 		}
 		b, err := p.get()
@@ -211,12 +213,24 @@ func serveBytes(c net.Conn, p *pool) {
 			return
 		}
 		b.w.Write(head)
-		if _, err := io.CopyN(b.w, cr, n); err != nil || b.w.Flush() != nil {
+		if _, err := io.CopyN(b.w, cr, max(req.length, 0)); err != nil || b.w.Flush() != nil {
 			b.c.Close()
 			return
 		}
-		if head, n, err = readHead(b.r, head[:0]); err != nil || n < 0 || bytes.HasPrefix(head, []byte("HTTP/1.1 101")) {
+		isHead := bytes.HasPrefix(head, []byte("HEAD "))
+		if head, resp, err = readHead(b.r, head[:0]); err != nil {
 			b.c.Close()
+			return
+		}
+		n := resp.length
+		switch code := statusCode(head); {
+		case code == 101:
+			b.c.Close()
+			return
+		case isHead || code/100 == 1 || code == 204 || code == 304:
+			n = 0
+		case n < 0 || resp.chunked:
+			b.c.Close() // a body without a length: not framed here
 			return
 		}
 		cw.Write(head)
@@ -224,32 +238,56 @@ func serveBytes(c net.Conn, p *pool) {
 			b.c.Close()
 			return
 		}
+		if req.close || resp.close {
+			b.c.Close()
+			return
+		}
 		p.put(b)
 	}
 }
 
-// readHead appends one HTTP head to buf and returns its Content-Length
-// (0 if none; -1 for a chunked body).
-func readHead(r *bufio.Reader, buf []byte) ([]byte, int64, error) {
-	var n int64
+// headInfo is what serveBytes needs of a head.
+type headInfo struct {
+	length  int64 // Content-Length, or -1 if there is none
+	chunked bool  // any Transfer-Encoding
+	close   bool  // Connection: close
+}
+
+// readHead appends one HTTP head to buf.
+func readHead(r *bufio.Reader, buf []byte) ([]byte, headInfo, error) {
+	h := headInfo{length: -1}
 	for {
 		line, err := r.ReadSlice('\n')
 		if err != nil {
-			return buf, 0, err
+			return buf, h, err
 		}
 		buf = append(buf, line...)
 		if len(line) <= 2 {
-			return buf, n, nil
+			return buf, h, nil
 		}
-		if k, v, ok := bytes.Cut(line, []byte(":")); ok {
-			switch {
-			case bytes.EqualFold(k, []byte("Content-Length")):
-				if n, err = strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64); err != nil {
-					return buf, 0, err
-				}
-			case bytes.EqualFold(k, []byte("Transfer-Encoding")):
-				n = -1
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		v = bytes.TrimSpace(v)
+		switch {
+		case bytes.EqualFold(k, []byte("Content-Length")):
+			if h.length, err = strconv.ParseInt(string(v), 10, 64); err != nil || h.length < 0 {
+				return buf, h, fmt.Errorf("bad Content-Length %q", v)
 			}
+		case bytes.EqualFold(k, []byte("Transfer-Encoding")):
+			h.chunked = true
+		case bytes.EqualFold(k, []byte("Connection")):
+			h.close = h.close || bytes.EqualFold(v, []byte("close"))
 		}
 	}
+}
+
+// statusCode reads the status of a response head ("HTTP/1.1 200 OK").
+func statusCode(head []byte) int {
+	if len(head) < 12 {
+		return 0
+	}
+	code, _ := strconv.Atoi(string(head[9:12]))
+	return code
 }
