@@ -137,6 +137,7 @@ var authzMatrix = map[string][nCallers]int{
 	"POST /hub/workshops/:workshop/start":      {302, 403, 303, 403, 302, 302, 302},
 	"POST /hub/workshops/:workshop/stop":       {302, 403, 303, 403, 302, 302, 302},
 	"POST /hub/workshops/:workshop/open/:user": {302, 403, 403, 403, 302, 302, 302},
+	"GET /hub/workshops/:workshop/open/:user":  {302, 303, 303, 303, 302, 302, 302},
 	"GET /hub/api/workshops/:workshop":         {403, 403, 200, 403, 403, 403, 403},
 	"GET /hub/api/workshops/:workshop/usage":   {403, 403, 200, 403, 403, 403, 403},
 	// The proxy answers 200 (the fake server); the gate lets through

@@ -315,6 +315,7 @@ func (s *Server) routes() *gin.Engine {
 	// the attendee sees: a form, so that no script on the hub's origin (an
 	// attendee's page open in the instructor's browser) can record one.
 	user.POST("/workshops/:workshop/open/:user", s.requireForm, s.workshopOpen)
+	user.GET("/workshops/:workshop/open/:user", s.workshopOpenLink)
 
 	api := hub.Group("/api", s.identify, s.scriptNeedsXSRF)
 	api.GET("", s.apiRoot)

@@ -245,6 +245,12 @@ func (s *Server) workshopOpen(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, gateway.UserURL(s.base, attendee, ""))
 }
 
+// workshopOpenLink answers an old "open" link (a bookmark, a link from
+// before it became a form) with the workshop's page, recording nothing.
+func (s *Server) workshopOpenLink(c *gin.Context) {
+	c.Redirect(http.StatusSeeOther, s.hubPrefix+"workshops/"+url.PathEscape(c.Param("workshop")))
+}
+
 // workshopSpawn is an attendee's launch button: their server for the
 // workshop, with its reservation, only while a session is open.
 func (s *Server) workshopSpawn(c *gin.Context) {

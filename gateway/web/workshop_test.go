@@ -147,8 +147,9 @@ func TestWorkshopInstructorGrant(t *testing.T) {
 	// added) and a form a script sends record nothing.
 	ws.visits = nil
 	resp, _ = b.get("/hub/workshops/course/open/dave")
-	if resp.StatusCode == http.StatusSeeOther || len(ws.visits) != 0 {
-		t.Errorf("GET open/dave: %d, visits %v; want no visit", resp.StatusCode, ws.visits)
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/hub/workshops/course" || len(ws.visits) != 0 {
+		t.Errorf("GET open/dave: %d %q, visits %v; want 303 to the workshop's page and no visit",
+			resp.StatusCode, resp.Header.Get("Location"), ws.visits)
 	}
 	tok := b.xsrf("/hub/workshops/course")
 	resp, _ = b.do("POST", "/hub/workshops/course/open/dave", strings.NewReader(url.Values{"_xsrf": {tok}}.Encode()), http.Header{
